@@ -1,0 +1,35 @@
+package v1alpha2
+
+import "k8s.io/apimachinery/pkg/runtime/schema"
+
+// Group and version of the autoscaling API.
+const (
+	GroupName = "datadoghq.com"
+	Version   = "v1alpha2"
+)
+
+// Labels and annotations of the public contract.
+const (
+	// ProfileLabel opts a Deployment, StatefulSet or Namespace into the
+	// DatadogPodAutoscalerClusterProfile named by its value.
+	ProfileLabel = "autoscaling.datadoghq.com/profile"
+	// ProfileExcluded as ProfileLabel's value opts a workload out of its namespace's profile.
+	ProfileExcluded = "excluded"
+	// AnnotationPrefix is the prefix of every annotation lazyscale reads or writes on pods.
+	AnnotationPrefix = "autoscaling.datadoghq.com/"
+	// AutoscalerIDAnnotation is written on pods: namespace/name of the DPA that owns them.
+	AutoscalerIDAnnotation = "autoscaling.datadoghq.com/autoscaler-id"
+	// RecommendationIDAnnotation is the recommendation version applied to a pod or template.
+	RecommendationIDAnnotation = "autoscaling.datadoghq.com/rec-id"
+	// RolloutAtAnnotation on a pod template triggers a vertical rollout.
+	RolloutAtAnnotation = "autoscaling.datadoghq.com/rolloutAt"
+)
+
+// SchemeGroupVersion is the group version of the DPA types.
+var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: Version}
+
+// Resources of the API, for dynamic and metadata clients.
+var (
+	DatadogPodAutoscalersResource               = SchemeGroupVersion.WithResource("datadogpodautoscalers")
+	DatadogPodAutoscalerClusterProfilesResource = SchemeGroupVersion.WithResource("datadogpodautoscalerclusterprofiles")
+)

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/zapr"
+	"github.com/spf13/cobra"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"k8s.io/klog/v2"
+
+	"github.com/lazyscale/lazyscale"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	configimpl "github.com/lazyscale/lazyscale/comp/core/config/impl"
+	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
+	"github.com/lazyscale/lazyscale/comp/core/version"
+	"github.com/lazyscale/lazyscale/fxutil"
+)
+
+var errUsage = errors.New("usage")
+
+type globalFlags struct {
+	configFile string
+	kubeconfig string
+	statusAddr string
+	logLevel   string
+	logFormat  string
+}
+
+// overrides maps the flags that were set to their config keys.
+func (g *globalFlags) overrides(cmd *cobra.Command) map[string]string {
+	out := map[string]string{}
+	for flag, key := range map[string]string{
+		"kubeconfig":  "kubernetes.kubeconfig",
+		"status-addr": "status.addr",
+		"log-level":   "log.level",
+		"log-format":  "log.format",
+	} {
+		if f := cmd.Flags().Lookup(flag); f != nil && f.Changed {
+			out[key] = f.Value.String()
+		}
+	}
+	return out
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "lazyscale",
+		Short:         "Workload autoscaling that costs nothing until it is used",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, g) },
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configFile, "config", "", "YAML configuration file")
+	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG)")
+	pf.StringVar(&g.statusAddr, "status-addr", "", "status server address (default 127.0.0.1:5080 outside a cluster)")
+	pf.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (default info)")
+	pf.StringVar(&g.logFormat, "log-format", "", "console or json (default console)")
+
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "run",
+			Short: "Run the agent (the default)",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, g) },
+		},
+		&cobra.Command{
+			Use:   "status",
+			Short: "Print the status of a running agent",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, _ []string) error { return printStatus(cmd, g) },
+		},
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "lazyscale", version.Version) },
+		},
+	)
+	return root
+}
+
+// AgentOptions is everything cmd/lazyscale runs: the bundle, its parameters and the binary's
+// own wiring. Tests validate it with fx.ValidateApp.
+func AgentOptions(params configdef.Params) fx.Option {
+	return fx.Options(
+		fx.Supply(params),
+		lazyscale.Bundle(),
+		logfx.FxEvents(),
+		// client-go logs through klog; send it to the agent's logger, once per process.
+		fx.Invoke(func(l *zap.Logger) { klog.SetLogger(zapr.NewLogger(l.Named("client-go"))) }),
+	)
+}
+
+func runAgent(cmd *cobra.Command, g *globalFlags) error {
+	params := configdef.Params{File: g.configFile, Overrides: g.overrides(cmd)}
+	// Validate before fx so that a bad key is reported plainly, with exit code 2.
+	if _, err := configimpl.Load(params.File, os.Environ(), params.Overrides); err != nil {
+		return err
+	}
+	return fxutil.Run(AgentOptions(params))
+}
+
+func printStatus(cmd *cobra.Command, g *globalFlags) error {
+	params := configdef.Params{File: g.configFile, Overrides: g.overrides(cmd)}
+	cfg, err := configimpl.Load(params.File, os.Environ(), params.Overrides)
+	if err != nil {
+		return err
+	}
+	addr := cfg.Status.Addr
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("is the agent running? %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read status: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status server answered %s", resp.Status)
+	}
+	var doc statusDoc
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fmt.Errorf("decode status: %w", err)
+	}
+	return doc.print(cmd.OutOrStdout(), addr)
+}

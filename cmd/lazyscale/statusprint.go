@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// statusDoc is the part of /status that `lazyscale status` prints.
+type statusDoc struct {
+	Version string `json:"version"`
+	Gate    *struct {
+		Open                bool      `json:"open"`
+		OpenedAt            time.Time `json:"opened_at"`
+		WorkloadAutoscaling bool      `json:"workload_autoscaling"`
+		PodCollectionSynced bool      `json:"pod_collection_synced"`
+		Trigger             *struct {
+			Kind      string `json:"kind"`
+			Namespace string `json:"namespace"`
+			Name      string `json:"name"`
+		} `json:"trigger"`
+	} `json:"gate"`
+	PodCollection *struct {
+		State     string `json:"state"`
+		Mode      string `json:"mode"`
+		Pods      int    `json:"pods"`
+		WatchList bool   `json:"watch_list"`
+		SyncedIn  string `json:"synced_in"`
+	} `json:"pod_collection"`
+}
+
+func (d statusDoc) print(w io.Writer, addr string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "agent\t%s (version %s)\n", addr, d.Version)
+	if g := d.Gate; g != nil {
+		switch {
+		case !g.WorkloadAutoscaling:
+			fmt.Fprintf(tw, "autoscaling gate\tdisabled (autoscaling.workload.enabled=false)\n")
+		case g.Open:
+			trigger := ""
+			if g.Trigger != nil {
+				trigger = g.Trigger.Kind + " " + g.Trigger.Name
+				if g.Trigger.Namespace != "" {
+					trigger = g.Trigger.Kind + " " + g.Trigger.Namespace + "/" + g.Trigger.Name
+				}
+			}
+			fmt.Fprintf(tw, "autoscaling gate\topen since %s (%s ago), opened by %s\n",
+				g.OpenedAt.Format(time.RFC3339), time.Since(g.OpenedAt).Round(time.Second), trigger)
+		default:
+			fmt.Fprintf(tw, "autoscaling gate\tclosed: dormant until the first DatadogPodAutoscaler or profile label\n")
+		}
+	}
+	if p := d.PodCollection; p != nil {
+		line := fmt.Sprintf("%s (mode %s), %d pods", p.State, p.Mode, p.Pods)
+		if p.SyncedIn != "" {
+			line += ", initial sync took " + p.SyncedIn
+		}
+		fmt.Fprintf(tw, "pod collection\t%s\n", line)
+	}
+	return tw.Flush()
+}

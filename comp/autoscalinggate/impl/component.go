@@ -1,0 +1,140 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/fxutil"
+)
+
+// processStart approximates the process start time: package initialisation runs before main.
+// gate_open_seconds is measured from it.
+var processStart = time.Now()
+
+// Requires is what the gate component needs.
+type Requires struct {
+	Config     configdef.Component
+	Logger     *zap.Logger
+	Dynamic    dynamic.Interface
+	Metadata   metadata.Interface
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Provides is what the gate component gives. Start and Stop are the lifecycle hooks.
+type Provides struct {
+	Comp    def.Component
+	Start   func(context.Context) error
+	Stop    func(context.Context) error
+	Section statusdef.Section
+	Check   statusdef.Check
+}
+
+type component struct {
+	*gate
+	log       *zap.Logger
+	enabled   bool
+	watches   []*triggerWatch
+	dpa       cache.SharedIndexInformer
+	openGauge prometheus.Gauge
+
+	routines fxutil.Routines
+}
+
+var _ def.Component = (*component)(nil)
+
+// NewComponent builds the gate and, when workload autoscaling is enabled, its trigger
+// watches. Nothing talks to the apiserver before Start.
+func NewComponent(reqs Requires) (Provides, error) {
+	now := reqs.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &component{
+		log:     reqs.Logger.Named("autoscalinggate"),
+		enabled: reqs.Config.Get().Autoscaling.Workload.Enabled,
+		openGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lazyscale_autoscaling_gate_open",
+			Help: "1 once the autoscaling gate is open, else 0.",
+		}),
+	}
+	openSeconds := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lazyscale_autoscaling_gate_open_seconds",
+		Help: "Seconds from process start to the opening of the autoscaling gate; 0 while closed.",
+	})
+	for _, m := range []prometheus.Collector{c.openGauge, openSeconds} {
+		if err := reqs.Registerer.Register(m); err != nil {
+			return Provides{}, fmt.Errorf("register gate metrics: %w", err)
+		}
+	}
+	c.gate = newGate(now,
+		func(t def.Trigger, at time.Time) {
+			c.openGauge.Set(1)
+			openSeconds.Set(at.Sub(processStart).Seconds())
+			c.log.Info("autoscaling gate opened", zap.Stringer("trigger", t),
+				zap.Duration("since_start", at.Sub(processStart)))
+		},
+		func(time.Time) { c.log.Info("pod collection synced") },
+	)
+	if c.enabled {
+		c.watches = newTriggerWatches(reqs.Dynamic, reqs.Metadata, c.log, func(t def.Trigger) { c.Enable(t) })
+		c.dpa = c.watches[0].informer
+	}
+	return Provides{
+		Comp:    c,
+		Start:   c.start,
+		Stop:    c.stop,
+		Section: statusdef.Section{Name: "gate", Value: func() any { return c.Status() }},
+		Check:   statusdef.Check{Name: "autoscalinggate", Ready: c.ready},
+	}, nil
+}
+
+func (c *component) start(context.Context) error {
+	if !c.enabled {
+		c.log.Info("workload autoscaling disabled; no trigger watches")
+		return nil
+	}
+	for _, w := range c.watches {
+		c.routines.Go(w.run)
+	}
+	c.log.Info("watching for autoscaling triggers", zap.String("selector", profileSelector()))
+	return nil
+}
+
+// stop is idempotent and safe without start.
+func (c *component) stop(ctx context.Context) error {
+	if err := c.routines.Stop(ctx); err != nil {
+		return fmt.Errorf("stop trigger watches: %w", err)
+	}
+	return nil
+}
+
+func (c *component) Status() def.Status {
+	s := c.gate.status()
+	s.WorkloadAutoscaling = c.enabled
+	return s
+}
+
+func (c *component) Autoscalers() cache.SharedIndexInformer { return c.dpa }
+
+func (c *component) ready() error {
+	var errs []error
+	for _, w := range c.watches {
+		if !w.ready() {
+			errs = append(errs, fmt.Errorf("%s trigger watch not synced", w.kind))
+		}
+	}
+	return errors.Join(errs...)
+}

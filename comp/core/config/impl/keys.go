@@ -1,0 +1,178 @@
+package impl
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/lazyscale/lazyscale/comp/core/config/def"
+)
+
+const envPrefix = "LAZYSCALE_"
+
+// Keys lists every configuration key in a stable order, for docs and error messages.
+func Keys() []string {
+	cfg := def.Defaults()
+	fields := leafFields(&cfg)
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// leafFields maps each dotted key to its settable field in cfg. Keys come from the json tags
+// that also name the YAML keys, so the file, the env and the docs cannot disagree.
+func leafFields(cfg *def.Config) map[string]reflect.Value {
+	out := map[string]reflect.Value{}
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			if f := v.Field(i); f.Kind() == reflect.Struct {
+				walk(f, key)
+			} else {
+				out[key] = f
+			}
+		}
+	}
+	walk(reflect.ValueOf(cfg).Elem(), "")
+	return out
+}
+
+// flattenYAML turns a YAML document into dotted keys and scalar strings.
+func flattenYAML(raw []byte) (map[string]string, error) {
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, &def.Error{Key: "config", Source: "file", Err: fmt.Errorf("parse YAML: %w", err)}
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &def.Error{Key: "config", Source: "file", Err: fmt.Errorf("parse YAML: %w", err)}
+	}
+	out := map[string]string{}
+	var walk func(node any, key string) error
+	walk = func(node any, key string) error {
+		switch n := node.(type) {
+		case nil:
+			return nil
+		case map[string]any:
+			for k, child := range n {
+				childKey := k
+				if key != "" {
+					childKey = key + "." + k
+				}
+				if err := walk(child, childKey); err != nil {
+					return err
+				}
+			}
+			return nil
+		case []any:
+			return &def.Error{Key: key, Source: "file", Err: errors.New("lists are not supported here")}
+		case json.Number:
+			out[key] = n.String()
+		case bool:
+			out[key] = strconv.FormatBool(n)
+		case string:
+			out[key] = n
+		default:
+			return &def.Error{Key: key, Source: "file", Err: fmt.Errorf("unsupported value %v", n)}
+		}
+		return nil
+	}
+	if doc == nil {
+		return out, nil
+	}
+	if _, ok := doc.(map[string]any); !ok {
+		return nil, &def.Error{Key: "config", Source: "file", Err: errors.New("the document must be a mapping of keys")}
+	}
+	return out, walk(doc, "")
+}
+
+func fromEnv(environ []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, envPrefix) {
+			continue
+		}
+		// The key is recovered against the known keys in apply; keep the env name until then.
+		out[name] = value
+	}
+	return out
+}
+
+// apply sets values onto fields. For the env source, names are env names.
+func apply(fields map[string]reflect.Value, values map[string]string, source string) error {
+	byName := fields
+	if source == "env" {
+		byName = make(map[string]reflect.Value, len(fields))
+		for k, f := range fields {
+			byName[EnvName(k)] = f
+		}
+	}
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, ok := byName[name]
+		if !ok {
+			return &def.Error{Key: name, Source: source, Err: errors.New("unknown key")}
+		}
+		if err := setField(f, values[name]); err != nil {
+			return &def.Error{Key: name, Source: source, Err: err}
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, s string) error {
+	s = strings.TrimSpace(s)
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		f.SetInt(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		f.SetFloat(n)
+	default:
+		return fmt.Errorf("unsupported field kind %s", f.Kind())
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+// Package fx provides the status server, fed by the "status_sections" and
+// "readiness_checks" value groups.
+package fx
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/comp/status/impl"
+)
+
+// Module provides def.Component.
+func Module() fx.Option {
+	return fx.Module("status", fx.Provide(newServer))
+}
+
+type in struct {
+	fx.In
+	Lc       fx.Lifecycle
+	Config   configdef.Component
+	Logger   *zap.Logger
+	Gatherer prometheus.Gatherer
+	Sections []def.Section `group:"status_sections"`
+	Checks   []def.Check   `group:"readiness_checks"`
+}
+
+func newServer(i in) (def.Component, error) {
+	p, err := impl.NewComponent(impl.Requires{
+		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks,
+	})
+	if err != nil {
+		return nil, err
+	}
+	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+	return p.Comp, nil
+}

@@ -1,0 +1,167 @@
+// Package impl implements the kube-apiserver pod collector of workloadmeta.
+//
+// In auto mode the collector is deferred: it starts nothing, lists nothing and watches
+// nothing until the autoscaling gate opens. This is what makes workload autoscaling free
+// in a cluster that does not use it.
+package impl
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+	"github.com/lazyscale/lazyscale/fxutil"
+)
+
+// Requires is what the pod collector needs.
+type Requires struct {
+	Config configdef.Component
+	Logger *zap.Logger
+	Kube   kubernetes.Interface
+	Gate   gatedef.Component
+	Store  wmdef.Component
+}
+
+// Provides is what the pod collector gives.
+type Provides struct {
+	Start   func(context.Context) error
+	Stop    func(context.Context) error
+	Section statusdef.Section
+	Check   statusdef.Check
+}
+
+// Mode is the resolved collection mode.
+type Mode string
+
+// Resolved modes: auto resolves to deferred or off.
+const (
+	ModeDeferred Mode = "deferred"
+	ModeEager    Mode = "eager"
+	ModeOff      Mode = "off"
+)
+
+// PodCollectionStatus is the "pod_collection" section of /status.
+type PodCollectionStatus struct {
+	State     wmdef.CollectionState `json:"state"`
+	Mode      Mode                  `json:"mode"`
+	Pods      int                   `json:"pods"`
+	WatchList bool                  `json:"watch_list"`
+	SyncedIn  string                `json:"synced_in,omitempty"`
+}
+
+type collector struct {
+	log      *zap.Logger
+	mode     Mode
+	lw       *podListWatch
+	gate     gatedef.Component
+	wm       wmdef.Component
+	routines fxutil.Routines
+	syncedIn time.Duration // written before the synced state is published, read after
+}
+
+// ResolveMode maps the configured collection mode to what the collector does.
+func ResolveMode(cfg configdef.Config) Mode {
+	switch cfg.Workloadmeta.Pods.Collection {
+	case configdef.CollectionEager:
+		return ModeEager
+	case configdef.CollectionAuto:
+		if cfg.Autoscaling.Workload.Enabled {
+			return ModeDeferred
+		}
+	}
+	return ModeOff
+}
+
+// NewComponent builds the collector. It does not contact the apiserver.
+func NewComponent(reqs Requires) (Provides, error) {
+	cfg := reqs.Config.Get()
+	c := &collector{
+		log:  reqs.Logger.Named("podcollector"),
+		mode: ResolveMode(cfg),
+		lw: &podListWatch{
+			client:    reqs.Kube,
+			pageSize:  cfg.Workloadmeta.Pods.PageSize,
+			watchList: cfg.Workloadmeta.Pods.WatchList,
+		},
+		gate: reqs.Gate,
+		wm:   reqs.Store,
+	}
+	return Provides{
+		Start:   c.start,
+		Stop:    c.routines.Stop,
+		Section: statusdef.Section{Name: "pod_collection", Value: func() any { return c.status() }},
+		Check:   statusdef.Check{Name: "podcollector", Ready: c.ready},
+	}, nil
+}
+
+func (c *collector) start(context.Context) error {
+	switch c.mode {
+	case ModeOff:
+		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateOff)
+	case ModeEager:
+		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateEager)
+		c.routines.Go(c.collect)
+	case ModeDeferred:
+		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
+		c.routines.Go(func(ctx context.Context) {
+			if !c.gate.WaitForEnable(ctx) {
+				return
+			}
+			c.log.Info("autoscaling gate open; starting pod collection")
+			c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSyncing)
+			c.collect(ctx)
+		})
+	}
+	return nil
+}
+
+// collect runs the pod reflector until ctx is done. The reflector retries list and watch
+// failures with backoff; it only returns on cancellation.
+func (c *collector) collect(ctx context.Context) {
+	began := time.Now()
+	store := &podStore{wm: c.wm, onSynced: func() {
+		c.syncedIn = time.Since(began)
+		c.log.Info("pod collection synced", zap.Int("pods", c.wm.Count(wmdef.KindPod)),
+			zap.Duration("took", c.syncedIn), zap.Bool("watch_list", c.lw.watchList))
+		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
+		c.gate.MarkPodCollectionSynced()
+	}}
+	r := cache.NewReflectorWithOptions(c.lw, &corev1.Pod{}, store, cache.ReflectorOptions{
+		Name:            "lazyscale-pods",
+		TypeDescription: "*v1.Pod (slim)",
+	})
+	c.log.Info("pod collection starting", zap.String("mode", string(c.mode)),
+		zap.Bool("watch_list", c.lw.watchList), zap.Int64("page_size", c.lw.pageSize))
+	r.RunWithContext(ctx)
+}
+
+func (c *collector) status() PodCollectionStatus {
+	s := PodCollectionStatus{
+		State:     c.wm.CollectionState(wmdef.KindPod),
+		Mode:      c.mode,
+		Pods:      c.wm.Count(wmdef.KindPod),
+		WatchList: c.lw.watchList,
+	}
+	if s.State == wmdef.StateSynced {
+		s.SyncedIn = c.syncedIn.Round(time.Millisecond).String()
+	}
+	return s
+}
+
+// ready: an eager collector is part of startup readiness; a deferred one never is, so that a
+// gate opening can never make a running agent unready.
+func (c *collector) ready() error {
+	if c.mode == ModeEager && c.wm.CollectionState(wmdef.KindPod) != wmdef.StateSynced {
+		return errors.New("eager pod collection not synced yet")
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package impl
+
+import (
+	"strings"
+	"unique"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// intern returns the canonical copy of s. Namespaces, owners, label keys and values and
+// container names repeat across thousands of pods; one copy each is what keeps a pod entity
+// small.
+func intern(s string) string { return unique.Make(s).Value() }
+
+// trimPod keeps the fields of a pod that the slim entity is built from and drops the rest
+// (spec beyond container resources, status beyond phase and readiness, managedFields, other
+// annotations). It runs on every listed and watched pod so that neither the reflector's list
+// nor its streaming buffer holds full pods.
+func trimPod(p *corev1.Pod) *corev1.Pod {
+	out := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:         p.Namespace,
+			Name:              p.Name,
+			UID:               p.UID,
+			ResourceVersion:   p.ResourceVersion,
+			CreationTimestamp: p.CreationTimestamp,
+			Labels:            p.Labels,
+			Annotations:       autoscalingAnnotations(p.Annotations),
+		},
+		Status: corev1.PodStatus{Phase: p.Status.Phase},
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, Controller: ref.Controller, APIVersion: ref.APIVersion, UID: ref.UID}}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	out.Spec.Containers = make([]corev1.Container, len(p.Spec.Containers))
+	for i, c := range p.Spec.Containers {
+		out.Spec.Containers[i] = corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests, Limits: c.Resources.Limits}}
+	}
+	return out
+}
+
+func autoscalingAnnotations(in map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range in {
+		if strings.HasPrefix(k, v1alpha2.AnnotationPrefix) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[intern(k)] = v
+		}
+	}
+	return out
+}
+
+// podEntity builds the slim entity from a (trimmed or full) pod.
+func podEntity(p *corev1.Pod) *wmdef.Pod {
+	e := &wmdef.Pod{
+		Namespace:   intern(p.Namespace),
+		Name:        p.Name,
+		UID:         string(p.UID),
+		Owner:       owner(p),
+		Phase:       intern(string(p.Status.Phase)),
+		Created:     p.CreationTimestamp.Time,
+		Annotations: autoscalingAnnotations(p.Annotations),
+	}
+	if len(p.Labels) > 0 {
+		e.Labels = make(map[string]string, len(p.Labels))
+		for k, v := range p.Labels {
+			e.Labels[intern(k)] = intern(v)
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			e.Ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	e.Containers = make([]wmdef.Container, len(p.Spec.Containers))
+	for i, c := range p.Spec.Containers {
+		e.Containers[i] = wmdef.Container{
+			Name:     intern(c.Name),
+			Requests: resourceValues(c.Resources.Requests),
+			Limits:   resourceValues(c.Resources.Limits),
+		}
+	}
+	return e
+}
+
+func resourceValues(rl corev1.ResourceList) []wmdef.ResourceValue {
+	if len(rl) == 0 {
+		return nil
+	}
+	out := make([]wmdef.ResourceValue, 0, len(rl))
+	for name, q := range rl {
+		out = append(out, wmdef.ResourceValue{Name: intern(string(name)), Quantity: q})
+	}
+	return out
+}
+
+// owner resolves the workload that controls p. A ReplicaSet created by a Deployment is named
+// "<deployment>-<pod-template-hash>", and its pods carry that hash as a label: when both
+// agree, the owner is the Deployment. This avoids watching ReplicaSets at all.
+func owner(p *corev1.Pod) wmdef.Owner {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil {
+		return wmdef.Owner{}
+	}
+	if ref.Kind == "ReplicaSet" {
+		if hash := p.Labels["pod-template-hash"]; hash != "" {
+			if deploy, ok := strings.CutSuffix(ref.Name, "-"+hash); ok && deploy != "" {
+				return wmdef.Owner{Kind: "Deployment", Name: intern(deploy)}
+			}
+		}
+	}
+	return wmdef.Owner{Kind: intern(ref.Kind), Name: intern(ref.Name)}
+}

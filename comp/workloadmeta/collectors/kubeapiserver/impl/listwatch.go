@@ -1,0 +1,83 @@
+package impl
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// nonTerminalPods excludes Succeeded and Failed pods on the server: they are never scaled
+// and can be most of a batch cluster.
+var nonTerminalPods = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+).String()
+
+// podListWatch lists and watches non-terminal pods and trims every pod before the reflector
+// sees it. It also decides, per reflector and without touching client-go's process-wide
+// feature gates, whether the initial sync streams (WatchList) or pages through LIST.
+type podListWatch struct {
+	client    kubernetes.Interface
+	pageSize  int64
+	watchList bool
+}
+
+var (
+	_ cache.ListerWatcherWithContext = (*podListWatch)(nil)
+	_ cache.ListerWatcher            = (*podListWatch)(nil)
+)
+
+// IsWatchListSemanticsUnSupported is read by the reflector: true turns streaming lists off.
+func (lw *podListWatch) IsWatchListSemanticsUnSupported() bool { return !lw.watchList }
+
+func (lw *podListWatch) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+	opts.FieldSelector = nonTerminalPods
+	if opts.Continue == "" && opts.ResourceVersion == "0" {
+		// "0" lets the apiserver answer from its cache in one unpaginated response: the whole
+		// cluster's pods in one decode. An empty resourceVersion is a consistent, paginated list.
+		opts.ResourceVersion = ""
+		opts.ResourceVersionMatch = ""
+	}
+	if opts.Limit == 0 || opts.Limit > lw.pageSize {
+		opts.Limit = lw.pageSize
+	}
+	list, err := lw.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		list.Items[i] = *trimPod(&list.Items[i])
+	}
+	return list, nil
+}
+
+func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	opts.FieldSelector = nonTerminalPods
+	w, err := lw.client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+		// Bookmarks carry only a resourceVersion and the end-of-initial-events annotation,
+		// which the reflector needs intact.
+		if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Bookmark {
+			ev.Object = trimPod(p)
+		}
+		return ev, true
+	}), nil
+}
+
+// List and Watch satisfy the context-free interface some client-go helpers still ask for.
+func (lw *podListWatch) List(opts metav1.ListOptions) (runtime.Object, error) {
+	return lw.ListWithContext(context.Background(), opts)
+}
+
+func (lw *podListWatch) Watch(opts metav1.ListOptions) (watch.Interface, error) {
+	return lw.WatchWithContext(context.Background(), opts)
+}
