@@ -207,7 +207,7 @@ type DatadogPodAutoscalerObjective struct {
 // DatadogPodAutoscalerPodResourceObjective targets a resource summed over the pod.
 type DatadogPodAutoscalerPodResourceObjective struct {
 	// +kubebuilder:validation:Enum=cpu;memory
-	Name  corev1.ResourceName                     `json:"name"`
+	Name  corev1.ResourceName                `json:"name"`
 	Value DatadogPodAutoscalerObjectiveValue `json:"value"`
 }
 
@@ -216,7 +216,7 @@ type DatadogPodAutoscalerContainerResourceObjective struct {
 	// +kubebuilder:validation:Enum=cpu;memory
 	Name corev1.ResourceName `json:"name"`
 	// +kubebuilder:validation:MinLength=1
-	Container string                              `json:"container"`
+	Container string                             `json:"container"`
 	Value     DatadogPodAutoscalerObjectiveValue `json:"value"`
 }
 

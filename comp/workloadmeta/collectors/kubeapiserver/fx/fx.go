@@ -10,8 +10,8 @@ import (
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
-	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/comp/workloadmeta/collectors/kubeapiserver/impl"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
 // Collector is the marker type a binary requires to pull the pod collector into its graph.
