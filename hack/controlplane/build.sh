@@ -1,50 +1,46 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver, kubectl) from Go modules into
-# bin/controlplane/. Reuses $KUBEBUILDER_ASSETS when it already holds the binaries, and
-# skips binaries that are already built for the pinned versions.
+# Builds the local control plane from Go modules into bin/controlplane/: etcd
+# (go.etcd.io/etcd/server/v3), kube-apiserver and kubectl (k8s.io/kubernetes). Binaries already
+# built for the pinned versions are kept. When $KUBEBUILDER_ASSETS holds etcd and
+# kube-apiserver, those are used instead and only a missing kubectl is built.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out=${CONTROLPLANE_DIR:-$root/bin/controlplane}
-kube_version=v1.37.2
-etcd_version=v3.6.16
+out="$root/bin/controlplane"
+kube_version=v1.37.2   # keep in step with hack/controlplane/kube/go.mod
+etcd_version=v3.6.16   # keep in step with hack/controlplane/etcd/go.mod
 mkdir -p "$out"
 
-if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
-  for b in etcd kube-apiserver kubectl; do
-    [ -x "$KUBEBUILDER_ASSETS/$b" ] && [ "$KUBEBUILDER_ASSETS/$b" -ef "$out/$b" ] || { [ -x "$KUBEBUILDER_ASSETS/$b" ] && ln -sf "$KUBEBUILDER_ASSETS/$b" "$out/$b"; }
-  done
-  [ -x "$out/kubectl" ] || true
-  echo "controlplane: using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
-fi
+built() { [ -x "$out/$1" ] && [ "$(cat "$out/.$1.version" 2>/dev/null)" = "$2" ]; }
 
-stamp() { cat "$out/.$1.version" 2>/dev/null || true; }
-
-build_kube() {
-  local name=$1 pkg=$2
-  if [ -x "$out/$name" ] && [ "$(stamp "$name")" = "$kube_version" ]; then return; fi
-  echo "controlplane: building $name $kube_version (first build takes a few minutes)"
+build_kube() { # name package
+  built "$1" "$kube_version" && return
+  echo "controlplane: building $1 $kube_version from k8s.io/kubernetes (the first build takes several minutes)"
   local minor=${kube_version#v1.}; minor=${minor%%.*}
-  local ldflags=""
+  local ldflags="-s -w"
+  # Without these, the server reports v0.0.0-master+$Format:%H$, which clients cannot parse.
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $p.gitVersion=$kube_version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$root/hack/controlplane/kube" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name" "$pkg")
-  echo "$kube_version" > "$out/.$name.version"
+  (cd "$root/hack/controlplane/kube" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$1" "$2")
+  echo "$kube_version" > "$out/.$1.version"
 }
 
 build_etcd() {
-  if [ -x "$out/etcd" ] && [ "$(stamp etcd)" = "$etcd_version" ]; then return; fi
-  echo "controlplane: building etcd $etcd_version"
+  built etcd "$etcd_version" && return
+  echo "controlplane: building etcd $etcd_version from go.etcd.io/etcd/server/v3"
   (cd "$root/hack/controlplane/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
   echo "$etcd_version" > "$out/.etcd.version"
 }
 
-if [ -z "${KUBEBUILDER_ASSETS:-}" ] || [ ! -x "$KUBEBUILDER_ASSETS/kube-apiserver" ]; then
+if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ]; then
+  echo "controlplane: using etcd and kube-apiserver from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+  "$KUBEBUILDER_ASSETS/kube-apiserver" --version
+else
   build_etcd
   build_kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+  "$out/kube-apiserver" --version
+  "$out/etcd" --version | head -1
 fi
-[ -x "$out/kubectl" ] || build_kube kubectl k8s.io/kubernetes/cmd/kubectl
-"$out/kube-apiserver" --version
-"$out/etcd" --version | head -1
+build_kube kubectl k8s.io/kubernetes/cmd/kubectl

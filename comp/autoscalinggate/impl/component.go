@@ -86,7 +86,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 			c.log.Info("autoscaling gate opened", zap.Stringer("trigger", t),
 				zap.Duration("since_start", at.Sub(processStart)))
 		},
-		func(time.Time) { c.log.Info("pod collection synced") },
+		func(time.Time) { c.log.Info("gate: pod collection synced; autoscaling stack may start") },
 	)
 	if c.enabled {
 		c.watches = newTriggerWatches(reqs.Dynamic, reqs.Metadata, c.log, func(t def.Trigger) { c.Enable(t) })

@@ -132,8 +132,9 @@ func (c *collector) collect(ctx context.Context) {
 		c.syncedIn = time.Since(began)
 		c.log.Info("pod collection synced", zap.Int("pods", c.wm.Count(wmdef.KindPod)),
 			zap.Duration("took", c.syncedIn), zap.Bool("watch_list", c.lw.watchList))
-		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
+		// The gate first: whoever sees the synced state may rely on the gate's synced half.
 		c.gate.MarkPodCollectionSynced()
+		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
 	}}
 	r := cache.NewReflectorWithOptions(c.lw, &corev1.Pod{}, store, cache.ReflectorOptions{
 		Name:            "lazyscale-pods",

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"io"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,6 +62,11 @@ func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOp
 	opts.FieldSelector = nonTerminalPods
 	w, err := lw.client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down. The reflector treats EOF as a normal close, which this is, and
+			// logs anything else as an error.
+			return nil, io.EOF
+		}
 		return nil, err
 	}
 	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {

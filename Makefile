@@ -1,0 +1,45 @@
+# lazyscale. Set-up: `make controlplane` and `make build`. Main job: `make run`.
+# Every test: `make test`.
+SHELL := /usr/bin/env bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
+GO ?= go
+
+.PHONY: all build controlplane generate verify-generated vet run test test-unit test-integration bench bench-quick clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lazyscale ./cmd/lazyscale
+
+## controlplane: build etcd, kube-apiserver and kubectl from Go modules into bin/controlplane
+controlplane:
+	bash hack/controlplane/build.sh
+
+## generate: deepcopy and CRD YAML from api/ with controller-gen (a Go tool dependency)
+generate:
+	$(GO) tool controller-gen object paths=./api/... crd output:crd:artifacts:config=deploy/crds
+
+## verify-generated: fail when the generated files are stale
+verify-generated: generate
+	@git diff --exit-code -- api deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api deploy/crds)" || { git status --porcelain -- api deploy/crds; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+## run: local control plane + CRDs + demo pods + the agent; Ctrl-C stops everything
+run: build controlplane
+	$(GO) build -o bin/localcluster ./hack/localcluster
+	bin/localcluster
+
+## test: every test, CI included: builds the control plane first
+test: controlplane verify-generated vet build
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+clean:
+	rm -rf bin tmp

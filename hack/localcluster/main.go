@@ -1,0 +1,140 @@
+// Command localcluster is `make run`: it starts a local control plane (etcd +
+// kube-apiserver on loopback), installs the CRDs, creates a few demo pods, runs the lazyscale
+// binary against it and stops everything on Ctrl-C.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/test/controlplane"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "localcluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "tmp/localcluster", "working directory (recreated)")
+	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
+	pods := flag.Int("demo-pods", 30, "demo pods to create in namespace demo")
+	statusAddr := flag.String("status-addr", "127.0.0.1:5080", "agent status address")
+	flag.Parse()
+	agentArgs := flag.Args()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return err
+	}
+	fmt.Println("starting etcd and kube-apiserver on loopback ...")
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	crds, err := controlplane.CRDDir()
+	if err != nil {
+		return err
+	}
+	if err := controlplane.InstallCRDs(ctx, cp.Config, crds); err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	if err := demoPods(ctx, kube, *pods); err != nil {
+		return err
+	}
+
+	bin, _ := controlplane.BinDir()
+	fmt.Printf(`
+control plane ready: %s (logs, audit log and kubeconfig in %s)
+
+In another terminal:
+  export KUBECONFIG=%s
+  %s get pods -n demo
+  bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
+  %s apply -f deploy/examples/dpa.yaml          # opens the gate
+  bin/lazyscale status --status-addr %s       # pod collection synced
+
+Ctrl-C stops the agent and the control plane.
+
+`, cp.URL, abs, cp.Kubeconfig, filepath.Join(bin, "kubectl"), *statusAddr, filepath.Join(bin, "kubectl"), *statusAddr)
+
+	cmd := exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 20 * time.Second
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		fmt.Println("\nstopping the control plane ...")
+		return nil
+	}
+	return fmt.Errorf("agent exited: %w", err)
+}
+
+// demoPods creates a namespace "demo" with pods owned by a ReplicaSet of Deployment "web",
+// as a Deployment controller would, with Running/Ready status written by hand.
+func demoPods(ctx context.Context, kube kubernetes.Interface, n int) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	for i := range n {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      fmt.Sprintf("web-5d8f7b9c4-%05d", i),
+				Namespace: "demo",
+				Labels:    map[string]string{"app": "web", "pod-template-hash": "5d8f7b9c4"},
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d8f7b9c4",
+					UID: types.UID("00000000-0000-0000-0000-000000000001"), Controller: ptr(true),
+				}},
+			},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "registry.example/web:1",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+				}},
+			}}},
+		}
+		created, err := kube.CoreV1().Pods("demo").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		created.Status.Phase = corev1.PodRunning
+		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		if _, err := kube.CoreV1().Pods("demo").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,333 @@
+// Package controlplane starts a real etcd and kube-apiserver on loopback, the same way for
+// tests (test/integration, test/bench) and for `make run`. It has no scheduler, kubelet or
+// controller-manager: callers create pods themselves and write their status.
+//
+// The apiserver runs with the ServiceAccount admission plugin disabled, because nothing
+// creates the default ServiceAccount of a new namespace without a controller-manager, and
+// with an audit log of every request (except its own loopback client), which is how tests
+// prove what lazyscale did or did not ask for.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Options configure Start.
+type Options struct {
+	// Dir holds data, certificates, logs and the kubeconfig; it must exist. Required.
+	Dir string
+	// BinDir holds etcd and kube-apiserver; empty means BinDir().
+	BinDir string
+	// Logs receives both processes' output; nil writes it to files in Dir.
+	Logs io.Writer
+	// APIServerFlags are extra kube-apiserver flags.
+	APIServerFlags []string
+}
+
+// ControlPlane is a running etcd + kube-apiserver.
+type ControlPlane struct {
+	// Kubeconfig is the path of an admin kubeconfig.
+	Kubeconfig string
+	// AuditLog is the path of the apiserver's JSON-lines audit log.
+	AuditLog string
+	// URL is the apiserver's https URL.
+	URL string
+	// Config is an admin rest.Config.
+	Config *rest.Config
+
+	etcd, apiserver *exec.Cmd
+	exited          map[*exec.Cmd]chan error
+}
+
+// BinDir returns $KUBEBUILDER_ASSETS if set, else bin/controlplane at the module root.
+func BinDir() (string, error) {
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
+		return d, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "bin", "controlplane"), nil
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.Contains("\n"+string(b), "\nmodule github.com/lazyscale/lazyscale\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("module root of github.com/lazyscale/lazyscale not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: None
+  users: ["system:apiserver"]
+- level: Metadata
+`
+
+// Start starts etcd and kube-apiserver and waits until the apiserver is ready. Stop must be
+// called to end both processes; they also die with the calling process.
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("controlplane: Options.Dir is required")
+	}
+	bin := opts.BinDir
+	if bin == "" {
+		var err error
+		if bin, err = BinDir(); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("controlplane: %s not found in %s (run `make controlplane` or set KUBEBUILDER_ASSETS): %w", b, bin, err)
+		}
+	}
+	certDir := filepath.Join(opts.Dir, "pki")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, err
+	}
+	p, err := newPKI(certDir)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: certificates: %w", err)
+	}
+	cp := &ControlPlane{
+		AuditLog:   filepath.Join(opts.Dir, "audit.log"),
+		Kubeconfig: filepath.Join(opts.Dir, "kubeconfig"),
+		exited:     map[*exec.Cmd]chan error{},
+	}
+	policy := filepath.Join(opts.Dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return nil, err
+	}
+
+	etcdPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	cp.etcd, err = cp.spawn(opts, "etcd", filepath.Join(bin, "etcd"),
+		"--name=default",
+		"--data-dir="+filepath.Join(opts.Dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		"--unsafe-no-fsync=true",
+		"--quota-backend-bytes=8589934592",
+		"--log-level=warn",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := cp.waitHTTP(ctx, cp.etcd, etcdURL+"/health", nil); err != nil {
+		cp.Stop()
+		return nil, fmt.Errorf("controlplane: etcd not healthy: %w", err)
+	}
+
+	apiPort, err := freePort()
+	if err != nil {
+		cp.Stop()
+		return nil, err
+	}
+	cp.URL = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	args := []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--tls-cert-file=" + p.servingCert, "--tls-private-key-file=" + p.servingKey,
+		"--client-ca-file=" + p.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + p.saPub,
+		"--service-account-signing-key-file=" + p.saKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--authorization-mode=RBAC",
+		"--disable-admission-plugins=ServiceAccount",
+		"--allow-privileged=true",
+		// Loopback advertise addresses are refused by the endpoint reconciler; nothing here
+		// needs the kubernetes Service endpoints.
+		"--endpoint-reconciler-type=none",
+		"--audit-policy-file=" + policy,
+		"--audit-log-path=" + cp.AuditLog,
+		"--audit-log-mode=blocking",
+		"--audit-log-format=json",
+		"--v=0",
+	}
+	cp.apiserver, err = cp.spawn(opts, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), append(args, opts.APIServerFlags...)...)
+	if err != nil {
+		cp.Stop()
+		return nil, err
+	}
+
+	cp.Config = &rest.Config{
+		Host: cp.URL,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAFile: p.caCert, CertFile: p.adminCert, KeyFile: p.adminKey,
+		},
+		QPS: 200, Burst: 400,
+	}
+	if err := cp.writeKubeconfig(p); err != nil {
+		cp.Stop()
+		return nil, err
+	}
+	httpClient, err := rest.HTTPClientFor(cp.Config)
+	if err != nil {
+		cp.Stop()
+		return nil, err
+	}
+	if err := cp.waitHTTP(ctx, cp.apiserver, cp.URL+"/readyz", httpClient); err != nil {
+		cp.Stop()
+		return nil, fmt.Errorf("controlplane: kube-apiserver not ready: %w", err)
+	}
+	// /readyz is green before the default namespace exists; callers rely on it.
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		cp.Stop()
+		return nil, err
+	}
+	if err := poll(ctx, 60*time.Second, func() bool {
+		_, err := kube.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	}); err != nil {
+		cp.Stop()
+		return nil, fmt.Errorf("controlplane: default namespace never appeared: %w", err)
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) spawn(opts Options, name, path string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(path, args...)
+	out := opts.Logs
+	if out == nil {
+		f, err := os.Create(filepath.Join(opts.Dir, name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		out = f
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// The processes must not outlive a test binary killed by a timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("controlplane: start %s: %w", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	cp.exited[cmd] = done
+	return cmd, nil
+}
+
+func (cp *ControlPlane) waitHTTP(ctx context.Context, proc *exec.Cmd, url string, client *http.Client) error {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-cp.exited[proc]:
+			cp.exited[proc] <- err
+			return fmt.Errorf("process exited: %v (see its log)", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not OK after 90s", url)
+		}
+	}
+}
+
+func (cp *ControlPlane) writeKubeconfig(p *pki) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["lazyscale-local"] = &clientcmdapi.Cluster{Server: cp.URL, CertificateAuthority: p.caCert}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: p.adminCert, ClientKey: p.adminKey}
+	cfg.Contexts["lazyscale-local"] = &clientcmdapi.Context{Cluster: "lazyscale-local", AuthInfo: "admin"}
+	cfg.CurrentContext = "lazyscale-local"
+	return clientcmd.WriteToFile(*cfg, cp.Kubeconfig)
+}
+
+// Stop terminates the apiserver, then etcd, waiting up to 15 s for each. Idempotent.
+func (cp *ControlPlane) Stop() {
+	for _, proc := range []*exec.Cmd{cp.apiserver, cp.etcd} {
+		if proc == nil || proc.Process == nil {
+			continue
+		}
+		done := cp.exited[proc]
+		_ = proc.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			done <- err
+		case <-time.After(15 * time.Second):
+			_ = proc.Process.Kill()
+			err := <-done
+			done <- err
+		}
+	}
+}
+
+func poll(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}

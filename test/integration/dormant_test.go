@@ -1,0 +1,272 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// quietWindow is how long a negative assertion ("nothing happened") watches for it to happen.
+const quietWindow = 5 * time.Second
+
+// waitTriggerWatches waits until the agent's trigger watches are established, as seen by the
+// apiserver: from then on, anything the agent would do in reaction to the cluster is visible.
+func (e *env) waitTriggerWatches(a *agent) {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		code, _ := a.get("/readyz")
+		return code == http.StatusOK
+	}, waitFor, 50*time.Millisecond, "agent never ready")
+	for _, r := range []string{"datadogpodautoscalers", "deployments", "statefulsets", "namespaces"} {
+		require.Eventually(e.t, func() bool { return len(e.lazyscaleRequests(r, "watch", "list")) > 0 },
+			waitFor, 50*time.Millisecond, "no %s trigger watch", r)
+	}
+}
+
+func TestDormantUntilDPA(t *testing.T) {
+	e := newEnv(t, true)
+	e.namespace("shop", nil)
+	e.createPods("shop", "cart", 200)
+
+	a := e.startAgent(nil)
+	e.waitTriggerWatches(a)
+
+	// Things that are not triggers: an unlabelled Deployment, an excluded one, a profile alone.
+	ctx := context.Background()
+	_, err := e.kube.AppsV1().Deployments("shop").Create(ctx, deployment("shop", "cart", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.kube.AppsV1().Deployments("shop").Create(ctx,
+		deployment("shop", "legacy", map[string]string{v1alpha2.ProfileLabel: v1alpha2.ProfileExcluded}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.createProfile("default")
+
+	assert.Never(t, func() bool {
+		return len(e.lazyscaleRequests("pods")) > 0 || a.gate.IsEnabled()
+	}, quietWindow, 100*time.Millisecond, "dormant agent touched pods or opened the gate")
+	assert.Empty(t, e.lazyscaleRequests("pods", "list", "watch"), "no pod LIST/WATCH in the audit log")
+	assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
+	doc := a.statusDoc()
+	assert.False(t, doc.Gate.Open)
+	assert.Equal(t, "dormant", doc.PodCollection.State)
+	assert.Equal(t, 0, doc.PodCollection.Pods)
+	assert.Equal(t, "0", a.metric("lazyscale_autoscaling_gate_open"))
+
+	e.createDPA("shop", "cart", "cart")
+	a.waitGate()
+	a.waitState(wmdef.StateSynced)
+	assert.Equal(t, 200, a.wm.Count(wmdef.KindPod))
+	assert.True(t, a.gate.IsEnabled())
+	require.Eventually(t, func() bool { return a.statusDoc().PodCollection.State == "synced" }, waitFor, 50*time.Millisecond)
+
+	doc = a.statusDoc()
+	assert.True(t, doc.Gate.Open)
+	require.NotNil(t, doc.Gate.Trigger)
+	assert.Equal(t, "DatadogPodAutoscaler", doc.Gate.Trigger.Kind)
+	assert.Equal(t, "shop", doc.Gate.Trigger.Namespace)
+	assert.Equal(t, "cart", doc.Gate.Trigger.Name)
+	assert.Equal(t, 200, doc.PodCollection.Pods)
+	assert.Equal(t, "1", a.metric("lazyscale_autoscaling_gate_open"))
+	assert.Equal(t, "200", a.metric(`lazyscale_workloadmeta_entities{kind="pod"}`))
+	assert.Equal(t, "1", a.metric(`lazyscale_workloadmeta_collection_state{kind="pod",state="synced"}`))
+
+	// The pod requests exclude terminal pods on the server.
+	reqs := e.lazyscaleRequests("pods", "list", "watch")
+	require.NotEmpty(t, reqs)
+	for _, r := range reqs {
+		assert.Contains(t, r.RequestURI, "fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed", r.RequestURI)
+	}
+
+	// The slim entity: owner resolved to the Deployment, only autoscaling annotations kept.
+	var pod *wmdef.Pod
+	for _, ent := range a.wm.List(wmdef.KindPod) {
+		pod = ent.(*wmdef.Pod)
+		break
+	}
+	require.NotNil(t, pod)
+	assert.Equal(t, wmdef.Owner{Kind: "Deployment", Name: "cart"}, pod.Owner)
+	assert.Equal(t, map[string]string{v1alpha2.RecommendationIDAnnotation: "r1"}, pod.Annotations)
+	assert.True(t, pod.Ready)
+	assert.Equal(t, "Running", pod.Phase)
+	require.Len(t, pod.Containers, 2)
+}
+
+func TestProfileLabelsOpenTheGate(t *testing.T) {
+	tests := []struct {
+		name   string
+		create func(e *env)
+		want   string
+	}{
+		{"labelled deployment", func(e *env) {
+			_, err := e.kube.AppsV1().Deployments("shop").Create(context.Background(),
+				deployment("shop", "cart", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
+			require.NoError(e.t, err)
+		}, "Deployment"},
+		{"labelled statefulset", func(e *env) {
+			_, err := e.kube.AppsV1().StatefulSets("shop").Create(context.Background(),
+				statefulSet("shop", "db", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
+			require.NoError(e.t, err)
+		}, "StatefulSet"},
+		{"labelled namespace", func(e *env) {
+			e.namespace("team-a", map[string]string{v1alpha2.ProfileLabel: "default"})
+		}, "Namespace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			e.namespace("shop", nil)
+			e.createPods("shop", "cart", 20)
+			a := e.startAgent(nil)
+			e.waitTriggerWatches(a)
+			require.False(t, a.gate.IsEnabled())
+
+			tt.create(e)
+			a.waitGate()
+			a.waitState(wmdef.StateSynced)
+			assert.Equal(t, tt.want, a.gate.Status().Trigger.Kind)
+			assert.Equal(t, 20, a.wm.Count(wmdef.KindPod))
+		})
+	}
+}
+
+func TestMissingCRDThenInstalled(t *testing.T) {
+	e := newEnv(t, false)
+	e.namespace("shop", nil)
+	e.createPods("shop", "cart", 10)
+	a := e.startAgent(nil)
+
+	// Ready although the DPA resource is not served: a cluster without the CRD is healthy.
+	require.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK },
+		waitFor, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		for _, r := range e.lazyscaleRequests("datadogpodautoscalers") {
+			if r.ResponseStatus != nil && r.ResponseStatus.Code == http.StatusNotFound {
+				return true
+			}
+		}
+		return false
+	}, waitFor, 50*time.Millisecond, "the DPA watch never tried the missing resource")
+	assert.False(t, a.gate.IsEnabled())
+	assert.Empty(t, e.lazyscaleRequests("pods"))
+
+	e.installCRDs()
+	e.createDPA("shop", "cart", "cart")
+	// The reflector's backoff caps at 30s between retries.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	require.True(t, a.gate.WaitForEnable(ctx), "gate never opened after the CRD and a DPA appeared")
+	a.waitState(wmdef.StateSynced)
+	assert.Equal(t, 10, a.wm.Count(wmdef.KindPod))
+}
+
+func TestCollectionModes(t *testing.T) {
+	t.Run("eager collects at startup without a DPA", func(t *testing.T) {
+		e := newEnv(t, true)
+		e.namespace("shop", nil)
+		e.createPods("shop", "cart", 50)
+		a := e.startAgent(map[string]string{"workloadmeta.pods.collection": "eager"})
+		a.waitState(wmdef.StateSynced)
+		assert.Equal(t, 50, a.wm.Count(wmdef.KindPod))
+		assert.False(t, a.gate.IsEnabled(), "eager collection does not open the gate")
+		assert.True(t, a.gate.Status().PodCollectionSynced, "eager collection marks the synced half")
+		assert.Equal(t, "eager", a.statusDoc().PodCollection.Mode)
+		assert.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
+	})
+	t.Run("off never lists pods, even with the gate open", func(t *testing.T) {
+		e := newEnv(t, true)
+		e.namespace("shop", nil)
+		e.createPods("shop", "cart", 20)
+		a := e.startAgent(map[string]string{"workloadmeta.pods.collection": "off"})
+		e.waitTriggerWatches(a)
+		e.createDPA("shop", "cart", "cart")
+		a.waitGate()
+		assert.Never(t, func() bool { return len(e.lazyscaleRequests("pods")) > 0 }, quietWindow, 100*time.Millisecond)
+		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
+		assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
+	})
+	t.Run("autoscaling disabled has no trigger watches", func(t *testing.T) {
+		e := newEnv(t, true)
+		e.namespace("shop", nil)
+		e.createPods("shop", "cart", 20)
+		a := e.startAgent(map[string]string{"autoscaling.workload.enabled": "false"})
+		require.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
+		e.createDPA("shop", "cart", "cart")
+		assert.Never(t, func() bool { return len(e.lazyscaleRequests("")) > 0 || a.gate.IsEnabled() },
+			quietWindow, 100*time.Millisecond, "a disabled agent made API requests")
+		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
+	})
+}
+
+func TestPodChangesAfterSync(t *testing.T) {
+	e := newEnv(t, true)
+	e.namespace("shop", nil)
+	pods := e.createPods("shop", "cart", 5)
+	a := e.startAgent(nil)
+	e.waitTriggerWatches(a)
+	e.createDPA("shop", "cart", "cart")
+	a.waitState(wmdef.StateSynced)
+
+	sub := a.wm.Subscribe("test", wmdef.Filter{Kinds: []wmdef.Kind{wmdef.KindPod}})
+	defer sub.Unsubscribe()
+	next := func() wmdef.EventBundle {
+		select {
+		case b := <-sub.Events():
+			return b
+		case <-time.After(waitFor):
+			t.Fatal("no event bundle")
+			return wmdef.EventBundle{}
+		}
+	}
+	initial := next()
+	assert.Len(t, initial.Events, 5, "the first bundle is the current state")
+
+	ctx := context.Background()
+	// Add.
+	added, err := e.createPod("shop", "cart-7c9d8f6b5-new", map[string]string{"app": "cart", "pod-template-hash": "7c9d8f6b5"}, pods[0].OwnerReferences[0])
+	require.NoError(t, err)
+	waitEvent(t, next, wmdef.EventTypeSet, string(added.UID), func(p *wmdef.Pod) bool { return p.Ready })
+
+	// Update: readiness lost.
+	added.Status.Conditions[0].Status = "False"
+	_, err = e.kube.CoreV1().Pods("shop").UpdateStatus(ctx, added, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	waitEvent(t, next, wmdef.EventTypeSet, string(added.UID), func(p *wmdef.Pod) bool { return !p.Ready })
+
+	// A pod turning Succeeded leaves the field selector: it is unset.
+	done := pods[1].DeepCopy()
+	done.Status.Phase = "Succeeded"
+	_, err = e.kube.CoreV1().Pods("shop").UpdateStatus(ctx, done, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	waitEvent(t, next, wmdef.EventTypeUnset, string(done.UID), nil)
+
+	// Delete.
+	require.NoError(t, e.kube.CoreV1().Pods("shop").Delete(ctx, pods[2].Name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}))
+	waitEvent(t, next, wmdef.EventTypeUnset, string(pods[2].UID), nil)
+
+	assert.Equal(t, 4, a.wm.Count(wmdef.KindPod))
+	_, ok := a.wm.Get(wmdef.EntityID{Kind: wmdef.KindPod, ID: string(pods[2].UID)})
+	assert.False(t, ok)
+}
+
+// waitEvent reads bundles until one holds an event of type typ for uid that satisfies check.
+func waitEvent(t *testing.T, next func() wmdef.EventBundle, typ wmdef.EventType, uid string, check func(*wmdef.Pod) bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for time.Now().Before(deadline) {
+		for _, ev := range next().Events {
+			p := ev.Entity.(*wmdef.Pod)
+			if ev.Type == typ && p.UID == uid && (check == nil || check(p)) {
+				return
+			}
+		}
+	}
+	t.Fatalf("no %s event for %s", typ, uid)
+}
+
