@@ -37,10 +37,21 @@ type Container struct {
 	Limits   []ResourceValue
 }
 
-// ResourceValue is one named resource quantity (cpu, memory, ...).
+// ResourceValue is one named resource amount (cpu, memory, ...) in thousandths of its unit:
+// millicores for cpu, millibytes for memory. An int64 is a third of a resource.Quantity, and
+// milli precision is what the API itself guarantees for these resources.
 type ResourceValue struct {
-	Name     string
-	Quantity resource.Quantity
+	Name       string
+	MilliValue int64
+}
+
+// Quantity returns the amount as a resource.Quantity (decimal SI for cpu, binary SI otherwise).
+func (r ResourceValue) Quantity() *resource.Quantity {
+	format := resource.BinarySI
+	if r.Name == "cpu" {
+		format = resource.DecimalSI
+	}
+	return resource.NewMilliQuantity(r.MilliValue, format)
 }
 
 // GetID implements Entity.

@@ -100,7 +100,7 @@ func resourceValues(rl corev1.ResourceList) []wmdef.ResourceValue {
 	}
 	out := make([]wmdef.ResourceValue, 0, len(rl))
 	for name, q := range rl {
-		out = append(out, wmdef.ResourceValue{Name: intern(string(name)), Quantity: q})
+		out = append(out, wmdef.ResourceValue{Name: intern(string(name)), MilliValue: q.MilliValue()})
 	}
 	return out
 }

@@ -1,0 +1,89 @@
+package impl
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+	wmimpl "github.com/lazyscale/lazyscale/comp/workloadmeta/impl"
+)
+
+const heapBenchPods = 5000
+
+// encodedPods are realistic pods in the protobuf wire form an informer receives, so that each
+// decoded pod owns its strings as it would in a real process.
+func encodedPods(b *testing.B) [][]byte {
+	out := make([][]byte, heapBenchPods)
+	for i := range out {
+		raw, err := realisticPod(i).Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = raw
+	}
+	return out
+}
+
+func decode(b *testing.B, raw []byte) *corev1.Pod {
+	p := &corev1.Pod{}
+	if err := p.Unmarshal(raw); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkHeapPerPod compares the heap one pod costs held the usual way (a client-go store
+// of full *corev1.Pod, what a plain SharedInformer keeps) with lazyscale's slim entity in
+// workloadmeta. Run with -benchtime=1x; the figures are the bytes/pod metrics.
+func BenchmarkHeapPerPod(b *testing.B) {
+	raw := encodedPods(b)
+
+	b.Run("informer-corev1.Pod", func(b *testing.B) {
+		for range b.N {
+			before := heapInUse()
+			store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+			for _, r := range raw {
+				if err := store.Add(decode(b, r)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			after := heapInUse()
+			b.ReportMetric(float64(after-before)/heapBenchPods, "bytes/pod")
+			runtime.KeepAlive(store)
+		}
+	})
+
+	b.Run("workloadmeta-slim", func(b *testing.B) {
+		for range b.N {
+			before := heapInUse()
+			p, err := wmimpl.NewComponent(wmimpl.Requires{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range raw {
+				p.Comp.Set(podEntity(trimPod(decode(b, r))))
+			}
+			after := heapInUse()
+			if p.Comp.Count(wmdef.KindPod) != heapBenchPods {
+				b.Fatalf("stored %d pods", p.Comp.Count(wmdef.KindPod))
+			}
+			b.ReportMetric(float64(after-before)/heapBenchPods, "bytes/pod")
+			runtime.KeepAlive(p.Comp)
+			_ = p.Stop(context.Background())
+		}
+	})
+}
