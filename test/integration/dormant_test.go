@@ -12,6 +12,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
 // quietWindow is how long a negative assertion ("nothing happened") watches for it to happen.
@@ -20,38 +21,38 @@ const quietWindow = 5 * time.Second
 // waitTriggerWatches waits until the agent's trigger watches are established, as seen by the
 // apiserver: from then on, anything the agent would do in reaction to the cluster is visible.
 func (e *env) waitTriggerWatches(a *agent) {
-	e.t.Helper()
-	require.Eventually(e.t, func() bool {
+	e.T.Helper()
+	require.Eventually(e.T, func() bool {
 		code, _ := a.get("/readyz")
 		return code == http.StatusOK
 	}, waitFor, 50*time.Millisecond, "agent never ready")
 	for _, r := range []string{"datadogpodautoscalers", "deployments", "statefulsets", "namespaces"} {
-		require.Eventually(e.t, func() bool { return len(e.lazyscaleRequests(r, "watch", "list")) > 0 },
+		require.Eventually(e.T, func() bool { return len(e.LazyscaleRequests(r, "watch", "list")) > 0 },
 			waitFor, 50*time.Millisecond, "no %s trigger watch", r)
 	}
 }
 
 func TestDormantUntilDPA(t *testing.T) {
 	e := newEnv(t, true)
-	e.namespace("shop", nil)
-	e.createPods("shop", "cart", 200)
+	e.Namespace("shop", nil)
+	e.CreatePods("shop", "cart", 200)
 
 	a := e.startAgent(nil)
 	e.waitTriggerWatches(a)
 
 	// Things that are not triggers: an unlabelled Deployment, an excluded one, a profile alone.
 	ctx := context.Background()
-	_, err := e.kube.AppsV1().Deployments("shop").Create(ctx, deployment("shop", "cart", nil), metav1.CreateOptions{})
+	_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "cart", nil), metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = e.kube.AppsV1().Deployments("shop").Create(ctx,
-		deployment("shop", "legacy", map[string]string{v1alpha2.ProfileLabel: v1alpha2.ProfileExcluded}), metav1.CreateOptions{})
+	_, err = e.Kube.AppsV1().Deployments("shop").Create(ctx,
+		testenv.Deployment("shop", "legacy", map[string]string{v1alpha2.ProfileLabel: v1alpha2.ProfileExcluded}), metav1.CreateOptions{})
 	require.NoError(t, err)
-	e.createProfile("default")
+	e.CreateProfile("default")
 
 	assert.Never(t, func() bool {
-		return len(e.lazyscaleRequests("pods")) > 0 || a.gate.IsEnabled()
+		return len(e.LazyscaleRequests("pods")) > 0 || a.gate.IsEnabled()
 	}, quietWindow, 100*time.Millisecond, "dormant agent touched pods or opened the gate")
-	assert.Empty(t, e.lazyscaleRequests("pods", "list", "watch"), "no pod LIST/WATCH in the audit log")
+	assert.Empty(t, e.LazyscaleRequests("pods", "list", "watch"), "no pod LIST/WATCH in the audit log")
 	assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
 	doc := a.statusDoc()
 	assert.False(t, doc.Gate.Open)
@@ -59,7 +60,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, 0, doc.PodCollection.Pods)
 	assert.Equal(t, "0", a.metric("lazyscale_autoscaling_gate_open"))
 
-	e.createDPA("shop", "cart", "cart")
+	e.CreateDPA("shop", "cart", "cart")
 	a.waitGate()
 	a.waitState(wmdef.StateSynced)
 	assert.Equal(t, 200, a.wm.Count(wmdef.KindPod))
@@ -78,7 +79,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, "1", a.metric(`lazyscale_workloadmeta_collection_state{kind="pod",state="synced"}`))
 
 	// The pod requests exclude terminal pods on the server.
-	reqs := e.lazyscaleRequests("pods", "list", "watch")
+	reqs := e.LazyscaleRequests("pods", "list", "watch")
 	require.NotEmpty(t, reqs)
 	for _, r := range reqs {
 		assert.Contains(t, r.RequestURI, "fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed", r.RequestURI)
@@ -105,24 +106,24 @@ func TestProfileLabelsOpenTheGate(t *testing.T) {
 		want   string
 	}{
 		{"labelled deployment", func(e *env) {
-			_, err := e.kube.AppsV1().Deployments("shop").Create(context.Background(),
-				deployment("shop", "cart", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
-			require.NoError(e.t, err)
+			_, err := e.Kube.AppsV1().Deployments("shop").Create(context.Background(),
+				testenv.Deployment("shop", "cart", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
+			require.NoError(e.T, err)
 		}, "Deployment"},
 		{"labelled statefulset", func(e *env) {
-			_, err := e.kube.AppsV1().StatefulSets("shop").Create(context.Background(),
-				statefulSet("shop", "db", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
-			require.NoError(e.t, err)
+			_, err := e.Kube.AppsV1().StatefulSets("shop").Create(context.Background(),
+				testenv.StatefulSet("shop", "db", map[string]string{v1alpha2.ProfileLabel: "default"}), metav1.CreateOptions{})
+			require.NoError(e.T, err)
 		}, "StatefulSet"},
 		{"labelled namespace", func(e *env) {
-			e.namespace("team-a", map[string]string{v1alpha2.ProfileLabel: "default"})
+			e.Namespace("team-a", map[string]string{v1alpha2.ProfileLabel: "default"})
 		}, "Namespace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, true)
-			e.namespace("shop", nil)
-			e.createPods("shop", "cart", 20)
+			e.Namespace("shop", nil)
+			e.CreatePods("shop", "cart", 20)
 			a := e.startAgent(nil)
 			e.waitTriggerWatches(a)
 			require.False(t, a.gate.IsEnabled())
@@ -138,15 +139,15 @@ func TestProfileLabelsOpenTheGate(t *testing.T) {
 
 func TestMissingCRDThenInstalled(t *testing.T) {
 	e := newEnv(t, false)
-	e.namespace("shop", nil)
-	e.createPods("shop", "cart", 10)
+	e.Namespace("shop", nil)
+	e.CreatePods("shop", "cart", 10)
 	a := e.startAgent(nil)
 
 	// Ready although the DPA resource is not served: a cluster without the CRD is healthy.
 	require.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK },
 		waitFor, 50*time.Millisecond)
 	require.Eventually(t, func() bool {
-		for _, r := range e.lazyscaleRequests("datadogpodautoscalers") {
+		for _, r := range e.LazyscaleRequests("datadogpodautoscalers") {
 			if r.ResponseStatus != nil && r.ResponseStatus.Code == http.StatusNotFound {
 				return true
 			}
@@ -154,10 +155,10 @@ func TestMissingCRDThenInstalled(t *testing.T) {
 		return false
 	}, waitFor, 50*time.Millisecond, "the DPA watch never tried the missing resource")
 	assert.False(t, a.gate.IsEnabled())
-	assert.Empty(t, e.lazyscaleRequests("pods"))
+	assert.Empty(t, e.LazyscaleRequests("pods"))
 
-	e.installCRDs()
-	e.createDPA("shop", "cart", "cart")
+	e.InstallCRDs()
+	e.CreateDPA("shop", "cart", "cart")
 	// The reflector's backoff caps at 30s between retries.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -169,8 +170,8 @@ func TestMissingCRDThenInstalled(t *testing.T) {
 func TestCollectionModes(t *testing.T) {
 	t.Run("eager collects at startup without a DPA", func(t *testing.T) {
 		e := newEnv(t, true)
-		e.namespace("shop", nil)
-		e.createPods("shop", "cart", 50)
+		e.Namespace("shop", nil)
+		e.CreatePods("shop", "cart", 50)
 		a := e.startAgent(map[string]string{"workloadmeta.pods.collection": "eager"})
 		a.waitState(wmdef.StateSynced)
 		assert.Equal(t, 50, a.wm.Count(wmdef.KindPod))
@@ -181,24 +182,24 @@ func TestCollectionModes(t *testing.T) {
 	})
 	t.Run("off never lists pods, even with the gate open", func(t *testing.T) {
 		e := newEnv(t, true)
-		e.namespace("shop", nil)
-		e.createPods("shop", "cart", 20)
+		e.Namespace("shop", nil)
+		e.CreatePods("shop", "cart", 20)
 		a := e.startAgent(map[string]string{"workloadmeta.pods.collection": "off"})
 		e.waitTriggerWatches(a)
-		e.createDPA("shop", "cart", "cart")
+		e.CreateDPA("shop", "cart", "cart")
 		a.waitGate()
-		assert.Never(t, func() bool { return len(e.lazyscaleRequests("pods")) > 0 }, quietWindow, 100*time.Millisecond)
+		assert.Never(t, func() bool { return len(e.LazyscaleRequests("pods")) > 0 }, quietWindow, 100*time.Millisecond)
 		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
 		assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
 	})
 	t.Run("autoscaling disabled has no trigger watches", func(t *testing.T) {
 		e := newEnv(t, true)
-		e.namespace("shop", nil)
-		e.createPods("shop", "cart", 20)
+		e.Namespace("shop", nil)
+		e.CreatePods("shop", "cart", 20)
 		a := e.startAgent(map[string]string{"autoscaling.workload.enabled": "false"})
 		require.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
-		e.createDPA("shop", "cart", "cart")
-		assert.Never(t, func() bool { return len(e.lazyscaleRequests("")) > 0 || a.gate.IsEnabled() },
+		e.CreateDPA("shop", "cart", "cart")
+		assert.Never(t, func() bool { return len(e.LazyscaleRequests("")) > 0 || a.gate.IsEnabled() },
 			quietWindow, 100*time.Millisecond, "a disabled agent made API requests")
 		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
 	})
@@ -206,11 +207,11 @@ func TestCollectionModes(t *testing.T) {
 
 func TestPodChangesAfterSync(t *testing.T) {
 	e := newEnv(t, true)
-	e.namespace("shop", nil)
-	pods := e.createPods("shop", "cart", 5)
+	e.Namespace("shop", nil)
+	pods := e.CreatePods("shop", "cart", 5)
 	a := e.startAgent(nil)
 	e.waitTriggerWatches(a)
-	e.createDPA("shop", "cart", "cart")
+	e.CreateDPA("shop", "cart", "cart")
 	a.waitState(wmdef.StateSynced)
 
 	sub := a.wm.Subscribe("test", wmdef.Filter{Kinds: []wmdef.Kind{wmdef.KindPod}})
@@ -229,25 +230,25 @@ func TestPodChangesAfterSync(t *testing.T) {
 
 	ctx := context.Background()
 	// Add.
-	added, err := e.createPod("shop", "cart-7c9d8f6b5-new", map[string]string{"app": "cart", "pod-template-hash": "7c9d8f6b5"}, pods[0].OwnerReferences[0])
+	added, err := e.CreatePod("shop", "cart-7c9d8f6b5-new", map[string]string{"app": "cart", "pod-template-hash": "7c9d8f6b5"}, pods[0].OwnerReferences[0])
 	require.NoError(t, err)
 	waitEvent(t, next, wmdef.EventTypeSet, string(added.UID), func(p *wmdef.Pod) bool { return p.Ready })
 
 	// Update: readiness lost.
 	added.Status.Conditions[0].Status = "False"
-	_, err = e.kube.CoreV1().Pods("shop").UpdateStatus(ctx, added, metav1.UpdateOptions{})
+	_, err = e.Kube.CoreV1().Pods("shop").UpdateStatus(ctx, added, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	waitEvent(t, next, wmdef.EventTypeSet, string(added.UID), func(p *wmdef.Pod) bool { return !p.Ready })
 
 	// A pod turning Succeeded leaves the field selector: it is unset.
 	done := pods[1].DeepCopy()
 	done.Status.Phase = "Succeeded"
-	_, err = e.kube.CoreV1().Pods("shop").UpdateStatus(ctx, done, metav1.UpdateOptions{})
+	_, err = e.Kube.CoreV1().Pods("shop").UpdateStatus(ctx, done, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	waitEvent(t, next, wmdef.EventTypeUnset, string(done.UID), nil)
 
 	// Delete.
-	require.NoError(t, e.kube.CoreV1().Pods("shop").Delete(ctx, pods[2].Name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}))
+	require.NoError(t, e.Kube.CoreV1().Pods("shop").Delete(ctx, pods[2].Name, metav1.DeleteOptions{GracePeriodSeconds: testenv.Ptr(int64(0))}))
 	waitEvent(t, next, wmdef.EventTypeUnset, string(pods[2].UID), nil)
 
 	assert.Equal(t, 4, a.wm.Count(wmdef.KindPod))
@@ -269,4 +270,3 @@ func waitEvent(t *testing.T, next func() wmdef.EventBundle, typ wmdef.EventType,
 	}
 	t.Fatalf("no %s event for %s", typ, uid)
 }
-

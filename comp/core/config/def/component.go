@@ -47,6 +47,9 @@ type StatusConfig struct {
 	// Addr is host:port for /healthz, /readyz, /metrics and /status. Empty resolves to
 	// ":5080" inside a cluster and "127.0.0.1:5080" outside; port 0 picks a free port.
 	Addr string `json:"addr"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the same address. Off by default:
+	// profiles expose internals, and the address is reachable in the pod network.
+	Pprof bool `json:"pprof"`
 }
 
 // KubernetesConfig configures the API clients.

@@ -1,0 +1,237 @@
+// Package testenv is the shared fixture of lazyscale's real-apiserver tests and benchmarks:
+// a fresh control plane per test, helpers that create pods, workloads and DPAs the way
+// controllers would, and a reader of the apiserver's audit log.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/core/version"
+	"github.com/lazyscale/lazyscale/test/controlplane"
+)
+
+const WaitFor = 60 * time.Second
+
+type Env struct {
+	T    testing.TB
+	CP   *controlplane.ControlPlane
+	Kube kubernetes.Interface
+	Dyn  dynamic.Interface
+}
+
+// newEnv starts a fresh control plane for one test, with the CRDs unless withoutCRDs.
+func NewEnv(t testing.TB, withCRDs bool) *Env {
+	t.Helper()
+	ctx := context.Background()
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(cp.Stop)
+	e := &Env{T: t, CP: cp}
+	e.Kube, err = kubernetes.NewForConfig(cp.Config)
+	require.NoError(t, err)
+	e.Dyn, err = dynamic.NewForConfig(cp.Config)
+	require.NoError(t, err)
+	if withCRDs {
+		e.InstallCRDs()
+	}
+	return e
+}
+
+func (e *Env) InstallCRDs() {
+	dir, err := controlplane.CRDDir()
+	require.NoError(e.T, err)
+	require.NoError(e.T, controlplane.InstallCRDs(context.Background(), e.CP.Config, dir))
+}
+
+// AuditEvent is the part of an audit.k8s.io/v1 Event the tests read.
+type AuditEvent struct {
+	AuditID    string `json:"auditID"`
+	Stage      string `json:"stage"`
+	Verb       string `json:"verb"`
+	RequestURI string `json:"requestURI"`
+	UserAgent  string `json:"userAgent"`
+	ObjectRef  *struct {
+		Resource string `json:"resource"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+}
+
+// lazyscaleRequests returns the requests lazyscale made for resource (all if empty), one per
+// request, from the apiserver's own audit log.
+func (e *Env) LazyscaleRequests(resource string, verbs ...string) []AuditEvent {
+	e.T.Helper()
+	f, err := os.Open(e.CP.AuditLog)
+	require.NoError(e.T, err)
+	defer f.Close()
+	seen := map[string]bool{}
+	var out []AuditEvent
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev AuditEvent
+		require.NoError(e.T, json.Unmarshal(sc.Bytes(), &ev))
+		if !strings.HasPrefix(ev.UserAgent, version.UserAgent()) || seen[ev.AuditID] {
+			continue
+		}
+		if resource != "" && (ev.ObjectRef == nil || ev.ObjectRef.Resource != resource) {
+			continue
+		}
+		if len(verbs) > 0 && !contains(verbs, ev.Verb) {
+			continue
+		}
+		seen[ev.AuditID] = true
+		out = append(out, ev)
+	}
+	require.NoError(e.T, sc.Err())
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Env) Namespace(name string, labels map[string]string) {
+	e.T.Helper()
+	_, err := e.Kube.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
+	require.NoError(e.T, err)
+}
+
+// createPods creates n Running, Ready pods of Deployment deploy in ns, as its ReplicaSet would.
+func (e *Env) CreatePods(ns, deploy string, n int) []*corev1.Pod {
+	e.T.Helper()
+	const hash = "7c9d8f6b5"
+	pods := make([]*corev1.Pod, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p, err := e.CreatePod(ns, fmt.Sprintf("%s-%s-%05d", deploy, hash, i), map[string]string{"app": deploy, "pod-template-hash": hash},
+				metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deploy + "-" + hash, UID: types.UID("rs-" + deploy), Controller: Ptr(true)})
+			pods[i] = p
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(e.T, err)
+	}
+	return pods
+}
+
+func (e *Env) CreatePod(ns, name string, labels map[string]string, owner metav1.OwnerReference) (*corev1.Pod, error) {
+	ctx := context.Background()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, OwnerReferences: []metav1.OwnerReference{owner},
+			Annotations: map[string]string{"example.com/unrelated": "dropped", v1alpha2.RecommendationIDAnnotation: "r1"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: "registry.example/app:1", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+			}},
+			{Name: "sidecar", Image: "registry.example/sidecar:1"},
+		}},
+	}
+	created, err := e.Kube.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	created.Status.Phase = corev1.PodRunning
+	created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	return e.Kube.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+}
+
+func (e *Env) CreateDPA(ns, name, target string) {
+	e.T.Helper()
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "datadoghq.com/v1alpha2",
+		"kind":       "DatadogPodAutoscaler",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+			"objectives": []any{map[string]any{
+				"type":        "PodResource",
+				"podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization", "utilization": int64(70)}},
+			}},
+		},
+	}}
+	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(context.Background(), obj, metav1.CreateOptions{})
+	require.NoError(e.T, err)
+}
+
+func (e *Env) CreateProfile(name string) {
+	e.T.Helper()
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "datadoghq.com/v1alpha2",
+		"kind":       "DatadogPodAutoscalerClusterProfile",
+		"metadata":   map[string]any{"name": name},
+		"spec": map[string]any{"template": map[string]any{
+			"objectives": []any{map[string]any{
+				"type":        "PodResource",
+				"podResource": map[string]any{"name": "memory", "value": map[string]any{"type": "Utilization", "utilization": int64(80)}},
+			}},
+		}},
+	}}
+	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Create(context.Background(), obj, metav1.CreateOptions{})
+	require.NoError(e.T, err)
+}
+
+func Deployment(ns, name string, labels map[string]string) *appsv1.Deployment {
+	sel := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+			},
+		},
+	}
+}
+
+func StatefulSet(ns, name string, labels map[string]string) *appsv1.StatefulSet {
+	sel := map[string]string{"app": name}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: appsv1.StatefulSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+			},
+		},
+	}
+}
+
+func Ptr[T any](v T) *T { return &v }
