@@ -8,13 +8,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -43,8 +44,15 @@ func profileSelector() string {
 // controllers share this informer) and the metadata-only, label-filtered watches on
 // Deployments, StatefulSets and Namespaces.
 func newTriggerWatches(dyn dynamic.Interface, md metadata.Interface, log *zap.Logger, open func(def.Trigger)) []*triggerWatch {
-	dpa := dynamicinformer.NewFilteredDynamicInformer(dyn, v1alpha2.DatadogPodAutoscalersResource,
-		metav1.NamespaceAll, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil).Informer()
+	dpaClient := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource)
+	dpa := cache.NewSharedIndexInformer(&pagedListWatch{ListWatch: cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return dpaClient.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return dpaClient.Watch(ctx, o)
+		},
+	}}, &unstructured.Unstructured{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	watches := []*triggerWatch{{kind: "DatadogPodAutoscaler", informer: dpa}}
 
 	selector := profileSelector()
@@ -56,8 +64,17 @@ func newTriggerWatches(dyn dynamic.Interface, md metadata.Interface, log *zap.Lo
 		{"StatefulSet", schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}},
 		{"Namespace", schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}},
 	} {
-		inf := metadatainformer.NewFilteredMetadataInformer(md, t.gvr, metav1.NamespaceAll, 0, cache.Indexers{},
-			func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
+		client := md.Resource(t.gvr)
+		inf := cache.NewSharedIndexInformer(&pagedListWatch{ListWatch: cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.LabelSelector = selector
+				return client.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.LabelSelector = selector
+				return client.Watch(ctx, o)
+			},
+		}}, &metav1.PartialObjectMetadata{}, 0, cache.Indexers{})
 		watches = append(watches, &triggerWatch{kind: t.kind, informer: inf})
 	}
 
@@ -76,6 +93,17 @@ func newTriggerWatches(dyn dynamic.Interface, md metadata.Interface, log *zap.Lo
 	}
 	return watches
 }
+
+// pagedListWatch pins the trigger watches to LIST + WATCH rather than client-go's default
+// streaming list (WatchList). Their results are tiny (label-filtered metadata, a handful of
+// DPAs), so streaming saves nothing, and against a resource that is not served (no CRD) a
+// streaming attempt costs a failed WATCH and then a failed LIST on every retry.
+type pagedListWatch struct {
+	cache.ListWatch
+}
+
+// IsWatchListSemanticsUnSupported is read by the reflector: true turns streaming lists off.
+func (*pagedListWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 func metaOf(obj any) (metav1.Object, error) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {

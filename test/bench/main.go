@@ -1,0 +1,388 @@
+// Command bench measures what lazyscale costs a cluster: it starts the local control plane,
+// fills it with realistic pods, and runs the real bin/lazyscale binary in each mode one after
+// another, reading memory from the agent's own /metrics (after a forced GC) and the requests
+// it made from the apiserver's audit log.
+//
+//	go run ./test/bench -pods 5000 -modes disabled,dormant,active,active-watchlist
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/test/controlplane"
+)
+
+// Result is one mode's measurements.
+type Result struct {
+	Mode             string  `json:"mode"`
+	Pods             int     `json:"pods"`
+	HeapAllocBytes   float64 `json:"heap_alloc_bytes"`
+	HeapInuseBytes   float64 `json:"heap_inuse_bytes"`
+	RSSBytes         float64 `json:"rss_bytes"`
+	PeakRSSBytes     float64 `json:"peak_rss_bytes"`
+	PodLists         int     `json:"pod_lists"`
+	PodWatches       int     `json:"pod_watches"`
+	EntitiesInStore  int     `json:"entities_in_store"`
+	ActivationMillis float64 `json:"activation_ms,omitempty"`
+}
+
+// Report is the whole run.
+type Report struct {
+	Date      string   `json:"date"`
+	GoVersion string   `json:"go_version"`
+	CPUs      int      `json:"cpus"`
+	Pods      int      `json:"pods"`
+	Results   []Result `json:"results"`
+}
+
+var modes = map[string][]string{
+	"disabled":         {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
+	"dormant":          nil,
+	"active":           nil,
+	"active-watchlist": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=true"},
+	"eager":            {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager"},
+}
+
+func main() {
+	pods := flag.Int("pods", 5000, "pods to create")
+	modeList := flag.String("modes", "disabled,dormant,active,active-watchlist", "modes to run, in order")
+	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
+	out := flag.String("out", "", "write the JSON report here")
+	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
+	flag.Parse()
+	if err := run(*pods, strings.Split(*modeList, ","), *agent, *out, *settle); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, modeNames []string, agent, out string, settle time.Duration) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "lazyscale-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	crds, err := controlplane.CRDDir()
+	if err != nil {
+		return err
+	}
+	if err := controlplane.InstallCRDs(ctx, cp.Config, crds); err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := createPods(ctx, kube, n); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "created %d pods in %s\n", n, time.Since(began).Round(time.Millisecond))
+
+	report := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Pods: n}
+	dpaCreated := false
+	for _, m := range modeNames {
+		env, ok := modes[m]
+		if !ok {
+			return fmt.Errorf("unknown mode %q", m)
+		}
+		r, err := measure(ctx, cp, dyn, agent, m, env, n, settle, &dpaCreated)
+		if err != nil {
+			return fmt.Errorf("mode %s: %w", m, err)
+		}
+		report.Results = append(report.Results, r)
+		fmt.Fprintf(os.Stderr, "%-17s heap_alloc=%6.2f MiB heap_inuse=%6.2f MiB rss=%6.1f MiB peak_rss=%6.1f MiB pod LIST=%d WATCH=%d pods=%d activation=%.0f ms\n",
+			m, r.HeapAllocBytes/(1<<20), r.HeapInuseBytes/(1<<20), r.RSSBytes/(1<<20), r.PeakRSSBytes/(1<<20), r.PodLists, r.PodWatches, r.EntitiesInStore, r.ActivationMillis)
+	}
+	enc, _ := json.MarshalIndent(report, "", "  ")
+	if out != "" {
+		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Println(string(enc))
+	return nil
+}
+
+func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Interface, agent, mode string, env []string, n int, settle time.Duration, dpaCreated *bool) (Result, error) {
+	r := Result{Mode: mode, Pods: n}
+	auditStart, err := fileSize(cp.AuditLog)
+	if err != nil {
+		return r, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return r, err
+	}
+	cmd := exec.Command(agent, "--kubeconfig", cp.Kubeconfig, "--status-addr", addr, "--log-level", "warn")
+	cmd.Env = append(append(os.Environ(), "LAZYSCALE_STATUS_PPROF=true"), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	if err := waitUntil(60*time.Second, func() bool { code, _ := get(addr, "/readyz"); return code == http.StatusOK }); err != nil {
+		return r, fmt.Errorf("agent not ready: %w", err)
+	}
+
+	if strings.HasPrefix(mode, "active") {
+		start := time.Now()
+		if !*dpaCreated {
+			if err := createDPA(ctx, dyn); err != nil {
+				return r, err
+			}
+			*dpaCreated = true
+		}
+		if err := waitUntil(5*time.Minute, func() bool {
+			_, body := get(addr, "/status")
+			return strings.Contains(body, `"state": "synced"`)
+		}); err != nil {
+			return r, fmt.Errorf("pod collection never synced: %w", err)
+		}
+		r.ActivationMillis = float64(time.Since(start).Microseconds()) / 1000
+	}
+	time.Sleep(settle) // a measurement window, not synchronisation
+	if code, _ := get(addr, "/debug/pprof/heap?gc=1"); code != http.StatusOK {
+		return r, fmt.Errorf("forced GC via pprof: HTTP %d", code)
+	}
+	_, metrics := get(addr, "/metrics")
+	r.HeapAllocBytes = metric(metrics, "go_memstats_heap_alloc_bytes")
+	r.HeapInuseBytes = metric(metrics, "go_memstats_heap_inuse_bytes")
+	r.RSSBytes = metric(metrics, "process_resident_memory_bytes")
+	r.EntitiesInStore = int(metric(metrics, `lazyscale_workloadmeta_entities{kind="pod"}`))
+	r.PeakRSSBytes, err = vmHWM(cmd.Process.Pid)
+	if err != nil {
+		return r, err
+	}
+	r.PodLists, r.PodWatches, err = podRequests(cp.AuditLog, auditStart)
+	return r, err
+}
+
+func createPods(ctx context.Context, kube kubernetes.Interface, n int) error {
+	const namespaces = 10
+	for i := range namespaces {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%d", i)}}
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	work := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				p := benchPod(i, namespaces)
+				created, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{FieldManager: "kube-controller-manager"})
+				if err == nil {
+					created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "10.1.0.1",
+						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
+					_, err = kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "kubelet"})
+				}
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// benchPod is a pod as a Deployment's ReplicaSet creates it: 3 containers with env and
+// resources, a dozen labels, annotations.
+func benchPod(i, namespaces int) *corev1.Pod {
+	deploy := fmt.Sprintf("svc-%03d", i%200)
+	hash := fmt.Sprintf("%09x", i%200*7919)
+	t := true
+	env := make([]corev1.EnvVar, 10)
+	for j := range env {
+		env[j] = corev1.EnvVar{Name: fmt.Sprintf("SETTING_%02d", j), Value: fmt.Sprintf("value-%d-%d", i%200, j)}
+	}
+	c := func(name string, port int32, cpu, mem string) corev1.Container {
+		return corev1.Container{Name: name, Image: "registry.example/" + name + ":1.2.3", Env: env,
+			Ports: []corev1.ContainerPort{{ContainerPort: port, Name: "p" + strconv.Itoa(int(port))}},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)},
+			}}
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%s-%s-%06d", deploy, hash, i),
+			Namespace: fmt.Sprintf("team-%d", i%namespaces),
+			Labels: map[string]string{"app": deploy, "pod-template-hash": hash, "team": "payments", "version": "v2.14.1",
+				"app.kubernetes.io/name": deploy, "app.kubernetes.io/part-of": "shop", "app.kubernetes.io/managed-by": "helm", "tier": "backend"},
+			Annotations: map[string]string{"checksum/config": "4f1d2c3b4a5968778695a4b3c2d1e0f9e8d7c6b5a4938271",
+				"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deploy + "-" + hash,
+				UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", i%200)), Controller: &t, BlockOwnerDeletion: &t}},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{c("app", 8080, "250m", "512Mi"), c("proxy", 15001, "100m", "128Mi"), c("log-shipper", 2020, "50m", "64Mi")},
+			NodeName:   fmt.Sprintf("node-%03d", i%300),
+		},
+	}
+}
+
+func createDPA(ctx context.Context, dyn dynamic.Interface) error {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscaler",
+		"metadata": map[string]any{"name": "svc-000", "namespace": "team-0"},
+		"spec": map[string]any{
+			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "svc-000"},
+			"objectives": []any{map[string]any{"type": "PodResource",
+				"podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization", "utilization": int64(70)}}}},
+		},
+	}}
+	_, err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("team-0").Create(ctx, obj, metav1.CreateOptions{})
+	return err
+}
+
+func podRequests(auditLog string, offset int64) (lists, watches int, err error) {
+	f, err := os.Open(auditLog)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, 0, err
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev struct {
+			AuditID   string `json:"auditID"`
+			Verb      string `json:"verb"`
+			UserAgent string `json:"userAgent"`
+			ObjectRef *struct {
+				Resource string `json:"resource"`
+			} `json:"objectRef"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, "lazyscale/") ||
+			ev.ObjectRef == nil || ev.ObjectRef.Resource != "pods" {
+			continue
+		}
+		seen[ev.AuditID] = true
+		switch ev.Verb {
+		case "list":
+			lists++
+		case "watch":
+			watches++
+		}
+	}
+	return lists, watches, sc.Err()
+}
+
+func fileSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func vmHWM(pid int) (float64, error) {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+}
+
+func metric(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func get(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitUntil(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
