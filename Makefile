@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build controlplane generate verify-generated vet run test test-unit test-integration bench bench-quick clean
+.PHONY: all build controlplane generate verify-generated vet run test test-unit bench clean
 
 all: build
 
@@ -40,6 +40,11 @@ test: controlplane verify-generated vet build
 
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
+
+## bench: disabled / dormant / active / active-watchlist at PODS pods (docs/benchmarks.md)
+PODS ?= 5000
+bench: build controlplane
+	$(GO) run ./test/bench -pods $(PODS) -out docs/bench/pods-$(PODS).json
 
 clean:
 	rm -rf bin tmp

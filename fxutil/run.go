@@ -26,10 +26,11 @@ func Run(opts ...fx.Option) error {
 	return RunApp(context.Background(), app)
 }
 
-// RunApp starts an already built app, waits for ctx to be cancelled, a signal or a
-// shutdown request, and stops it. It exists so tests can drive the run loop with a context.
+// RunApp starts an already built app (bounded by its start timeout), waits for ctx to be
+// done, a signal or a shutdown request, and stops it. It exists so tests can drive the run
+// loop with a context.
 func RunApp(ctx context.Context, app *fx.App) error {
-	startCtx, cancel := context.WithTimeout(ctx, app.StartTimeout())
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
 		stopErr := stop(app)
