@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -136,7 +135,7 @@ func (c *collector) collect(ctx context.Context) {
 		c.gate.MarkPodCollectionSynced()
 		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
 	}}
-	r := cache.NewReflectorWithOptions(c.lw, &corev1.Pod{}, store, cache.ReflectorOptions{
+	r := cache.NewReflectorWithOptions(c.lw, &podObject{}, store, cache.ReflectorOptions{
 		Name:            "lazyscale-pods",
 		TypeDescription: "*v1.Pod (slim)",
 	})

@@ -16,38 +16,6 @@ import (
 // small.
 func intern(s string) string { return unique.Make(s).Value() }
 
-// trimPod keeps the fields of a pod that the slim entity is built from and drops the rest
-// (spec beyond container resources, status beyond phase and readiness, managedFields, other
-// annotations). It runs on every listed and watched pod so that neither the reflector's list
-// nor its streaming buffer holds full pods.
-func trimPod(p *corev1.Pod) *corev1.Pod {
-	out := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace:         p.Namespace,
-			Name:              p.Name,
-			UID:               p.UID,
-			ResourceVersion:   p.ResourceVersion,
-			CreationTimestamp: p.CreationTimestamp,
-			Labels:            p.Labels,
-			Annotations:       autoscalingAnnotations(p.Annotations),
-		},
-		Status: corev1.PodStatus{Phase: p.Status.Phase},
-	}
-	if ref := metav1.GetControllerOf(p); ref != nil {
-		out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, Controller: ref.Controller, APIVersion: ref.APIVersion, UID: ref.UID}}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
-		}
-	}
-	out.Spec.Containers = make([]corev1.Container, len(p.Spec.Containers))
-	for i, c := range p.Spec.Containers {
-		out.Spec.Containers[i] = corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests, Limits: c.Resources.Limits}}
-	}
-	return out
-}
-
 func autoscalingAnnotations(in map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range in {
@@ -61,7 +29,8 @@ func autoscalingAnnotations(in map[string]string) map[string]string {
 	return out
 }
 
-// podEntity builds the slim entity from a (trimmed or full) pod.
+// podEntity builds the slim entity from a pod; nothing of the pod is retained but interned or
+// copied strings and the label map's contents.
 func podEntity(p *corev1.Pod) *wmdef.Pod {
 	e := &wmdef.Pod{
 		Namespace:   intern(p.Namespace),

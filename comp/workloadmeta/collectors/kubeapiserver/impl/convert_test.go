@@ -35,14 +35,14 @@ func TestOwnerResolution(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: tt.labels, OwnerReferences: tt.refs}}
 			assert.Equal(t, tt.want, owner(p))
-			assert.Equal(t, tt.want, podEntity(trimPod(p)).Owner, "trimming keeps what owner resolution needs")
+			assert.Equal(t, tt.want, podEntity(p).Owner)
 		})
 	}
 }
 
 func TestSlimEntityKeepsOnlyWhatAutoscalingReads(t *testing.T) {
 	p := realisticPod(0)
-	e := podEntity(trimPod(p))
+	e := podEntity(p)
 	assert.Equal(t, p.Namespace, e.Namespace)
 	assert.Equal(t, p.Name, e.Name)
 	assert.Equal(t, string(p.UID), e.UID)

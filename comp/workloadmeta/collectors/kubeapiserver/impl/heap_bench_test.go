@@ -75,7 +75,7 @@ func BenchmarkHeapPerPod(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, r := range raw {
-				p.Comp.Set(podEntity(trimPod(decode(b, r))))
+				p.Comp.Set(newPodObject(decode(b, r)).entity)
 			}
 			after := heapInUse()
 			if p.Comp.Count(wmdef.KindPod) != heapBenchPods {

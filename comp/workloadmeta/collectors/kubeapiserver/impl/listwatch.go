@@ -20,8 +20,8 @@ var nonTerminalPods = fields.AndSelectors(
 	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
 ).String()
 
-// podListWatch lists and watches non-terminal pods and trims every pod before the reflector
-// sees it. It also decides, per reflector and without touching client-go's process-wide
+// podListWatch lists and watches non-terminal pods and converts every pod into a podObject
+// (the slim entity) before the reflector sees it. It also decides, per reflector and without touching client-go's process-wide
 // feature gates, whether the initial sync streams (WatchList) or pages through LIST.
 type podListWatch struct {
 	client    kubernetes.Interface
@@ -52,10 +52,11 @@ func (lw *podListWatch) ListWithContext(ctx context.Context, opts metav1.ListOpt
 	if err != nil {
 		return nil, err
 	}
+	page := &podObjectList{ListMeta: list.ListMeta, Items: make([]podObject, len(list.Items))}
 	for i := range list.Items {
-		list.Items[i] = *trimPod(&list.Items[i])
+		page.Items[i] = *newPodObject(&list.Items[i])
 	}
-	return list, nil
+	return page, nil
 }
 
 func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
@@ -70,10 +71,12 @@ func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOp
 		return nil, err
 	}
 	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
-		// Bookmarks carry only a resourceVersion and the end-of-initial-events annotation,
-		// which the reflector needs intact.
-		if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Bookmark {
-			ev.Object = trimPod(p)
+		if p, ok := ev.Object.(*corev1.Pod); ok {
+			if ev.Type == watch.Bookmark {
+				ev.Object = bookmarkObject(p)
+			} else {
+				ev.Object = newPodObject(p)
+			}
 		}
 		return ev, true
 	}), nil

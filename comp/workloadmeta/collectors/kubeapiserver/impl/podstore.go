@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
-// podStore is the reflector's store: it turns each pod into a slim entity and hands it to
-// workloadmeta. It keeps nothing itself; the reflector's pods become garbage right away.
+// podStore is the reflector's store: it hands each slim entity to workloadmeta and keeps
+// nothing itself.
 type podStore struct {
 	wm       wmdef.Component
 	onSynced func()
@@ -20,12 +19,12 @@ type podStore struct {
 
 var _ cache.ReflectorStore = (*podStore)(nil)
 
-func asPod(obj any) (*corev1.Pod, error) {
+func asPod(obj any) (*podObject, error) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
+	p, ok := obj.(*podObject)
+	if !ok || p.entity == nil {
 		return nil, fmt.Errorf("unexpected object %T in pod collector", obj)
 	}
 	return p, nil
@@ -38,7 +37,7 @@ func (s *podStore) Update(obj any) error {
 	if err != nil {
 		return err
 	}
-	s.wm.Set(podEntity(p))
+	s.wm.Set(p.entity)
 	return nil
 }
 
@@ -59,8 +58,8 @@ func (s *podStore) Replace(items []any, _ string) error {
 		if err != nil {
 			return err
 		}
-		entities = append(entities, podEntity(p))
-		items[i] = nil // the store owns the list: let each pod go as soon as it is converted
+		entities = append(entities, p.entity)
+		items[i] = nil // the store owns the list: let each wrapper go
 	}
 	s.wm.Reset(wmdef.KindPod, entities)
 	s.synced.Do(s.onSynced)
