@@ -52,18 +52,11 @@ func run() error {
 		return err
 	}
 	fmt.Println("starting etcd and kube-apiserver on loopback ...")
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, InstallCRDs: true})
 	if err != nil {
 		return err
 	}
 	defer cp.Stop()
-	crds, err := controlplane.CRDDir()
-	if err != nil {
-		return err
-	}
-	if err := controlplane.InstallCRDs(ctx, cp.Config, crds); err != nil {
-		return err
-	}
 	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return err

@@ -28,13 +28,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/controlplane"
+	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
 // Result is one mode's measurements.
@@ -88,18 +88,11 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
 	if err != nil {
 		return err
 	}
 	defer cp.Stop()
-	crds, err := controlplane.CRDDir()
-	if err != nil {
-		return err
-	}
-	if err := controlplane.InstallCRDs(ctx, cp.Config, crds); err != nil {
-		return err
-	}
 	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return err
@@ -276,16 +269,7 @@ func benchPod(i, namespaces int) *corev1.Pod {
 }
 
 func createDPA(ctx context.Context, dyn dynamic.Interface) error {
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscaler",
-		"metadata": map[string]any{"name": "svc-000", "namespace": "team-0"},
-		"spec": map[string]any{
-			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "svc-000"},
-			"objectives": []any{map[string]any{"type": "PodResource",
-				"podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization", "utilization": int64(70)}}}},
-		},
-	}}
-	_, err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("team-0").Create(ctx, obj, metav1.CreateOptions{})
+	_, err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("team-0").Create(ctx, testenv.DPA("team-0", "svc-000", "svc-000"), metav1.CreateOptions{})
 	return err
 }
 

@@ -40,6 +40,8 @@ type Options struct {
 	Logs io.Writer
 	// APIServerFlags are extra kube-apiserver flags.
 	APIServerFlags []string
+	// InstallCRDs installs deploy/crds once the apiserver is ready.
+	InstallCRDs bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver.
@@ -235,6 +237,16 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	}); err != nil {
 		cp.Stop()
 		return nil, fmt.Errorf("controlplane: default namespace never appeared: %w", err)
+	}
+	if opts.InstallCRDs {
+		dir, err := CRDDir()
+		if err == nil {
+			err = InstallCRDs(ctx, cp.Config, dir)
+		}
+		if err != nil {
+			cp.Stop()
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
 	}
 	return cp, nil
 }

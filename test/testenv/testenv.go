@@ -42,7 +42,7 @@ type Env struct {
 func NewEnv(t testing.TB, withCRDs bool) *Env {
 	t.Helper()
 	ctx := context.Background()
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir()})
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir(), InstallCRDs: withCRDs})
 	require.NoError(t, err)
 	t.Cleanup(cp.Stop)
 	e := &Env{T: t, CP: cp}
@@ -50,9 +50,6 @@ func NewEnv(t testing.TB, withCRDs bool) *Env {
 	require.NoError(t, err)
 	e.Dyn, err = dynamic.NewForConfig(cp.Config)
 	require.NoError(t, err)
-	if withCRDs {
-		e.InstallCRDs()
-	}
 	return e
 }
 
@@ -173,7 +170,13 @@ func (e *Env) CreatePod(ns, name string, labels map[string]string, owner metav1.
 
 func (e *Env) CreateDPA(ns, name, target string) {
 	e.T.Helper()
-	obj := &unstructured.Unstructured{Object: map[string]any{
+	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(context.Background(), DPA(ns, name, target), metav1.CreateOptions{})
+	require.NoError(e.T, err)
+}
+
+// DPA is a minimal valid DatadogPodAutoscaler for Deployment target.
+func DPA(ns, name, target string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "datadoghq.com/v1alpha2",
 		"kind":       "DatadogPodAutoscaler",
 		"metadata":   map[string]any{"name": name, "namespace": ns},
@@ -185,8 +188,6 @@ func (e *Env) CreateDPA(ns, name, target string) {
 			}},
 		},
 	}}
-	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(context.Background(), obj, metav1.CreateOptions{})
-	require.NoError(e.T, err)
 }
 
 func (e *Env) CreateProfile(name string) {
@@ -206,31 +207,29 @@ func (e *Env) CreateProfile(name string) {
 	require.NoError(e.T, err)
 }
 
+// Deployment is a valid Deployment named name; nothing runs it (no controller-manager).
 func Deployment(ns, name string, labels map[string]string) *appsv1.Deployment {
-	sel := map[string]string{"app": name}
+	sel, tmpl := podTemplate(name)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: sel},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: sel},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
+		Spec:       appsv1.DeploymentSpec{Selector: sel, Template: tmpl},
 	}
 }
 
+// StatefulSet is a valid StatefulSet named name; nothing runs it.
 func StatefulSet(ns, name string, labels map[string]string) *appsv1.StatefulSet {
-	sel := map[string]string{"app": name}
+	sel, tmpl := podTemplate(name)
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec: appsv1.StatefulSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: sel},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: sel},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
-			},
-		},
+		Spec:       appsv1.StatefulSetSpec{Selector: sel, Template: tmpl},
+	}
+}
+
+func podTemplate(app string) (*metav1.LabelSelector, corev1.PodTemplateSpec) {
+	labels := map[string]string{"app": app}
+	return &metav1.LabelSelector{MatchLabels: labels}, corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
 	}
 }
 
