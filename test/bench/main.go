@@ -3,7 +3,7 @@
 // another, reading memory from the agent's own /metrics (after a forced GC) and the requests
 // it made from the apiserver's audit log.
 //
-//	go run ./test/bench -pods 5000 -modes disabled,dormant,active,active-watchlist
+//	go run ./test/bench -pods 5000 -modes disabled,dormant,active,active-list
 package main
 
 import (
@@ -61,16 +61,16 @@ type Report struct {
 }
 
 var modes = map[string][]string{
-	"disabled":         {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
-	"dormant":          nil,
-	"active":           nil,
-	"active-watchlist": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=true"},
-	"eager":            {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager"},
+	"disabled":    {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
+	"dormant":     nil,
+	"active":      nil, // defaults: the initial sync streams (watch_list=true)
+	"active-list": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false"},
+	"eager":       {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager"},
 }
 
 func main() {
 	pods := flag.Int("pods", 5000, "pods to create")
-	modeList := flag.String("modes", "disabled,dormant,active,active-watchlist", "modes to run, in order")
+	modeList := flag.String("modes", "disabled,dormant,active,active-list", "modes to run, in order")
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")

@@ -78,12 +78,17 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, "200", a.metric(`lazyscale_workloadmeta_entities{kind="pod"}`))
 	assert.Equal(t, "1", a.metric(`lazyscale_workloadmeta_collection_state{kind="pod",state="synced"}`))
 
-	// Pinned default: a paginated LIST, then a WATCH; never a streaming list.
-	lists := e.LazyscaleRequests("pods", "list")
-	require.NotEmpty(t, lists, "watch_list=false lists pods")
-	assert.Contains(t, lists[0].RequestURI, "limit=500")
-	for _, r := range e.LazyscaleRequests("", "watch") {
-		assert.NotContains(t, r.RequestURI, "sendInitialEvents=true", "trigger and pod watches are pinned to LIST+WATCH")
+	// Pinned defaults: the pod collection streams its initial sync (one WATCH, no LIST); the
+	// trigger watches LIST then WATCH.
+	assert.Empty(t, e.LazyscaleRequests("pods", "list"), "watch_list=true (default) never lists pods")
+	podWatches := e.LazyscaleRequests("pods", "watch")
+	require.NotEmpty(t, podWatches)
+	assert.Contains(t, podWatches[0].RequestURI, "sendInitialEvents=true")
+	for _, r := range []string{"datadogpodautoscalers", "deployments", "statefulsets", "namespaces"} {
+		assert.NotEmpty(t, e.LazyscaleRequests(r, "list"), "%s trigger watch starts with a LIST", r)
+		for _, w := range e.LazyscaleRequests(r, "watch") {
+			assert.NotContains(t, w.RequestURI, "sendInitialEvents=true", "trigger watches are pinned to LIST+WATCH")
+		}
 	}
 	// The pod requests exclude terminal pods on the server.
 	reqs := e.LazyscaleRequests("pods", "list", "watch")
@@ -187,19 +192,21 @@ func TestCollectionModes(t *testing.T) {
 		assert.Equal(t, "eager", a.statusDoc().PodCollection.Mode)
 		assert.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
 	})
-	t.Run("watch_list streams the initial sync instead of listing", func(t *testing.T) {
+	t.Run("watch_list=false pages through LIST instead of streaming", func(t *testing.T) {
 		e := newEnv(t, true)
 		e.Namespace("shop", nil)
 		e.CreatePods("shop", "cart", 50)
-		a := e.startAgent(map[string]string{"workloadmeta.pods.watch_list": "true"})
+		a := e.startAgent(map[string]string{"workloadmeta.pods.watch_list": "false", "workloadmeta.pods.page_size": "20"})
 		e.waitTriggerWatches(a)
 		e.CreateDPA("shop", "cart", "cart")
 		a.waitState(wmdef.StateSynced)
 		assert.Equal(t, 50, a.wm.Count(wmdef.KindPod))
-		assert.Empty(t, e.LazyscaleRequests("pods", "list"), "no pod LIST with watch_list")
-		watches := e.LazyscaleRequests("pods", "watch")
-		require.NotEmpty(t, watches)
-		assert.Contains(t, watches[0].RequestURI, "sendInitialEvents=true")
+		lists := e.LazyscaleRequests("pods", "list")
+		assert.Len(t, lists, 3, "50 pods in pages of 20")
+		assert.Contains(t, lists[0].RequestURI, "limit=20")
+		for _, w := range e.LazyscaleRequests("pods", "watch") {
+			assert.NotContains(t, w.RequestURI, "sendInitialEvents=true")
+		}
 	})
 	t.Run("off never lists pods, even with the gate open", func(t *testing.T) {
 		e := newEnv(t, true)
