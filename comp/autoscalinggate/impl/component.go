@@ -2,8 +2,8 @@ package impl
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -130,11 +130,14 @@ func (c *component) Status() def.Status {
 func (c *component) Autoscalers() cache.SharedIndexInformer { return c.dpa }
 
 func (c *component) ready() error {
-	var errs []error
+	var pending []string
 	for _, w := range c.watches {
 		if !w.ready() {
-			errs = append(errs, fmt.Errorf("%s trigger watch not synced", w.kind))
+			pending = append(pending, w.kind)
 		}
 	}
-	return errors.Join(errs...)
+	if len(pending) > 0 {
+		return fmt.Errorf("trigger watches not synced: %s", strings.Join(pending, ", "))
+	}
+	return nil
 }
