@@ -3,6 +3,7 @@ package impl
 import (
 	"context"
 	"io"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,7 +71,7 @@ func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOp
 		}
 		return nil, err
 	}
-	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+	return newConvertingWatch(w, func(ev watch.Event) watch.Event {
 		if p, ok := ev.Object.(*corev1.Pod); ok {
 			if ev.Type == watch.Bookmark {
 				ev.Object = bookmarkObject(p)
@@ -78,8 +79,53 @@ func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOp
 				ev.Object = newPodObject(p)
 			}
 		}
-		return ev, true
+		return ev
 	}), nil
+}
+
+// convertingWatch converts each event of a watch. Unlike apimachinery's watch.Filter, its
+// goroutine also ends when the consumer stops the watch with an event in hand, instead of
+// blocking forever on a send nobody receives.
+type convertingWatch struct {
+	in   watch.Interface
+	out  chan watch.Event
+	stop chan struct{}
+	once sync.Once
+}
+
+func newConvertingWatch(in watch.Interface, convert func(watch.Event) watch.Event) *convertingWatch {
+	cw := &convertingWatch{in: in, out: make(chan watch.Event), stop: make(chan struct{})}
+	go cw.loop(convert)
+	return cw
+}
+
+func (cw *convertingWatch) loop(convert func(watch.Event) watch.Event) {
+	defer close(cw.out)
+	for {
+		select {
+		case ev, ok := <-cw.in.ResultChan():
+			if !ok {
+				return
+			}
+			select {
+			case cw.out <- convert(ev):
+			case <-cw.stop:
+				return
+			}
+		case <-cw.stop:
+			return
+		}
+	}
+}
+
+func (cw *convertingWatch) ResultChan() <-chan watch.Event { return cw.out }
+
+// Stop stops the upstream watch and the converting goroutine. Idempotent.
+func (cw *convertingWatch) Stop() {
+	cw.once.Do(func() {
+		close(cw.stop)
+		cw.in.Stop()
+	})
 }
 
 // List and Watch satisfy the context-free interface some client-go helpers still ask for.
