@@ -65,7 +65,7 @@ func run() error {
 		return err
 	}
 
-	bin, _ := controlplane.BinDir()
+	kubectl := controlplane.KubectlPath()
 	fmt.Printf(`
 control plane ready: %s (logs, audit log and kubeconfig in %s)
 
@@ -78,7 +78,7 @@ In another terminal:
 
 Ctrl-C stops the agent and the control plane.
 
-`, cp.URL, abs, cp.Kubeconfig, filepath.Join(bin, "kubectl"), *statusAddr, filepath.Join(bin, "kubectl"), *statusAddr)
+`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr)
 
 	cmd := exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr

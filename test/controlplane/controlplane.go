@@ -71,6 +71,19 @@ func BinDir() (string, error) {
 	return filepath.Join(root, "bin", "controlplane"), nil
 }
 
+// KubectlPath returns kubectl from BinDir(), else the one `make controlplane` builds.
+func KubectlPath() string {
+	if dir, err := BinDir(); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "kubectl")); err == nil {
+			return filepath.Join(dir, "kubectl")
+		}
+	}
+	if root, err := moduleRoot(); err == nil {
+		return filepath.Join(root, "bin", "controlplane", "kubectl")
+	}
+	return "kubectl"
+}
+
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
