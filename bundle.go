@@ -5,6 +5,9 @@ package lazyscale
 import (
 	"go.uber.org/fx"
 
+	autoscalingwebhookfx "github.com/lazyscale/lazyscale/comp/admission/autoscaling/fx"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
+	admissionfx "github.com/lazyscale/lazyscale/comp/admission/fx"
 	gatefx "github.com/lazyscale/lazyscale/comp/autoscalinggate/fx"
 	configfx "github.com/lazyscale/lazyscale/comp/core/config/fx"
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
@@ -20,7 +23,8 @@ import (
 // wants fx's events in the agent's log, logfx.FxEvents()).
 //
 // What pulls the gate into the graph: the invoked pod collector requires it (to wait for it),
-// and the invoked status server requires every /status section, the gate's among them. The
+// the invoked admission server requires every webhook, the autoscaling one among them, which
+// requires the gate, and the invoked status server requires every /status section. The
 // gate's trigger watches therefore always start with the app when workload autoscaling is
 // enabled; everything heavy waits behind the gate.
 func Bundle() fx.Option {
@@ -32,7 +36,9 @@ func Bundle() fx.Option {
 		gatefx.Module(),
 		wmfx.Module(),
 		podcollectorfx.Module(),
+		admissionfx.Module(),
+		autoscalingwebhookfx.Module(),
 		statusfx.Module(),
-		fx.Invoke(func(statusdef.Component, podcollectorfx.Collector) {}),
+		fx.Invoke(func(statusdef.Component, podcollectorfx.Collector, admissiondef.Component) {}),
 	)
 }

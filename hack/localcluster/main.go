@@ -35,6 +35,7 @@ func run() error {
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	pods := flag.Int("demo-pods", 30, "demo pods to create in namespace demo")
 	statusAddr := flag.String("status-addr", "127.0.0.1:5080", "agent status address")
+	admissionPort := flag.Int("admission-port", 8000, "agent webhook port on 127.0.0.1")
 	flag.Parse()
 	agentArgs := flag.Args()
 
@@ -61,6 +62,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// lazyscale's own namespace: its webhook certificate Secret lives there.
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
 	if err := demoPods(ctx, kube, *pods); err != nil {
 		return err
 	}
@@ -81,6 +86,10 @@ Ctrl-C stops the agent and the control plane.
 `, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr)
 
 	cmd := exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
+	// The local apiserver calls the local agent's webhook by URL.
+	cmd.Env = append(os.Environ(), "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
+		fmt.Sprintf("LAZYSCALE_ADMISSION_PORT=%d", *admissionPort),
+		fmt.Sprintf("LAZYSCALE_ADMISSION_URL=https://127.0.0.1:%d", *admissionPort))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second

@@ -143,7 +143,12 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		return r, err
 	}
 	cmd := exec.Command(agent, "--kubeconfig", cp.Kubeconfig, "--status-addr", addr, "--log-level", "warn")
-	cmd.Env = append(append(os.Environ(), "LAZYSCALE_STATUS_PPROF=true"), env...)
+	port, err := freeAddr()
+	if err != nil {
+		return r, err
+	}
+	cmd.Env = append(append(os.Environ(), "LAZYSCALE_STATUS_PPROF=true", "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
+		"LAZYSCALE_ADMISSION_PORT="+port[strings.LastIndex(port, ":")+1:], "LAZYSCALE_ADMISSION_URL=https://"+port), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return r, err

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,7 +96,9 @@ func TestBinaryMissingCRDThenDPA(t *testing.T) {
 	var logs syncBuffer
 	cmd := exec.Command(bin, "--kubeconfig", e.CP.Kubeconfig, "--status-addr", addr, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Env = append(os.Environ(), "LAZYSCALE_LOG_LEVEL=info")
+	port := strconv.Itoa(testenv.FreePort(t))
+	cmd.Env = append(os.Environ(), "LAZYSCALE_LOG_LEVEL=info", "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
+		"LAZYSCALE_ADMISSION_PORT="+port, "LAZYSCALE_ADMISSION_URL=https://127.0.0.1:"+port)
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

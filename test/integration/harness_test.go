@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +16,8 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/lazyscale/lazyscale"
+	autoscalingwebhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
@@ -30,19 +33,25 @@ func newEnv(t *testing.T, withCRDs bool) *env { return &env{testenv.NewEnv(t, wi
 
 // agent is an in-process lazyscale built from the same bundle as the binary.
 type agent struct {
-	t      *testing.T
-	app    *fxtest.App
-	gate   gatedef.Component
-	wm     wmdef.Component
-	status statusdef.Component
+	t         *testing.T
+	app       *fxtest.App
+	gate      gatedef.Component
+	wm        wmdef.Component
+	status    statusdef.Component
+	admission admissiondef.Component
+	webhook   autoscalingwebhookdef.Component
 }
 
 func (e *env) startAgent(overrides map[string]string) *agent {
 	e.T.Helper()
+	port := testenv.FreePort(e.T)
 	params := configdef.Params{
 		Overrides: map[string]string{
-			"kubernetes.kubeconfig": e.CP.Kubeconfig,
-			"status.addr":           "127.0.0.1:0",
+			"kubernetes.kubeconfig":  e.CP.Kubeconfig,
+			"status.addr":            "127.0.0.1:0",
+			"admission.bind_address": "127.0.0.1",
+			"admission.port":         strconv.Itoa(port),
+			"admission.url":          "https://127.0.0.1:" + strconv.Itoa(port),
 		},
 		Environ: []string{},
 	}
@@ -54,7 +63,7 @@ func (e *env) startAgent(overrides map[string]string) *agent {
 		fx.Supply(params),
 		lazyscale.Bundle(),
 		fx.NopLogger,
-		fx.Populate(&a.gate, &a.wm, &a.status),
+		fx.Populate(&a.gate, &a.wm, &a.status, &a.admission, &a.webhook),
 	)
 	a.app.RequireStart()
 	e.T.Cleanup(a.app.RequireStop)

@@ -6,7 +6,10 @@
 // may be overridden by a command-line flag. Precedence, lowest first: defaults, file, env, flags.
 package def
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Component gives the validated configuration. It is immutable after construction and safe
 // for concurrent use.
@@ -32,6 +35,62 @@ type Config struct {
 	Kubernetes   KubernetesConfig   `json:"kubernetes"`
 	Autoscaling  AutoscalingConfig  `json:"autoscaling"`
 	Workloadmeta WorkloadmetaConfig `json:"workloadmeta"`
+	Admission    AdmissionConfig    `json:"admission"`
+}
+
+// Registration modes of the admission webhooks.
+const (
+	// RegisterLazy registers a webhook's entry only once the webhook asks for it (the
+	// autoscaling webhook: when the gate opens). Before that the apiserver never calls lazyscale.
+	RegisterLazy = "lazy"
+	// RegisterAlways registers every entry at startup.
+	RegisterAlways = "always"
+	// RegisterNever leaves the MutatingWebhookConfiguration to someone else (e.g. a chart).
+	RegisterNever = "never"
+)
+
+// Certificate modes.
+const (
+	// CertSelfManaged generates a CA and a serving certificate, keeps them in a Secret and
+	// rotates the serving certificate before it expires.
+	CertSelfManaged = "self-managed"
+	// CertFiles reads tls.crt and tls.key (and ca.crt for the bundle) from a directory and
+	// reloads them when they change.
+	CertFiles = "files"
+)
+
+// AdmissionConfig configures the HTTPS webhook server and its registration.
+type AdmissionConfig struct {
+	Enabled bool `json:"enabled"`
+	// BindAddress is the address to listen on; empty means every interface.
+	BindAddress string `json:"bind_address"`
+	Port        int    `json:"port"`
+	// Register is lazy, always or never.
+	Register string `json:"register"`
+	// FailurePolicy is Ignore or Fail. Ignore: an unreachable lazyscale never blocks a pod.
+	FailurePolicy  string `json:"failure_policy"`
+	TimeoutSeconds int    `json:"timeout_seconds"`
+	// WebhookName is the MutatingWebhookConfiguration's name.
+	WebhookName      string `json:"webhook_name"`
+	ServiceName      string `json:"service_name"`
+	ServiceNamespace string `json:"service_namespace"`
+	ServicePort      int    `json:"service_port"`
+	// URL, when set, replaces the service reference: https://host:port (local runs, tests).
+	URL         string            `json:"url"`
+	Certificate CertificateConfig `json:"certificate"`
+}
+
+// CertificateConfig configures the webhook server's certificate.
+type CertificateConfig struct {
+	// Mode is self-managed or files.
+	Mode string `json:"mode"`
+	// SecretName holds the self-managed CA and certificate, in ServiceNamespace.
+	SecretName string `json:"secret_name"`
+	// Validity is the self-managed serving certificate's lifetime; it is renewed when a third
+	// of it remains.
+	Validity time.Duration `json:"validity"`
+	// Dir holds tls.crt, tls.key and optionally ca.crt in files mode.
+	Dir string `json:"dir"`
 }
 
 // LogConfig configures the zap logger.
@@ -111,6 +170,22 @@ func Defaults() Config {
 		},
 		Workloadmeta: WorkloadmetaConfig{
 			Pods: PodCollectionConfig{Collection: CollectionAuto, WatchList: true, PageSize: 500},
+		},
+		Admission: AdmissionConfig{
+			Enabled:          true,
+			Port:             8000,
+			Register:         RegisterLazy,
+			FailurePolicy:    "Ignore",
+			TimeoutSeconds:   5,
+			WebhookName:      "lazyscale-webhook",
+			ServiceName:      "lazyscale-admission",
+			ServiceNamespace: "lazyscale",
+			ServicePort:      443,
+			Certificate: CertificateConfig{
+				Mode:       CertSelfManaged,
+				SecretName: "lazyscale-webhook-cert",
+				Validity:   365 * 24 * time.Hour,
+			},
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -159,7 +160,21 @@ func setField(f reflect.Value, s string) error {
 			return fmt.Errorf("want true or false, got %q", s)
 		}
 		f.SetBool(b)
-	case reflect.Int, reflect.Int64:
+	case reflect.Int64:
+		if f.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 90s or 24h, got %q", s)
+			}
+			f.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		f.SetInt(n)
+	case reflect.Int:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return fmt.Errorf("want an integer, got %q", s)

@@ -3,8 +3,10 @@ package impl
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/lazyscale/lazyscale/comp/core/config/def"
 )
@@ -34,6 +36,37 @@ func validate(c def.Config) error {
 	}
 	if p := c.Workloadmeta.Pods.PageSize; p < 1 || p > 10000 {
 		return &def.Error{Key: "workloadmeta.pods.page_size", Err: fmt.Errorf("must be within 1..10000, got %d", p)}
+	}
+	a := c.Admission
+	if err := oneOf("admission.register", a.Register, def.RegisterLazy, def.RegisterAlways, def.RegisterNever); err != nil {
+		return err
+	}
+	if err := oneOf("admission.failure_policy", a.FailurePolicy, "Ignore", "Fail"); err != nil {
+		return err
+	}
+	if err := oneOf("admission.certificate.mode", a.Certificate.Mode, def.CertSelfManaged, def.CertFiles); err != nil {
+		return err
+	}
+	if a.Port < 0 || a.Port > 65535 {
+		return &def.Error{Key: "admission.port", Err: fmt.Errorf("must be within 0..65535, got %d", a.Port)}
+	}
+	if a.ServicePort < 1 || a.ServicePort > 65535 {
+		return &def.Error{Key: "admission.service_port", Err: fmt.Errorf("must be within 1..65535, got %d", a.ServicePort)}
+	}
+	if a.TimeoutSeconds < 1 || a.TimeoutSeconds > 30 {
+		return &def.Error{Key: "admission.timeout_seconds", Err: fmt.Errorf("the apiserver accepts 1..30, got %d", a.TimeoutSeconds)}
+	}
+	if a.Certificate.Validity < 10*time.Second && a.Certificate.Mode == def.CertSelfManaged {
+		return &def.Error{Key: "admission.certificate.validity", Err: fmt.Errorf("must be at least 10s, got %s", a.Certificate.Validity)}
+	}
+	if a.Certificate.Mode == def.CertFiles && a.Certificate.Dir == "" {
+		return &def.Error{Key: "admission.certificate.dir", Err: fmt.Errorf("required when admission.certificate.mode is files")}
+	}
+	if a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return &def.Error{Key: "admission.url", Err: fmt.Errorf("want https://host:port, got %q", a.URL)}
+		}
 	}
 	if _, port, err := net.SplitHostPort(c.Status.Addr); err != nil {
 		return &def.Error{Key: "status.addr", Err: fmt.Errorf("want host:port: %w", err)}

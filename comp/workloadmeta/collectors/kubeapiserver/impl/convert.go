@@ -5,7 +5,6 @@ import (
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
@@ -74,20 +73,11 @@ func resourceValues(rl corev1.ResourceList) []wmdef.ResourceValue {
 	return out
 }
 
-// owner resolves the workload that controls p. A ReplicaSet created by a Deployment is named
-// "<deployment>-<pod-template-hash>", and its pods carry that hash as a label: when both
-// agree, the owner is the Deployment. This avoids watching ReplicaSets at all.
+// owner resolves and interns the pod's owner.
 func owner(p *corev1.Pod) wmdef.Owner {
-	ref := metav1.GetControllerOf(p)
-	if ref == nil {
-		return wmdef.Owner{}
+	o := wmdef.ResolveOwner(p)
+	if o.Kind == "" {
+		return o
 	}
-	if ref.Kind == "ReplicaSet" {
-		if hash := p.Labels["pod-template-hash"]; hash != "" {
-			if deploy, ok := strings.CutSuffix(ref.Name, "-"+hash); ok && deploy != "" {
-				return wmdef.Owner{Kind: "Deployment", Name: intern(deploy)}
-			}
-		}
-	}
-	return wmdef.Owner{Kind: intern(ref.Kind), Name: intern(ref.Name)}
+	return wmdef.Owner{Kind: intern(o.Kind), Name: intern(o.Name)}
 }

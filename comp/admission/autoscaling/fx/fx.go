@@ -1,0 +1,33 @@
+// Package fx provides the autoscaling webhook as def.Component (for whoever brings a patcher)
+// and as an admission plugin in the "admission_webhooks" group.
+package fx
+
+import (
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/impl"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
+	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+)
+
+// Module provides def.Component and an admission webhook.
+func Module() fx.Option {
+	return fx.Module("autoscalingwebhook", fx.Provide(newWebhook))
+}
+
+type out struct {
+	fx.Out
+	Comp    def.Component
+	Webhook admissiondef.Webhook `group:"admission_webhooks"`
+}
+
+func newWebhook(lc fx.Lifecycle, log *zap.Logger, gate gatedef.Component) (out, error) {
+	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate})
+	if err != nil {
+		return out{}, err
+	}
+	lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+	return out{Comp: p.Comp, Webhook: p.Webhook}, nil
+}

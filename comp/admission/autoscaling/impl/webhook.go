@@ -1,0 +1,150 @@
+// Package impl implements the autoscaling admission webhook.
+package impl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
+)
+
+// patcherBox lets atomic.Pointer hold an interface value.
+type patcherBox struct{ p def.PodPatcher }
+
+// webhook is both the admission plugin and the component that receives the patcher.
+type webhook struct {
+	log     *zap.Logger
+	patcher atomic.Pointer[patcherBox]
+	wanted  <-chan struct{}
+}
+
+var (
+	_ def.Component        = (*webhook)(nil)
+	_ admissiondef.Webhook = (*webhook)(nil)
+)
+
+// newWebhook builds the webhook; wanted is closed when its entry should be registered.
+func newWebhook(log *zap.Logger, wanted <-chan struct{}) *webhook {
+	return &webhook{log: log, wanted: wanted}
+}
+
+func (w *webhook) Name() string { return "autoscaling" }
+func (w *webhook) Path() string { return "/autoscaling" }
+
+func (w *webhook) Registration() admissiondef.Registration {
+	return admissiondef.Registration{
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+				Scope: ptr(admissionregistrationv1.NamespacedScope),
+			},
+		}},
+		Wanted: w.wanted,
+	}
+}
+
+func (w *webhook) SetPatcher(p def.PodPatcher) {
+	if p == nil {
+		w.patcher.Store(nil)
+		w.log.Info("pod patcher removed")
+		return
+	}
+	w.patcher.Store(&patcherBox{p: p})
+	w.log.Info("pod patcher installed")
+}
+
+func (w *webhook) PatcherInstalled() bool { return w.patcher.Load() != nil }
+
+// Status adds the webhook's fields to the "webhook" /status section.
+func (w *webhook) Status() map[string]any {
+	return map[string]any{"patcher_installed": w.PatcherInstalled()}
+}
+
+// Handle is the hot path. Without a patcher it answers at once: the body is not decoded.
+func (w *webhook) Handle(_ context.Context, uid types.UID, body []byte) admissiondef.Response {
+	box := w.patcher.Load()
+	if box == nil {
+		return admissiondef.Response{Allowed: true, Outcome: "skipped"}
+	}
+	resp, err := w.patch(box.p, body)
+	if err != nil {
+		// Never block a pod creation because of lazyscale: admit it unchanged, and say why.
+		w.log.Warn("pod admitted unchanged", zap.String("uid", string(uid)), zap.Error(err))
+		return admissiondef.Response{Allowed: true, Outcome: "error", Warnings: []string{"lazyscale autoscaling webhook: " + err.Error()}}
+	}
+	return resp
+}
+
+func (w *webhook) patch(p def.PodPatcher, body []byte) (admissiondef.Response, error) {
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		return admissiondef.Response{}, fmt.Errorf("decode review: %w", err)
+	}
+	req := review.Request
+	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create {
+		return admissiondef.Response{Allowed: true, Outcome: "unchanged", Warnings: []string{
+			fmt.Sprintf("lazyscale autoscaling webhook: ignored %s of %s", req.Operation, req.Kind.Kind)}}, nil
+	}
+	var pod corev1.Pod
+	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
+		return admissiondef.Response{}, fmt.Errorf("decode pod: %w", err)
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = req.Namespace
+	}
+	// The patch is the difference between the decoded pod and the patched one, both encoded
+	// the same way: fields this client does not know are in neither, so the patch never
+	// touches them, and applying it to the apiserver's object keeps them.
+	before, err := json.Marshal(&pod)
+	if err != nil {
+		return admissiondef.Response{}, fmt.Errorf("encode pod: %w", err)
+	}
+	changed, err := p.PatchPod(&pod)
+	if err != nil {
+		return admissiondef.Response{}, fmt.Errorf("patch pod: %w", err)
+	}
+	if !changed {
+		return admissiondef.Response{Allowed: true, Outcome: "unchanged"}, nil
+	}
+	after, err := json.Marshal(&pod)
+	if err != nil {
+		return admissiondef.Response{}, fmt.Errorf("encode patched pod: %w", err)
+	}
+	patch, err := jsonPatch(before, after)
+	if err != nil {
+		return admissiondef.Response{}, err
+	}
+	if patch == nil {
+		return admissiondef.Response{Allowed: true, Outcome: "unchanged"}, nil
+	}
+	return admissiondef.Response{Allowed: true, Patch: patch, Outcome: "patched"}, nil
+}
+
+// jsonPatch returns the RFC 6902 patch from before to after, nil when they are equal.
+func jsonPatch(before, after []byte) ([]byte, error) {
+	ops, err := jsonpatch.CreatePatch(before, after)
+	if err != nil {
+		return nil, fmt.Errorf("compute JSON patch: %w", err)
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	out, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode JSON patch: %w", err)
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,64 @@
+// Package def defines lazyscale's admission webhooks as plugins: each webhook is provided into
+// the "admission_webhooks" fx value group, and the admission server serves and registers
+// whatever it finds there.
+package def
+
+import (
+	"context"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Webhook is one mutating webhook. Handle is called concurrently, once per request.
+type Webhook interface {
+	// Name is short and stable ("autoscaling"); it names metrics and the configuration entry.
+	Name() string
+	// Path is the HTTP path the server routes to Handle ("/autoscaling").
+	Path() string
+	// Registration says what the apiserver should send to this webhook.
+	Registration() Registration
+	// Handle answers one review. body is the whole AdmissionReview as received; uid is its
+	// request UID, already extracted. A webhook decodes body only when it needs the object.
+	// It must answer within the apiserver's timeout and never panic.
+	Handle(ctx context.Context, uid types.UID, body []byte) Response
+}
+
+// Registration is a webhook's entry of the MutatingWebhookConfiguration.
+type Registration struct {
+	Rules             []admissionregistrationv1.RuleWithOperations
+	NamespaceSelector *metav1.LabelSelector
+	ObjectSelector    *metav1.LabelSelector
+	MatchConditions   []admissionregistrationv1.MatchCondition
+	// TimeoutSeconds overrides admission.timeout_seconds when non-zero.
+	TimeoutSeconds int32
+	// Wanted, when non-nil, is closed when the webhook wants its entry under lazy registration
+	// (the autoscaling webhook: when the gate opens). Nil means at startup.
+	Wanted <-chan struct{}
+}
+
+// Response is a webhook's answer.
+type Response struct {
+	Allowed bool
+	// Patch is an RFC 6902 JSON Patch, nil for none.
+	Patch []byte
+	// Warnings are returned to the client that made the request (kubectl prints them).
+	Warnings []string
+	// Result explains a denial.
+	Result *metav1.Status
+	// Outcome labels the request in lazyscale_admission_webhook_requests_total{result}:
+	// "patched", "unchanged", "skipped" (fast path), "error" (answered allowed after a failure).
+	Outcome string
+}
+
+// Component is the admission server.
+type Component interface {
+	// Addr is the address the HTTPS server listens on, known once started.
+	Addr() string
+	// CABundle is the PEM CA that signs the serving certificate.
+	CABundle() []byte
+	// CertificateNotAfter is when the current serving certificate expires.
+	CertificateNotAfter() time.Time
+}

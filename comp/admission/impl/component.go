@@ -1,0 +1,242 @@
+// Package impl implements the admission HTTPS server, its certificates and the registration
+// of its webhooks with the apiserver.
+package impl
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/comp/admission/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/fxutil"
+)
+
+// Requires is what the admission server needs.
+type Requires struct {
+	Config     configdef.Component
+	Logger     *zap.Logger
+	Kube       kubernetes.Interface
+	Registerer prometheus.Registerer
+	Webhooks   []def.Webhook
+}
+
+// Provides is what the admission server gives.
+type Provides struct {
+	Comp    def.Component
+	Start   func(context.Context) error
+	Stop    func(context.Context) error
+	Section statusdef.Section
+}
+
+// StatusReporter is implemented by webhooks that add fields to the "webhook" /status section.
+type StatusReporter interface {
+	Status() map[string]any
+}
+
+type server struct {
+	cfg       configdef.AdmissionConfig
+	log       *zap.Logger
+	kube      kubernetes.Interface
+	webhooks  []def.Webhook
+	certs     *certSource
+	self      *selfManaged // nil in files mode
+	files     *filesSource // nil in self-managed mode
+	registrar *registrar
+	srv       *http.Server
+	routines  fxutil.Routines
+
+	mu       sync.Mutex
+	listener net.Listener
+	served   chan struct{}
+}
+
+var _ def.Component = (*server)(nil)
+
+// NewComponent builds the server. Nothing listens and nothing is registered before Start.
+func NewComponent(reqs Requires) (Provides, error) {
+	cfg := reqs.Config.Get().Admission
+	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, webhooks: reqs.Webhooks}
+	section := statusdef.Section{Name: "webhook", Value: s.status}
+	if !cfg.Enabled {
+		return Provides{Comp: s, Start: func(context.Context) error { return nil }, Stop: s.routines.Stop, Section: section}, nil
+	}
+	m, err := newMetrics(reqs.Registerer)
+	if err != nil {
+		return Provides{}, fmt.Errorf("register admission metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	seen := map[string]bool{}
+	for _, w := range reqs.Webhooks {
+		if seen[w.Path()] || seen[w.Name()] {
+			return Provides{}, fmt.Errorf("two admission webhooks share the name %q or path %q", w.Name(), w.Path())
+		}
+		seen[w.Path()], seen[w.Name()] = true, true
+		mux.Handle(w.Path(), &reviewHandler{webhook: w, log: s.log, metrics: m})
+	}
+	switch cfg.Certificate.Mode {
+	case configdef.CertFiles:
+		s.files = newFilesSource(cfg.Certificate.Dir, s.log)
+		s.certs = s.files.src
+	default:
+		hosts, err := certHosts(cfg)
+		if err != nil {
+			return Provides{}, err
+		}
+		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity, s.log)
+		s.certs = s.self.src
+	}
+	if cfg.Register != configdef.RegisterNever {
+		s.registrar = newRegistrar(reqs.Kube, cfg, reqs.Webhooks, s.CABundle, s.log)
+		// A new CA must reach the apiserver before it meets a certificate signed by it.
+		s.certs.onChange = func(*servingCert) { s.registrar.poke() }
+	}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		TLSConfig: &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.getCertificate,
+		},
+	}
+	return Provides{Comp: s, Start: s.start, Stop: s.stop, Section: section}, nil
+}
+
+// certHosts are the names the apiserver may use: the service's DNS names and the URL's host.
+func certHosts(cfg configdef.AdmissionConfig) ([]string, error) {
+	svc, ns := cfg.ServiceName, cfg.ServiceNamespace
+	hosts := []string{svc + "." + ns + ".svc", svc, svc + "." + ns, svc + "." + ns + ".svc.cluster.local"}
+	if cfg.URL != "" {
+		u, err := url.Parse(cfg.URL)
+		if err != nil {
+			return nil, &configdef.Error{Key: "admission.url", Err: err}
+		}
+		hosts = append([]string{u.Hostname()}, hosts...)
+	}
+	return hosts, nil
+}
+
+func (s *server) start(ctx context.Context) error {
+	// The certificate must exist before the first review. Reading the Secret is bounded: an
+	// unreachable apiserver must not keep lazyscale from starting, and a fresh certificate in
+	// memory serves just as well.
+	loadCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if s.self != nil {
+		err = s.self.load(loadCtx)
+	} else {
+		err = s.files.reload()
+	}
+	if err != nil {
+		return fmt.Errorf("admission certificate: %w", err)
+	}
+	addr := net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admission server on %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.listener, s.served = ln, make(chan struct{})
+	s.mu.Unlock()
+	go func() {
+		defer close(s.served)
+		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admission server stopped", zap.Error(err))
+		}
+	}()
+	s.routines.Go(s.certs.run)
+	if s.registrar != nil {
+		s.routines.Go(func(ctx context.Context) { s.registrar.run(ctx, s.routines.Go) })
+	}
+	s.log.Info("admission server listening", zap.String("addr", ln.Addr().String()),
+		zap.String("register", s.cfg.Register), zap.String("certificate", s.cfg.Certificate.Mode))
+	return nil
+}
+
+// stop drains in-flight reviews (bounded by ctx), then stops rotation and registration. The
+// webhook configuration is left in place: with failurePolicy Ignore, pods are admitted while
+// lazyscale is away, and the next start serves again without a registration gap.
+func (s *server) stop(ctx context.Context) error {
+	var errs []error
+	s.mu.Lock()
+	served := s.served
+	s.mu.Unlock()
+	if served != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admission server shutdown: %w", err))
+		}
+		select {
+		case <-served:
+		case <-ctx.Done():
+		}
+	}
+	if err := s.routines.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+func (s *server) CABundle() []byte {
+	if s.certs == nil {
+		return nil
+	}
+	if c := s.certs.current.Load(); c != nil {
+		return c.caPEM
+	}
+	return nil
+}
+
+func (s *server) CertificateNotAfter() time.Time {
+	if s.certs == nil {
+		return time.Time{}
+	}
+	if c := s.certs.current.Load(); c != nil {
+		return c.notAfter
+	}
+	return time.Time{}
+}
+
+func (s *server) status() any {
+	out := map[string]any{"enabled": s.cfg.Enabled, "register": s.cfg.Register}
+	if !s.cfg.Enabled {
+		return out
+	}
+	registered := map[string]bool{}
+	for _, w := range s.webhooks {
+		registered[w.Name()] = s.registrar != nil && s.registrar.isRegistered(w.Name())
+		if r, ok := w.(StatusReporter); ok {
+			for k, v := range r.Status() {
+				out[k] = v
+			}
+		}
+	}
+	out["registered"] = registered
+	if na := s.CertificateNotAfter(); !na.IsZero() {
+		out["certificate"] = map[string]any{"mode": s.cfg.Certificate.Mode, "not_after": na, "expires_in": time.Until(na).Round(time.Second).String()}
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package impl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lazyscale/lazyscale/comp/admission/def"
+)
+
+// maxBody caps a review. The apiserver's own request limit is 3 MiB; 4 MiB leaves room for the
+// envelope and old objects without letting a client exhaust memory.
+const maxBody = 4 << 20
+
+// envelope is the part of an AdmissionReview the server reads itself: enough to validate it and
+// echo the request UID, without decoding the object it carries.
+type envelope struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		UID types.UID `json:"uid"`
+	} `json:"request"`
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_admission_webhook_requests_total",
+			Help: "Admission reviews answered, by webhook and result (patched, unchanged, skipped, error, bad_request).",
+		}, []string{"webhook", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lazyscale_admission_webhook_duration_seconds",
+			Help:    "Time to answer an admission review, by webhook.",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+		}, []string{"webhook"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// reviewHandler turns HTTP into Webhook.Handle calls. Every failure that is the client's gets a
+// 4xx with a one-line reason; a review that parses always gets an AdmissionReview back, so the
+// apiserver never has to apply its failure policy because of lazyscale.
+type reviewHandler struct {
+	webhook def.Webhook
+	log     *zap.Logger
+	metrics *metrics
+}
+
+func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name := h.webhook.Name()
+	defer func() { h.metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
+
+	fail := func(code int, msg string) {
+		h.metrics.requests.WithLabelValues(name, "bad_request").Inc()
+		h.log.Debug("rejected admission request", zap.Int("code", code), zap.String("reason", msg))
+		http.Error(w, msg, code)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(http.StatusMethodNotAllowed, "admission reviews are POSTed")
+		return
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("review larger than %d bytes", maxBody))
+			return
+		}
+		fail(http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		fail(http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
+		return
+	}
+	if env.APIVersion != "admission.k8s.io/v1" || env.Kind != "AdmissionReview" {
+		fail(http.StatusBadRequest, fmt.Sprintf("want an admission.k8s.io/v1 AdmissionReview, got %s %s", env.APIVersion, env.Kind))
+		return
+	}
+	if env.Request == nil || env.Request.UID == "" {
+		fail(http.StatusBadRequest, "AdmissionReview has no request.uid")
+		return
+	}
+
+	resp := h.handle(r.Context(), env.Request.UID, body)
+	h.metrics.requests.WithLabelValues(name, resp.Outcome).Inc()
+	out, err := json.Marshal(reviewResponse(env.Request.UID, resp))
+	if err != nil {
+		h.log.Error("encode admission response", zap.Error(err))
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(out)
+}
+
+// handle calls the webhook and turns a panic into "allowed, no patch": a bug in a patcher must
+// never cost a pod creation.
+func (h *reviewHandler) handle(ctx context.Context, uid types.UID, body []byte) (resp def.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("webhook panicked; pod admitted unchanged", zap.String("webhook", h.webhook.Name()),
+				zap.String("uid", string(uid)), zap.Any("panic", p))
+			resp = def.Response{Allowed: true, Outcome: "error", Warnings: []string{"lazyscale: internal error, pod admitted unchanged"}}
+		}
+	}()
+	resp = h.webhook.Handle(ctx, uid, body)
+	if resp.Outcome == "" {
+		resp.Outcome = "unchanged"
+	}
+	return resp
+}
+
+func reviewResponse(uid types.UID, r def.Response) *admissionv1.AdmissionReview {
+	out := &admissionv1.AdmissionReview{Response: &admissionv1.AdmissionResponse{
+		UID: uid, Allowed: r.Allowed, Warnings: r.Warnings, Result: r.Result,
+	}}
+	out.APIVersion, out.Kind = "admission.k8s.io/v1", "AdmissionReview"
+	if len(r.Patch) > 0 {
+		pt := admissionv1.PatchTypeJSONPatch
+		out.Response.Patch, out.Response.PatchType = r.Patch, &pt
+	}
+	return out
+}

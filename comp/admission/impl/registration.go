@@ -1,0 +1,198 @@
+package impl
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/comp/admission/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+)
+
+// entrySuffix makes entry names fully qualified, as the API requires.
+const entrySuffix = ".lazyscale.datadoghq.com"
+
+// registrar keeps lazyscale's entries of one MutatingWebhookConfiguration up to date. The
+// object is updated in place, never deleted and re-created, and entries it does not own are
+// left alone.
+type registrar struct {
+	kube     kubernetes.Interface
+	cfg      configdef.AdmissionConfig
+	webhooks []def.Webhook
+	caBundle func() []byte
+	log      *zap.Logger
+	changed  chan struct{}
+
+	mu         sync.Mutex
+	wanted     map[string]bool
+	registered []string
+}
+
+func newRegistrar(kube kubernetes.Interface, cfg configdef.AdmissionConfig, webhooks []def.Webhook, caBundle func() []byte, log *zap.Logger) *registrar {
+	return &registrar{kube: kube, cfg: cfg, webhooks: webhooks, caBundle: caBundle, log: log,
+		changed: make(chan struct{}, 1), wanted: map[string]bool{}}
+}
+
+// poke asks for a reconcile soon; it never blocks.
+func (r *registrar) poke() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *registrar) want(name string) {
+	r.mu.Lock()
+	r.wanted[name] = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// run registers the entries as they become wanted and re-applies them when the CA changes.
+// Failures are retried with backoff; the loop only returns when ctx is done.
+func (r *registrar) run(ctx context.Context, spawn func(func(context.Context))) {
+	for _, w := range r.webhooks {
+		reg := w.Registration()
+		if reg.Wanted == nil || r.cfg.Register == configdef.RegisterAlways {
+			r.want(w.Name())
+			continue
+		}
+		name, ch := w.Name(), reg.Wanted
+		spawn(func(ctx context.Context) {
+			select {
+			case <-ch:
+				r.log.Info("webhook asks for registration", zap.String("webhook", name))
+				r.want(name)
+			case <-ctx.Done():
+			}
+		})
+	}
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.changed:
+		}
+		for {
+			err := r.reconcile(ctx)
+			if err == nil {
+				backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+				break
+			}
+			delay := backoff.Step()
+			r.log.Warn("webhook registration failed; retrying", zap.Error(err), zap.Duration("in", delay))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+		}
+	}
+}
+
+func (r *registrar) reconcile(ctx context.Context) error {
+	r.mu.Lock()
+	var names []string
+	for _, w := range r.webhooks {
+		if r.wanted[w.Name()] {
+			names = append(names, w.Name())
+		}
+	}
+	r.mu.Unlock()
+	if len(names) == 0 {
+		return nil
+	}
+	desired := make([]admissionregistrationv1.MutatingWebhook, 0, len(names))
+	for _, w := range r.webhooks {
+		if slices.Contains(names, w.Name()) {
+			desired = append(desired, r.entry(w))
+		}
+	}
+	configs := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	cur, err := configs.Get(ctx, r.cfg.WebhookName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = configs.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: r.cfg.WebhookName, Labels: map[string]string{"app.kubernetes.io/managed-by": "lazyscale"}},
+			Webhooks:   desired,
+		}, metav1.CreateOptions{})
+	case err == nil:
+		next := cur.DeepCopy()
+		next.Webhooks = slices.DeleteFunc(next.Webhooks, func(e admissionregistrationv1.MutatingWebhook) bool {
+			return slices.ContainsFunc(r.webhooks, func(w def.Webhook) bool { return w.Name()+entrySuffix == e.Name })
+		})
+		next.Webhooks = append(next.Webhooks, desired...)
+		_, err = configs.Update(ctx, next, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("apply MutatingWebhookConfiguration %s: %w", r.cfg.WebhookName, err)
+	}
+	r.mu.Lock()
+	changed := !slices.Equal(r.registered, names)
+	r.registered = names
+	r.mu.Unlock()
+	if changed {
+		r.log.Info("webhooks registered", zap.String("configuration", r.cfg.WebhookName), zap.Strings("webhooks", names))
+	}
+	return nil
+}
+
+func (r *registrar) isRegistered(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.registered, name)
+}
+
+func (r *registrar) entry(w def.Webhook) admissionregistrationv1.MutatingWebhook {
+	reg := w.Registration()
+	cc := admissionregistrationv1.WebhookClientConfig{CABundle: r.caBundle()}
+	if r.cfg.URL != "" {
+		u := r.cfg.URL + w.Path()
+		cc.URL = &u
+	} else {
+		path, port := w.Path(), int32(r.cfg.ServicePort)
+		cc.Service = &admissionregistrationv1.ServiceReference{Namespace: r.cfg.ServiceNamespace, Name: r.cfg.ServiceName, Path: &path, Port: &port}
+	}
+	timeout := int32(r.cfg.TimeoutSeconds)
+	if reg.TimeoutSeconds != 0 {
+		timeout = reg.TimeoutSeconds
+	}
+	failure := admissionregistrationv1.FailurePolicyType(r.cfg.FailurePolicy)
+	sideEffects := admissionregistrationv1.SideEffectClassNone
+	reinvoke := admissionregistrationv1.IfNeededReinvocationPolicy
+	match := admissionregistrationv1.Equivalent
+	// Never intercept the control plane's own namespace nor lazyscale's: a broken webhook there
+	// could keep lazyscale itself from starting.
+	nsSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+		Values: []string{"kube-system", r.cfg.ServiceNamespace},
+	}}}
+	if reg.NamespaceSelector != nil {
+		nsSel.MatchLabels = reg.NamespaceSelector.MatchLabels
+		nsSel.MatchExpressions = append(nsSel.MatchExpressions, reg.NamespaceSelector.MatchExpressions...)
+	}
+	return admissionregistrationv1.MutatingWebhook{
+		Name:                    w.Name() + entrySuffix,
+		ClientConfig:            cc,
+		Rules:                   reg.Rules,
+		FailurePolicy:           &failure,
+		MatchPolicy:             &match,
+		NamespaceSelector:       nsSel,
+		ObjectSelector:          reg.ObjectSelector,
+		SideEffects:             &sideEffects,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1"},
+		ReinvocationPolicy:      &reinvoke,
+		MatchConditions:         reg.MatchConditions,
+	}
+}
