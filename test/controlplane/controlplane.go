@@ -218,12 +218,17 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 
+	// Certificates inline, not as files: client-go watches client-certificate files with a
+	// process-wide goroutine per transport that never stops.
+	caData, certData, keyData, err := readAll(p.caCert, p.adminCert, p.adminKey)
+	if err != nil {
+		cp.Stop()
+		return nil, err
+	}
 	cp.Config = &rest.Config{
-		Host: cp.URL,
-		TLSClientConfig: rest.TLSClientConfig{
-			CAFile: p.caCert, CertFile: p.adminCert, KeyFile: p.adminKey,
-		},
-		QPS: 200, Burst: 400,
+		Host:            cp.URL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caData, CertData: certData, KeyData: keyData},
+		QPS:             200, Burst: 400,
 	}
 	if err := cp.writeKubeconfig(p); err != nil {
 		cp.Stop()
@@ -314,10 +319,20 @@ func (cp *ControlPlane) waitHTTP(ctx context.Context, proc *exec.Cmd, url string
 	}
 }
 
-func (cp *ControlPlane) writeKubeconfig(p *pki) error {
+func readAll(paths ...string) (a, b, c []byte, err error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		if out[i], err = os.ReadFile(p); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return out[0], out[1], out[2], nil
+}
+
+func (cp *ControlPlane) writeKubeconfig(*pki) error {
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["lazyscale-local"] = &clientcmdapi.Cluster{Server: cp.URL, CertificateAuthority: p.caCert}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: p.adminCert, ClientKey: p.adminKey}
+	cfg.Clusters["lazyscale-local"] = &clientcmdapi.Cluster{Server: cp.URL, CertificateAuthorityData: cp.Config.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cp.Config.CertData, ClientKeyData: cp.Config.KeyData}
 	cfg.Contexts["lazyscale-local"] = &clientcmdapi.Context{Cluster: "lazyscale-local", AuthInfo: "admin"}
 	cfg.CurrentContext = "lazyscale-local"
 	return clientcmd.WriteToFile(*cfg, cp.Kubeconfig)

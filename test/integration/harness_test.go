@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,6 +41,7 @@ type agent struct {
 	status    statusdef.Component
 	admission admissiondef.Component
 	webhook   autoscalingwebhookdef.Component
+	stopOnce  sync.Once
 }
 
 func (e *env) startAgent(overrides map[string]string) *agent {
@@ -66,9 +68,12 @@ func (e *env) startAgent(overrides map[string]string) *agent {
 		fx.Populate(&a.gate, &a.wm, &a.status, &a.admission, &a.webhook),
 	)
 	a.app.RequireStart()
-	e.T.Cleanup(a.app.RequireStop)
+	e.T.Cleanup(a.stop)
 	return a
 }
+
+// stop stops the agent once; tests may stop it early, the cleanup then does nothing.
+func (a *agent) stop() { a.stopOnce.Do(a.app.RequireStop) }
 
 func (a *agent) get(path string) (int, []byte) {
 	a.t.Helper()

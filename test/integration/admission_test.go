@@ -1,0 +1,190 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+	"github.com/lazyscale/lazyscale/test/testenv"
+)
+
+const entryName = "autoscaling.lazyscale.datadoghq.com"
+
+// autoscalingEntry returns lazyscale's autoscaling entry of the webhook configuration, or nil.
+func (e *env) autoscalingEntry() *admissionregistrationv1.MutatingWebhook {
+	cfg, err := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), "lazyscale-webhook", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	require.NoError(e.T, err)
+	for i := range cfg.Webhooks {
+		if cfg.Webhooks[i].Name == entryName {
+			return &cfg.Webhooks[i]
+		}
+	}
+	return nil
+}
+
+// webhookCalls is how many reviews the autoscaling handler answered, from /metrics.
+func (a *agent) webhookCalls() int {
+	_, body := a.get("/metrics")
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, `lazyscale_admission_webhook_requests_total{result=`) && strings.Contains(line, `webhook="autoscaling"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += int(v)
+		}
+	}
+	return n
+}
+
+func (a *agent) webhookResults(result string) string {
+	return a.metric(fmt.Sprintf(`lazyscale_admission_webhook_requests_total{result=%q,webhook="autoscaling"}`, result))
+}
+
+func (e *env) podAnnotation(ns, name string) string {
+	p, err := e.Kube.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(e.T, err)
+	return p.Annotations[v1alpha2.AutoscalerIDAnnotation]
+}
+
+func ownerRef(deploy string) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deploy + "-7c9d8f6b5", UID: "rs-" + "x", Controller: testenv.Ptr(true)}
+}
+
+func podLabels(deploy string) map[string]string {
+	return map[string]string{"app": deploy, "pod-template-hash": "7c9d8f6b5"}
+}
+
+func TestLazyRegistration(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	a := e.startAgent(nil)
+	e.waitTriggerWatches(a)
+
+	// Dormant: no autoscaling entry, and pods never reach the handler.
+	assert.Nil(t, e.autoscalingEntry())
+	e.CreatePods("shop", "cart", 5)
+	assert.Never(t, func() bool { return a.webhookCalls() > 0 || e.autoscalingEntry() != nil }, quietWindow, 100*time.Millisecond)
+
+	e.CreateDPA("shop", "cart", "cart")
+	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond, "entry never registered")
+	entry := e.autoscalingEntry()
+	assert.Equal(t, a.admission.CABundle(), entry.ClientConfig.CABundle)
+	assert.Contains(t, string(entry.ClientConfig.CABundle), "BEGIN CERTIFICATE")
+	require.NotNil(t, entry.ClientConfig.URL)
+	assert.Equal(t, "https://"+a.admission.Addr()+"/autoscaling", *entry.ClientConfig.URL)
+	assert.Equal(t, admissionregistrationv1.Ignore, *entry.FailurePolicy)
+	assert.Equal(t, int32(5), *entry.TimeoutSeconds)
+	assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *entry.ReinvocationPolicy)
+	assert.Equal(t, []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, entry.Rules[0].Operations)
+	require.Eventually(t, a.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
+
+	// A pod of the DPA's target gets the annotation, through the real apiserver and TLS. The
+	// apiserver picks up a new webhook configuration asynchronously, so retry with new pods.
+	i := 0
+	require.Eventually(t, func() bool {
+		i++
+		p, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-w%03d", i), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		return p.Annotations[v1alpha2.AutoscalerIDAnnotation] == "shop/cart"
+	}, waitFor, 200*time.Millisecond, "pod never annotated")
+	assert.Equal(t, "shop/cart", e.podAnnotation("shop", fmt.Sprintf("cart-7c9d8f6b5-w%03d", i)), "read back from the apiserver")
+
+	// A pod of another workload is admitted unchanged.
+	other, err := e.CreatePod("shop", "web-7c9d8f6b5-x", podLabels("web"), ownerRef("web"))
+	require.NoError(t, err)
+	assert.Empty(t, other.Annotations[v1alpha2.AutoscalerIDAnnotation])
+
+	d := a.statusDocRaw()
+	assert.Contains(t, d, `"patcher_installed": true`)
+	assert.Contains(t, d, `"autoscaling": true`)
+	assert.Contains(t, d, `"not_after"`)
+	assert.NotEmpty(t, a.webhookResults("patched"))
+}
+
+func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	a := e.startAgent(map[string]string{"admission.register": "always"})
+	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
+	require.False(t, a.gate.IsEnabled())
+
+	var created *corev1.Pod
+	i := 0
+	require.Eventually(t, func() bool {
+		i++
+		p, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-%03d", i), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		created = p
+		return a.webhookCalls() > 0
+	}, waitFor, 200*time.Millisecond, "the apiserver never called the webhook")
+	assert.NotEmpty(t, a.webhookResults("skipped"), "answered on the fast path")
+	assert.Empty(t, created.Annotations[v1alpha2.AutoscalerIDAnnotation], "stored unchanged")
+	assert.Equal(t, map[string]string{"example.com/unrelated": "dropped", v1alpha2.RecommendationIDAnnotation: "r1"}, created.Annotations)
+	assert.False(t, a.webhook.PatcherInstalled())
+}
+
+func TestAgentStoppedWhileRegistered(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	a := e.startAgent(map[string]string{"admission.register": "always"})
+	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
+	a.stop()
+
+	require.NotNil(t, e.autoscalingEntry(), "the configuration is left in place")
+	for i := range 5 {
+		_, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-%03d", i), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err, "failurePolicy Ignore: pods are created while lazyscale is away")
+	}
+}
+
+func TestCertificateRotationUnderLoad(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	e.CreateDPA("shop", "cart", "cart")
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.certificate.validity": "12s"})
+	a.waitState(wmdef.StateSynced)
+	require.Eventually(t, a.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		p, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-warm%d", time.Now().UnixNano()), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		return p.Annotations[v1alpha2.AutoscalerIDAnnotation] == "shop/cart"
+	}, waitFor, 200*time.Millisecond)
+
+	// Keep creating pods while the 12 s certificate is renewed (every ~8 s): every pod must be
+	// patched, which means no call failed (with failurePolicy Ignore a failed call would admit
+	// the pod unpatched).
+	seen := map[time.Time]bool{a.admission.CertificateNotAfter(): true}
+	deadline := time.Now().Add(25 * time.Second)
+	for i := 0; time.Now().Before(deadline) && i < 2000; i++ {
+		p, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-r%04d", i), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		require.Equal(t, "shop/cart", p.Annotations[v1alpha2.AutoscalerIDAnnotation], "pod %d not patched: a webhook call failed", i)
+		seen[a.admission.CertificateNotAfter()] = true
+		time.Sleep(50 * time.Millisecond) // pacing the load, not synchronisation
+	}
+	assert.GreaterOrEqual(t, len(seen), 3, "the certificate was renewed at least twice")
+	assert.Empty(t, a.webhookResults("error"))
+}
+
+func (a *agent) statusDocRaw() string {
+	code, body := a.get("/status")
+	require.Equal(a.t, http.StatusOK, code)
+	return string(bytes.TrimSpace(body))
+}
