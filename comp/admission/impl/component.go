@@ -84,7 +84,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 			return Provides{}, fmt.Errorf("two admission webhooks share the name %q or path %q", w.Name(), w.Path())
 		}
 		seen[w.Path()], seen[w.Name()] = true, true
-		mux.Handle(w.Path(), &reviewHandler{webhook: w, log: s.log, metrics: m})
+		mux.Handle(w.Path(), &reviewHandler{webhook: w, log: s.log, metrics: m.forWebhook(w.Name())})
 	}
 	switch cfg.Certificate.Mode {
 	case configdef.CertFiles:

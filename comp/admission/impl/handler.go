@@ -1,13 +1,14 @@
 package impl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,32 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
+// outcomes are the result label values; their counters are resolved once per webhook so the
+// hot path does no label hashing.
+var outcomes = []string{"patched", "unchanged", "skipped", "error", "bad_request"}
+
+// webhookMetrics are one webhook's resolved series.
+type webhookMetrics struct {
+	results  map[string]prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *metrics) forWebhook(name string) *webhookMetrics {
+	wm := &webhookMetrics{results: map[string]prometheus.Counter{}, duration: m.duration.WithLabelValues(name)}
+	for _, o := range outcomes {
+		wm.results[o] = m.requests.WithLabelValues(name, o)
+	}
+	return wm
+}
+
+func (wm *webhookMetrics) count(outcome string) {
+	c, ok := wm.results[outcome]
+	if !ok {
+		c = wm.results["error"]
+	}
+	c.Inc()
+}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -63,16 +90,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 type reviewHandler struct {
 	webhook def.Webhook
 	log     *zap.Logger
-	metrics *metrics
+	metrics *webhookMetrics
 }
+
+// bodyPool recycles request buffers: reviews are a few KB and arrive for every pod created.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	name := h.webhook.Name()
-	defer func() { h.metrics.duration.WithLabelValues(name).Observe(time.Since(start).Seconds()) }()
+	defer func() { h.metrics.duration.Observe(time.Since(start).Seconds()) }()
 
 	fail := func(code int, msg string) {
-		h.metrics.requests.WithLabelValues(name, "bad_request").Inc()
+		h.metrics.count("bad_request")
 		h.log.Debug("rejected admission request", zap.Int("code", code), zap.String("reason", msg))
 		http.Error(w, msg, code)
 	}
@@ -81,20 +110,22 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMethodNotAllowed, "admission reviews are POSTed")
 		return
 	}
-	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("review larger than %d bytes", maxBody))
-			return
-		}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bodyPool.Put(buf)
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
 		fail(http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
+	if buf.Len() > maxBody {
+		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("review larger than %d bytes", maxBody))
+		return
+	}
+	body := buf.Bytes()
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		fail(http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
@@ -110,15 +141,47 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	resp := h.handle(r.Context(), env.Request.UID, body)
-	h.metrics.requests.WithLabelValues(name, resp.Outcome).Inc()
+	h.metrics.count(resp.Outcome)
+	w.Header()["Content-Type"] = jsonContentType
+	if out, ok := plainAllowed(env.Request.UID, resp); ok {
+		_, _ = w.Write(out)
+		return
+	}
 	out, err := json.Marshal(reviewResponse(env.Request.UID, resp))
 	if err != nil {
 		h.log.Error("encode admission response", zap.Error(err))
 		http.Error(w, "encode response", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+var jsonContentType = []string{"application/json"}
+
+func isJSON(contentType string) bool {
+	if contentType == "application/json" {
+		return true
+	}
+	ct, _, err := mime.ParseMediaType(contentType)
+	return err == nil && ct == "application/json"
+}
+
+// plainAllowed encodes the most common answer, "allowed, nothing else", without reflection.
+// UIDs are UUIDs; anything needing JSON escaping takes the general path.
+func plainAllowed(uid types.UID, r def.Response) ([]byte, bool) {
+	if !r.Allowed || r.Patch != nil || r.Warnings != nil || r.Result != nil {
+		return nil, false
+	}
+	for _, c := range []byte(uid) {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return nil, false
+		}
+	}
+	const head = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"`
+	const tail = `","allowed":true}}`
+	out := make([]byte, 0, len(head)+len(uid)+len(tail))
+	out = append(append(append(out, head...), uid...), tail...)
+	return out, true
 }
 
 // handle calls the webhook and turns a panic into "allowed, no patch": a bug in a patcher must
