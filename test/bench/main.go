@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,20 @@ type Result struct {
 	PodWatches       int     `json:"pod_watches"`
 	EntitiesInStore  int     `json:"entities_in_store"`
 	ActivationMillis float64 `json:"activation_ms,omitempty"`
+	// PodCreate is the latency of creating pods of the DPA's target through the apiserver while
+	// this mode runs: without any webhook (disabled) or with lazyscale's webhook patching (active).
+	PodCreate *Latency `json:"pod_create,omitempty"`
+	// PodsPatched counts the measured pods that came back with the autoscaler-id annotation.
+	PodsPatched int `json:"pods_patched,omitempty"`
+}
+
+// Latency summarises a series of request latencies.
+type Latency struct {
+	Count int     `json:"count"`
+	P50Ms float64 `json:"p50_ms"`
+	P90Ms float64 `json:"p90_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	Mean  float64 `json:"mean_ms"`
 }
 
 // Report is the whole run.
@@ -121,6 +136,10 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 		report.Results = append(report.Results, r)
 		fmt.Fprintf(os.Stderr, "%-17s heap_alloc=%6.2f MiB heap_inuse=%6.2f MiB rss=%6.1f MiB peak_rss=%6.1f MiB pod LIST=%d WATCH=%d pods=%d activation=%.0f ms\n",
 			m, r.HeapAllocBytes/(1<<20), r.HeapInuseBytes/(1<<20), r.RSSBytes/(1<<20), r.PeakRSSBytes/(1<<20), r.PodLists, r.PodWatches, r.EntitiesInStore, r.ActivationMillis)
+		if r.PodCreate != nil {
+			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d\n",
+				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count)
+		}
 	}
 	enc, _ := json.MarshalIndent(report, "", "  ")
 	if out != "" {
@@ -191,7 +210,51 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		return r, err
 	}
 	r.PodLists, r.PodWatches, err = podRequests(cp.AuditLog, auditStart)
+	if err != nil {
+		return r, err
+	}
+	if mode == "disabled" || mode == "active" {
+		if mode == "active" {
+			// The apiserver picks up the new webhook configuration asynchronously.
+			if err := waitUntil(time.Minute, func() bool { _, body := get(addr, "/status"); return strings.Contains(body, `"autoscaling": true`) }); err != nil {
+				return r, fmt.Errorf("webhook never registered: %w", err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, mode, 300)
+	}
 	return r, err
+}
+
+// podCreateLatency creates n pods of Deployment svc-000 in team-0 (the DPA's target), one at a
+// time, and returns the latency distribution.
+func podCreateLatency(ctx context.Context, cp *controlplane.ControlPlane, mode string, n int) (*Latency, int, error) {
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return nil, 0, err
+	}
+	lat := make([]float64, 0, n)
+	patched := 0
+	for i := range n {
+		p := benchPod(0, 10)
+		p.Name = fmt.Sprintf("latency-%s-%04d", mode, i)
+		start := time.Now()
+		created, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+		if created.Annotations[v1alpha2.AutoscalerIDAnnotation] != "" {
+			patched++
+		}
+	}
+	sort.Float64s(lat)
+	sum := 0.0
+	for _, v := range lat {
+		sum += v
+	}
+	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
+	return &Latency{Count: n, P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99), Mean: sum / float64(n)}, patched, nil
 }
 
 func createPods(ctx context.Context, kube kubernetes.Interface, n int) error {
