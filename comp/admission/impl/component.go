@@ -70,8 +70,13 @@ func NewComponent(reqs Requires) (Provides, error) {
 	cfg := reqs.Config.Get().Admission
 	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, webhooks: reqs.Webhooks}
 	section := statusdef.Section{Name: "webhook", Value: s.status}
-	if !cfg.Enabled {
-		return Provides{Comp: s, Start: func(context.Context) error { return nil }, Stop: s.routines.Stop, Section: section}, nil
+	if !cfg.Enabled || len(reqs.Webhooks) == 0 {
+		// Nothing to serve (admission disabled, or no webhook enabled): no port, no certificate,
+		// no request to the apiserver.
+		return Provides{Comp: s, Start: func(context.Context) error {
+			s.log.Info("admission server not started", zap.Bool("enabled", cfg.Enabled), zap.Int("webhooks", len(reqs.Webhooks)))
+			return nil
+		}, Stop: s.routines.Stop, Section: section}, nil
 	}
 	m, err := newMetrics(reqs.Registerer)
 	if err != nil {
@@ -221,8 +226,8 @@ func (s *server) CertificateNotAfter() time.Time {
 }
 
 func (s *server) status() any {
-	out := map[string]any{"enabled": s.cfg.Enabled, "register": s.cfg.Register}
-	if !s.cfg.Enabled {
+	out := map[string]any{"enabled": s.cfg.Enabled && len(s.webhooks) > 0, "register": s.cfg.Register}
+	if s.certs == nil {
 		return out
 	}
 	registered := map[string]bool{}

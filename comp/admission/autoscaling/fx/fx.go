@@ -10,6 +10,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/impl"
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 )
 
 // Module provides def.Component and an admission webhook.
@@ -19,15 +20,20 @@ func Module() fx.Option {
 
 type out struct {
 	fx.Out
-	Comp    def.Component
-	Webhook admissiondef.Webhook `group:"admission_webhooks"`
+	Comp def.Component
+	// Webhooks is empty when workload autoscaling is disabled: there is then nothing to serve.
+	Webhooks []admissiondef.Webhook `group:"admission_webhooks,flatten"`
 }
 
-func newWebhook(lc fx.Lifecycle, log *zap.Logger, gate gatedef.Component) (out, error) {
+func newWebhook(lc fx.Lifecycle, log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate})
 	if err != nil {
 		return out{}, err
 	}
 	lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
-	return out{Comp: p.Comp, Webhook: p.Webhook}, nil
+	o := out{Comp: p.Comp}
+	if cfg.Get().Autoscaling.Workload.Enabled {
+		o.Webhooks = []admissiondef.Webhook{p.Webhook}
+	}
+	return o, nil
 }
