@@ -55,6 +55,8 @@ type Result struct {
 	PodCreate *Latency `json:"pod_create,omitempty"`
 	// PodsPatched counts the measured pods that came back with the autoscaler-id annotation.
 	PodsPatched int `json:"pods_patched,omitempty"`
+	// TLSHandshakes is how many TLS handshakes the agent's webhook server served in the mode.
+	TLSHandshakes int `json:"tls_handshakes,omitempty"`
 }
 
 // Latency summarises a series of request latencies.
@@ -137,8 +139,8 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 		fmt.Fprintf(os.Stderr, "%-17s heap_alloc=%6.2f MiB heap_inuse=%6.2f MiB rss=%6.1f MiB peak_rss=%6.1f MiB pod LIST=%d WATCH=%d pods=%d activation=%.0f ms\n",
 			m, r.HeapAllocBytes/(1<<20), r.HeapInuseBytes/(1<<20), r.RSSBytes/(1<<20), r.PeakRSSBytes/(1<<20), r.PodLists, r.PodWatches, r.EntitiesInStore, r.ActivationMillis)
 		if r.PodCreate != nil {
-			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d\n",
-				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count)
+			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d tls_handshakes=%d\n",
+				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.TLSHandshakes)
 		}
 	}
 	enc, _ := json.MarshalIndent(report, "", "  ")
@@ -222,6 +224,8 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 			time.Sleep(2 * time.Second)
 		}
 		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, mode, 300)
+		_, metrics := get(addr, "/metrics")
+		r.TLSHandshakes = int(metric(metrics, "lazyscale_admission_tls_handshakes_total"))
 	}
 	return r, err
 }

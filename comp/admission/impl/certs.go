@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,9 +43,15 @@ type certSource struct {
 	interval time.Duration
 	log      *zap.Logger
 	onChange func(*servingCert)
+	// handshakes counts TLS handshakes: a client that does not reuse connections pays one
+	// per review.
+	handshakes prometheus.Counter
 }
 
 func (s *certSource) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if s.handshakes != nil {
+		s.handshakes.Inc()
+	}
 	c := s.current.Load()
 	if c == nil {
 		return nil, errors.New("no serving certificate yet")

@@ -103,6 +103,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity, s.log)
 		s.certs = s.self.src
 	}
+	s.certs.handshakes = m.handshakes
 	if cfg.Register != configdef.RegisterNever {
 		s.registrar = newRegistrar(reqs.Kube, cfg, reqs.Webhooks, s.CABundle, s.log)
 		// A new CA must reach the apiserver before it meets a certificate signed by it.

@@ -34,8 +34,9 @@ type envelope struct {
 }
 
 type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	handshakes prometheus.Counter
 }
 
 // outcomes are the result label values; their counters are resolved once per webhook so the
@@ -76,7 +77,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
 		}, []string{"webhook"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	m.handshakes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lazyscale_admission_tls_handshakes_total",
+		Help: "TLS handshakes served by the admission server.",
+	})
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.handshakes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
