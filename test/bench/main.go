@@ -57,6 +57,8 @@ type Result struct {
 	PodsPatched int `json:"pods_patched,omitempty"`
 	// TLSHandshakes is how many TLS handshakes the agent's webhook server served in the mode.
 	TLSHandshakes int `json:"tls_handshakes,omitempty"`
+	// WebhookHandlerMeanMs is the agent's own mean time per review (its duration histogram).
+	WebhookHandlerMeanMs float64 `json:"webhook_handler_mean_ms,omitempty"`
 }
 
 // Latency summarises a series of request latencies.
@@ -139,8 +141,8 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 		fmt.Fprintf(os.Stderr, "%-17s heap_alloc=%6.2f MiB heap_inuse=%6.2f MiB rss=%6.1f MiB peak_rss=%6.1f MiB pod LIST=%d WATCH=%d pods=%d activation=%.0f ms\n",
 			m, r.HeapAllocBytes/(1<<20), r.HeapInuseBytes/(1<<20), r.RSSBytes/(1<<20), r.PeakRSSBytes/(1<<20), r.PodLists, r.PodWatches, r.EntitiesInStore, r.ActivationMillis)
 		if r.PodCreate != nil {
-			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d tls_handshakes=%d\n",
-				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.TLSHandshakes)
+			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d tls_handshakes=%d handler_mean=%.3f ms\n",
+				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.TLSHandshakes, r.WebhookHandlerMeanMs)
 		}
 	}
 	enc, _ := json.MarshalIndent(report, "", "  ")
@@ -226,6 +228,9 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, mode, 300)
 		_, metrics := get(addr, "/metrics")
 		r.TLSHandshakes = int(metric(metrics, "lazyscale_admission_tls_handshakes_total"))
+		if n := metric(metrics, `lazyscale_admission_webhook_duration_seconds_count{webhook="autoscaling"}`); n > 0 {
+			r.WebhookHandlerMeanMs = metric(metrics, `lazyscale_admission_webhook_duration_seconds_sum{webhook="autoscaling"}`) / n * 1000
+		}
 	}
 	return r, err
 }
