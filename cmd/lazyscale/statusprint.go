@@ -28,6 +28,16 @@ type statusDoc struct {
 		WatchList bool   `json:"watch_list"`
 		SyncedIn  string `json:"synced_in"`
 	} `json:"pod_collection"`
+	Webhook *struct {
+		Enabled          bool            `json:"enabled"`
+		Register         string          `json:"register"`
+		Registered       map[string]bool `json:"registered"`
+		PatcherInstalled bool            `json:"patcher_installed"`
+		Certificate      *struct {
+			NotAfter  time.Time `json:"not_after"`
+			ExpiresIn string    `json:"expires_in"`
+		} `json:"certificate"`
+	} `json:"webhook"`
 }
 
 func (d statusDoc) print(w io.Writer, addr string) error {
@@ -57,6 +67,26 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 			line += ", initial sync took " + p.SyncedIn
 		}
 		fmt.Fprintf(tw, "pod collection\t%s\n", line)
+	}
+	if wh := d.Webhook; wh != nil {
+		switch {
+		case !wh.Enabled:
+			fmt.Fprintf(tw, "webhook\tnot serving\n")
+		default:
+			reg := "not registered"
+			if wh.Registered["autoscaling"] {
+				reg = "registered"
+			}
+			patcher := "no patcher (pods admitted unchanged, not decoded)"
+			if wh.PatcherInstalled {
+				patcher = "patcher installed"
+			}
+			line := fmt.Sprintf("autoscaling %s (register=%s), %s", reg, wh.Register, patcher)
+			if wh.Certificate != nil {
+				line += ", certificate expires in " + wh.Certificate.ExpiresIn
+			}
+			fmt.Fprintf(tw, "webhook\t%s\n", line)
+		}
 	}
 	return tw.Flush()
 }
