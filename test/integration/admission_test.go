@@ -188,3 +188,30 @@ func (a *agent) statusDocRaw() string {
 	require.Equal(a.t, http.StatusOK, code)
 	return string(bytes.TrimSpace(body))
 }
+
+// files mode: the certificate comes from a directory (a cert-manager Secret volume, say); a new
+// CA and certificate written there are picked up without a restart and the new CA bundle is
+// registered.
+func TestFilesCertificateMode(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	dir := t.TempDir()
+	firstCA := testenv.WriteServingCert(t, dir)
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.certificate.mode": "files", "admission.certificate.dir": dir})
+	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
+	assert.Equal(t, firstCA, e.autoscalingEntry().ClientConfig.CABundle)
+
+	called := func() bool {
+		before := a.webhookCalls()
+		_, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-f%d", time.Now().UnixNano()), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		return a.webhookCalls() > before
+	}
+	require.Eventually(t, called, waitFor, 200*time.Millisecond, "the apiserver never reached the webhook with the first certificate")
+
+	secondCA := testenv.WriteServingCert(t, dir)
+	require.NotEqual(t, firstCA, secondCA)
+	require.Eventually(t, func() bool { return bytes.Equal(e.autoscalingEntry().ClientConfig.CABundle, secondCA) },
+		waitFor, 200*time.Millisecond, "the new CA bundle was never registered")
+	require.Eventually(t, called, waitFor, 200*time.Millisecond, "the apiserver never reached the webhook with the new certificate")
+}
