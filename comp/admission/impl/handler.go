@@ -131,8 +131,8 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := buf.Bytes()
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	env, err := readEnvelope(body)
+	if err != nil {
 		fail(http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -149,6 +150,16 @@ func FuzzReviewHandler(f *testing.F) {
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x","object":null}}`))
 	h := newHandler(f, autoscalingWebhook(f, true))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The envelope scanner agrees with encoding/json on what the apiserver sends.
+		if got, err := readEnvelope(body); err == nil {
+			var want envelope
+			if json.Unmarshal(body, &want) == nil && exactKeys(body) {
+				if got.APIVersion != want.APIVersion || got.Kind != want.Kind || (got.Request == nil) != (want.Request == nil) ||
+					(got.Request != nil && got.Request.UID != want.Request.UID) {
+					t.Fatalf("scanner %+v, encoding/json %+v", got, want)
+				}
+			}
+		}
 		rec := do(h, http.MethodPost, "application/json", body)
 		switch rec.Code {
 		case http.StatusOK:
@@ -201,3 +212,51 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.header }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
+
+// exactKeys is true when the body holds each key exactly once, spelled exactly, in valid
+// UTF-8 without \u escapes: what the apiserver sends. Elsewhere encoding/json differs on
+// purpose (case-insensitive keys, merging duplicates, replacing invalid UTF-8).
+func exactKeys(body []byte) bool {
+	s := string(body)
+	if !utf8.Valid(body) || strings.Contains(s, `\u`) {
+		return false
+	}
+	for _, k := range []string{"apiVersion", "kind", "request", "uid"} {
+		if strings.Count(strings.ToLower(s), strings.ToLower(`"`+k+`"`)) != 1 || strings.Count(s, `"`+k+`"`) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadEnvelope(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		uid  types.UID
+		ok   bool
+	}{
+		{"valid", validReview, "u-1", true},
+		{"keys in any order, request first", `{"request":{"object":{"a":[1,{"b":"}"}]},"uid":"x"},"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}`, "x", true},
+		{"escaped uid", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a\"b"}}`, `a"b`, true},
+		{"null request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`, "", true},
+		{"request not an object", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":[1]}`, "", false},
+		{"uid not a string", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}`, "", false},
+		{"array", `[1,2]`, "", false},
+		{"truncated", validReview[:40], "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := readEnvelope([]byte(tt.body))
+			if !tt.ok {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			if tt.uid != "" {
+				require.NotNil(t, env.Request)
+				assert.Equal(t, tt.uid, env.Request.UID)
+			}
+		})
+	}
+}
