@@ -85,7 +85,12 @@ var modes = map[string][]string{
 	"active":      nil, // defaults: the initial sync streams (watch_list=true)
 	"active-list": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false"},
 	"eager":       {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager"},
+	// webhook-skip: the webhook registered before any DPA (register=always): the apiserver
+	// calls it for every pod and it answers on the gate-closed fast path. Run it before active.
+	"webhook-skip": {"LAZYSCALE_ADMISSION_REGISTER=always"},
 }
+
+var profileDir = flag.String("profile-dir", "", "write a CPU profile of the agent during the active pod-create run here")
 
 func main() {
 	pods := flag.Int("pods", 5000, "pods to create")
@@ -217,15 +222,27 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 	if err != nil {
 		return r, err
 	}
-	if mode == "disabled" || mode == "active" {
-		if mode == "active" {
+	if mode == "disabled" || mode == "active" || mode == "webhook-skip" {
+		if mode != "disabled" {
 			// The apiserver picks up the new webhook configuration asynchronously.
 			if err := waitUntil(time.Minute, func() bool { _, body := get(addr, "/status"); return strings.Contains(body, `"autoscaling": true`) }); err != nil {
 				return r, fmt.Errorf("webhook never registered: %w", err)
 			}
 			time.Sleep(2 * time.Second)
 		}
+		var profiled chan struct{}
+		if *profileDir != "" && mode == "active" {
+			profiled = make(chan struct{})
+			go func() {
+				defer close(profiled)
+				_, prof := get(addr, "/debug/pprof/profile?seconds=2")
+				_ = os.WriteFile(filepath.Join(*profileDir, "agent-webhook-cpu.pprof"), []byte(prof), 0o644)
+			}()
+		}
 		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, mode, 300)
+		if profiled != nil {
+			<-profiled
+		}
 		_, metrics := get(addr, "/metrics")
 		r.TLSHandshakes = int(metric(metrics, "lazyscale_admission_tls_handshakes_total"))
 		if n := metric(metrics, `lazyscale_admission_webhook_duration_seconds_count{webhook="autoscaling"}`); n > 0 {
