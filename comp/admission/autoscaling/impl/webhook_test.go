@@ -149,3 +149,28 @@ func BenchmarkHandle(b *testing.B) {
 		}
 	})
 }
+
+// A patcher that changes something outside labels, annotations and resources still gets an
+// exact patch: the whole pod is diffed.
+func TestPatchOutsideTheViewFallsBackToWholePod(t *testing.T) {
+	w := newWebhook(zap.NewNop(), nil)
+	envAdder := def.PodPatcherFunc(func(p *corev1.Pod) (bool, error) {
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "GOMAXPROCS", Value: "2"})
+		p.Annotations["autoscaling.datadoghq.com/rec-id"] = "r2"
+		return true, nil
+	})
+	w.SetPatcher(envAdder)
+	resp := w.Handle(context.Background(), "uid", review(t, rawPod))
+	require.Equal(t, "patched", resp.Outcome, "%v", resp.Warnings)
+	patch, err := jsonpatchapply.DecodePatch(resp.Patch)
+	require.NoError(t, err)
+	patchedRaw, err := patch.Apply([]byte(rawPod))
+	require.NoError(t, err)
+	var got, want corev1.Pod
+	require.NoError(t, json.Unmarshal(patchedRaw, &got))
+	require.NoError(t, json.Unmarshal([]byte(rawPod), &want))
+	want.Namespace = "shop"
+	_, _ = envAdder.PatchPod(&want)
+	assert.Equal(t, want.Spec, got.Spec)
+	assert.Equal(t, want.ObjectMeta, got.ObjectMeta)
+}
