@@ -215,3 +215,36 @@ func TestFilesCertificateMode(t *testing.T) {
 		waitFor, 200*time.Millisecond, "the new CA bundle was never registered")
 	require.Eventually(t, called, waitFor, 200*time.Millisecond, "the apiserver never reached the webhook with the new certificate")
 }
+
+// never: lazyscale leaves the configuration to someone else (a chart) and only serves.
+func TestNeverRegisters(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	e.CreateDPA("shop", "cart", "cart")
+	a := e.startAgent(map[string]string{"admission.register": "never"})
+	a.waitState(wmdef.StateSynced)
+	require.Eventually(t, a.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
+	assert.Never(t, func() bool { return e.autoscalingEntry() != nil }, quietWindow, 100*time.Millisecond)
+
+	// A chart registers it; lazyscale serves.
+	url := "https://" + a.admission.Addr() + "/autoscaling"
+	fail, none := admissionregistrationv1.Ignore, admissionregistrationv1.SideEffectClassNone
+	_, err := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(context.Background(), &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "lazyscale-webhook"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: entryName, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: a.admission.CABundle()},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
+			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+		}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		p, err := e.CreatePod("shop", fmt.Sprintf("cart-7c9d8f6b5-n%d", time.Now().UnixNano()), podLabels("cart"), ownerRef("cart"))
+		require.NoError(t, err)
+		return p.Annotations[v1alpha2.AutoscalerIDAnnotation] == "shop/cart"
+	}, waitFor, 200*time.Millisecond)
+	cfg, err := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), "lazyscale-webhook", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), cfg.Generation, "lazyscale never touched it")
+}
