@@ -69,20 +69,7 @@ func TestPatchRoundTrip(t *testing.T) {
 	require.Equal(t, "patched", resp.Outcome, "warnings: %v", resp.Warnings)
 	require.NotEmpty(t, resp.Patch)
 
-	// Apply the patch to exactly what the apiserver sent.
-	patch, err := jsonpatchapply.DecodePatch(resp.Patch)
-	require.NoError(t, err)
-	patchedRaw, err := patch.Apply([]byte(rawPod))
-	require.NoError(t, err)
-
-	var got, want corev1.Pod
-	require.NoError(t, json.Unmarshal(patchedRaw, &got))
-	require.NoError(t, json.Unmarshal([]byte(rawPod), &want))
-	want.Namespace = "shop"
-	_, err = resizer.PatchPod(&want)
-	require.NoError(t, err)
-	assert.Equal(t, want.Spec, got.Spec, "the patched pod is exactly the patcher's pod")
-	assert.Equal(t, want.ObjectMeta, got.ObjectMeta)
+	patchedRaw := requireExactPatch(t, resp.Patch, resizer)
 
 	// Fields unknown to this client survive.
 	var generic map[string]any
@@ -162,7 +149,14 @@ func TestPatchOutsideTheViewFallsBackToWholePod(t *testing.T) {
 	w.SetPatcher(envAdder)
 	resp := w.Handle(context.Background(), "uid", review(t, rawPod))
 	require.Equal(t, "patched", resp.Outcome, "%v", resp.Warnings)
-	patch, err := jsonpatchapply.DecodePatch(resp.Patch)
+	requireExactPatch(t, resp.Patch, envAdder)
+}
+
+// requireExactPatch applies patch to exactly what the apiserver sent and checks that the result
+// is the pod the patcher makes of it; it returns the patched JSON.
+func requireExactPatch(t *testing.T, patchJSON []byte, patcher def.PodPatcher) []byte {
+	t.Helper()
+	patch, err := jsonpatchapply.DecodePatch(patchJSON)
 	require.NoError(t, err)
 	patchedRaw, err := patch.Apply([]byte(rawPod))
 	require.NoError(t, err)
@@ -170,7 +164,9 @@ func TestPatchOutsideTheViewFallsBackToWholePod(t *testing.T) {
 	require.NoError(t, json.Unmarshal(patchedRaw, &got))
 	require.NoError(t, json.Unmarshal([]byte(rawPod), &want))
 	want.Namespace = "shop"
-	_, _ = envAdder.PatchPod(&want)
-	assert.Equal(t, want.Spec, got.Spec)
+	_, err = patcher.PatchPod(&want)
+	require.NoError(t, err)
+	assert.Equal(t, want.Spec, got.Spec, "the patched pod is exactly the patcher's pod")
 	assert.Equal(t, want.ObjectMeta, got.ObjectMeta)
+	return patchedRaw
 }
