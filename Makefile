@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build controlplane generate verify-generated vet run test test-unit bench clean
+.PHONY: all build controlplane generate verify-generated vet run test test-unit bench bench-quick clean
 
 all: build
 
@@ -41,10 +41,15 @@ test: controlplane verify-generated vet build
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
-## bench: disabled / dormant / active / active-watchlist at PODS pods (docs/benchmarks.md)
+## bench: every mode at PODS pods, results in docs/bench/ (docs/benchmarks.md)
 PODS ?= 5000
+BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,eager,reference
 bench: build controlplane
-	$(GO) run ./test/bench -pods $(PODS) -out docs/bench/pods-$(PODS).json
+	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/pods-$(PODS).json
+
+## bench-quick: every mode at 1,000 pods, a few minutes, nothing written
+bench-quick: build controlplane
+	$(GO) run ./test/bench -pods 1000 -modes $(BENCH_MODES) -settle 2s
 
 clean:
 	rm -rf bin tmp

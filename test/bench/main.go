@@ -72,11 +72,14 @@ type Latency struct {
 
 // Report is the whole run.
 type Report struct {
-	Date      string   `json:"date"`
-	GoVersion string   `json:"go_version"`
-	CPUs      int      `json:"cpus"`
-	Pods      int      `json:"pods"`
-	Results   []Result `json:"results"`
+	Date      string `json:"date"`
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+	Pods      int    `json:"pods"`
+	// PlainListMs is a paginated LIST (500 per page, protobuf) of all pods by a plain client,
+	// the yardstick for DPA creation -> pods synced.
+	PlainListMs float64  `json:"plain_list_ms"`
+	Results     []Result `json:"results"`
 }
 
 var modes = map[string][]string{
@@ -88,13 +91,15 @@ var modes = map[string][]string{
 	// webhook-skip: the webhook registered before any DPA (register=always): the apiserver
 	// calls it for every pod and it answers on the gate-closed fast path. Run it before active.
 	"webhook-skip": {"LAZYSCALE_ADMISSION_REGISTER=always"},
+	// reference: not lazyscale but test/bench/reference, a plain SharedInformer on full pods.
+	"reference": nil,
 }
 
 var profileDir = flag.String("profile-dir", "", "write a CPU profile of the agent during the active pod-create run here")
 
 func main() {
 	pods := flag.Int("pods", 5000, "pods to create")
-	modeList := flag.String("modes", "disabled,dormant,active,active-list", "modes to run, in order")
+	modeList := flag.String("modes", "disabled,dormant,webhook-skip,active,active-list,eager,reference", "modes to run, in order (webhook-skip before active: it needs no DPA yet)")
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
@@ -132,13 +137,25 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 	fmt.Fprintf(os.Stderr, "created %d pods in %s\n", n, time.Since(began).Round(time.Millisecond))
 
 	report := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Pods: n}
+	if report.PlainListMs, err = plainList(ctx, cp); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "plain paginated LIST of all pods: %.0f ms\n", report.PlainListMs)
+	reference := filepath.Join(dir, "reference")
+	if out, err := exec.Command("go", "build", "-o", reference, "./test/bench/reference").CombinedOutput(); err != nil {
+		return fmt.Errorf("build the reference informer: %w: %s", err, out)
+	}
 	dpaCreated := false
 	for _, m := range modeNames {
 		env, ok := modes[m]
 		if !ok {
 			return fmt.Errorf("unknown mode %q", m)
 		}
-		r, err := measure(ctx, cp, dyn, agent, m, env, n, settle, &dpaCreated)
+		bin := agent
+		if m == "reference" {
+			bin = reference
+		}
+		r, err := measure(ctx, cp, dyn, bin, m, env, n, settle, &dpaCreated)
 		if err != nil {
 			return fmt.Errorf("mode %s: %w", m, err)
 		}
@@ -171,6 +188,12 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		return r, err
 	}
 	cmd := exec.Command(agent, "--kubeconfig", cp.Kubeconfig, "--status-addr", addr, "--log-level", "warn")
+	userAgent := "lazyscale/"
+	if mode == "reference" {
+		cmd = exec.Command(agent, "-kubeconfig", cp.Kubeconfig, "-addr", addr)
+		userAgent = "reference-informer/"
+	}
+	started := time.Now()
 	port, err := freeAddr()
 	if err != nil {
 		return r, err
@@ -185,8 +208,15 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	if err := waitUntil(60*time.Second, func() bool { code, _ := get(addr, "/readyz"); return code == http.StatusOK }); err != nil {
-		return r, fmt.Errorf("agent not ready: %w", err)
+	ready := "/readyz"
+	if mode == "reference" {
+		ready = "/synced"
+	}
+	if err := waitUntil(5*time.Minute, func() bool { code, _ := get(addr, ready); return code == http.StatusOK }); err != nil {
+		return r, fmt.Errorf("not ready: %w", err)
+	}
+	if mode == "reference" || mode == "eager" {
+		r.ActivationMillis = float64(time.Since(started).Microseconds()) / 1000 // process start -> synced
 	}
 
 	if strings.HasPrefix(mode, "active") {
@@ -213,12 +243,12 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 	r.HeapAllocBytes = metric(metrics, "go_memstats_heap_alloc_bytes")
 	r.HeapInuseBytes = metric(metrics, "go_memstats_heap_inuse_bytes")
 	r.RSSBytes = metric(metrics, "process_resident_memory_bytes")
-	r.EntitiesInStore = int(metric(metrics, `lazyscale_workloadmeta_entities{kind="pod"}`))
+	r.EntitiesInStore = int(metric(metrics, `lazyscale_workloadmeta_entities{kind="pod"}`) + metric(metrics, "reference_pods"))
 	r.PeakRSSBytes, err = vmHWM(cmd.Process.Pid)
 	if err != nil {
 		return r, err
 	}
-	r.PodLists, r.PodWatches, err = podRequests(cp.AuditLog, auditStart)
+	r.PodLists, r.PodWatches, err = podRequests(cp.AuditLog, auditStart, userAgent)
 	if err != nil {
 		return r, err
 	}
@@ -250,6 +280,28 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		}
 	}
 	return r, err
+}
+
+// plainList times a paginated LIST of every non-terminal pod, as any client would do it.
+func plainList(ctx context.Context, cp *controlplane.ControlPlane) (float64, error) {
+	cfg := *cp.Config
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	kube, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	opts := metav1.ListOptions{Limit: 500, FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"}
+	for {
+		list, err := kube.CoreV1().Pods("").List(ctx, opts)
+		if err != nil {
+			return 0, err
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			return float64(time.Since(start).Microseconds()) / 1000, nil
+		}
+	}
 }
 
 // podCreateLatency creates n pods of Deployment svc-000 in team-0 (the DPA's target), one at a
@@ -367,7 +419,7 @@ func createDPA(ctx context.Context, dyn dynamic.Interface) error {
 	return err
 }
 
-func podRequests(auditLog string, offset int64) (lists, watches int, err error) {
+func podRequests(auditLog string, offset int64, userAgent string) (lists, watches int, err error) {
 	f, err := os.Open(auditLog)
 	if err != nil {
 		return 0, 0, err
@@ -388,7 +440,7 @@ func podRequests(auditLog string, offset int64) (lists, watches int, err error) 
 				Resource string `json:"resource"`
 			} `json:"objectRef"`
 		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, "lazyscale/") ||
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) ||
 			ev.ObjectRef == nil || ev.ObjectRef.Resource != "pods" {
 			continue
 		}
