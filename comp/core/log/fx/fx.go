@@ -1,4 +1,6 @@
-// Package fx provides the agent's *zap.Logger and routes fx's own events through it.
+// Package fx provides the agent's *zap.Logger and routes fx's own events through it. The log
+// component has no def package: the logger is its interface, and wrapping it would only hide
+// zap's structured API.
 package fx
 
 import (
