@@ -41,11 +41,11 @@ test: controlplane verify-generated vet build
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
-## bench: every mode at PODS pods, results in docs/bench/ (docs/benchmarks.md)
-PODS ?= 5000
+## bench: every mode at each of PODS pods; JSON and PNG plots into docs/bench/ (docs/benchmarks.md)
+PODS ?= 1000,5000,20000
 BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,eager,reference
 bench: build controlplane
-	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/pods-$(PODS).json
+	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/results.json -plots docs/bench
 
 ## bench-quick: every mode at 1,000 pods, a few minutes, nothing written
 bench-quick: build controlplane

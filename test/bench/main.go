@@ -27,6 +27,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -97,20 +98,36 @@ var modes = map[string][]string{
 
 var profileDir = flag.String("profile-dir", "", "write a CPU profile of the agent during the active pod-create run here")
 
+// Run is a whole bench run: one Report per size, smallest first.
+type Run struct {
+	Sizes []Report `json:"sizes"`
+}
+
 func main() {
-	pods := flag.Int("pods", 5000, "pods to create")
+	podList := flag.String("pods", "5000", "pod counts to measure, comma-separated, e.g. 1000,5000,20000")
+	plots := flag.String("plots", "", "write PNG plots into this directory")
 	modeList := flag.String("modes", "disabled,dormant,webhook-skip,active,active-list,eager,reference", "modes to run, in order (webhook-skip before active: it needs no DPA yet)")
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
 	flag.Parse()
-	if err := run(*pods, strings.Split(*modeList, ","), *agent, *out, *settle); err != nil {
+	var sizes []int
+	for _, f := range strings.Split(*podList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -pods: %q is not a positive count\n", f)
+			os.Exit(2)
+		}
+		sizes = append(sizes, n)
+	}
+	sort.Ints(sizes)
+	if err := run(sizes, strings.Split(*modeList, ","), *agent, *out, *plots, *settle); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, modeNames []string, agent, out string, settle time.Duration) error {
+func run(sizes []int, modeNames []string, agent, out, plots string, settle time.Duration) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lazyscale-bench-")
 	if err != nil {
@@ -130,26 +147,54 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 	if err != nil {
 		return err
 	}
-	began := time.Now()
-	if err := createPods(ctx, kube, n); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "created %d pods in %s\n", n, time.Since(began).Round(time.Millisecond))
-
-	report := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Pods: n}
-	if report.PlainListMs, err = plainList(ctx, cp); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "plain paginated LIST of all pods: %.0f ms\n", report.PlainListMs)
 	reference := filepath.Join(dir, "reference")
 	if out, err := exec.Command("go", "build", "-o", reference, "./test/bench/reference").CombinedOutput(); err != nil {
 		return fmt.Errorf("build the reference informer: %w: %s", err, out)
 	}
+	var all Run
+	created := 0
+	for _, n := range sizes {
+		began := time.Now()
+		if err := createPods(ctx, kube, created, n); err != nil {
+			return err
+		}
+		created = n
+		fmt.Fprintf(os.Stderr, "== %d pods (created in %s)\n", n, time.Since(began).Round(time.Millisecond))
+		report, err := runSize(ctx, cp, kube, dyn, n, modeNames, agent, reference, settle)
+		if err != nil {
+			return err
+		}
+		all.Sizes = append(all.Sizes, report)
+	}
+	enc, _ := json.MarshalIndent(all, "", "  ")
+	if out != "" {
+		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if plots != "" {
+		if err := writePlots(all, plots); err != nil {
+			return err
+		}
+	}
+	fmt.Println(string(enc))
+	return nil
+}
+
+// runSize measures every mode at the current pod count, then removes what the modes added to
+// the cluster (the DPA, the webhook configuration) so that the next size starts dormant.
+func runSize(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, dyn dynamic.Interface, n int, modeNames []string, agent, reference string, settle time.Duration) (Report, error) {
+	var err error
+	report := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Pods: n}
+	if report.PlainListMs, err = plainList(ctx, cp); err != nil {
+		return report, err
+	}
+	fmt.Fprintf(os.Stderr, "plain paginated LIST of all pods: %.0f ms\n", report.PlainListMs)
 	dpaCreated := false
 	for _, m := range modeNames {
 		env, ok := modes[m]
 		if !ok {
-			return fmt.Errorf("unknown mode %q", m)
+			return report, fmt.Errorf("unknown mode %q", m)
 		}
 		bin := agent
 		if m == "reference" {
@@ -157,7 +202,7 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 		}
 		r, err := measure(ctx, cp, dyn, bin, m, env, n, settle, &dpaCreated)
 		if err != nil {
-			return fmt.Errorf("mode %s: %w", m, err)
+			return report, fmt.Errorf("mode %s: %w", m, err)
 		}
 		report.Results = append(report.Results, r)
 		fmt.Fprintf(os.Stderr, "%-17s heap_alloc=%6.2f MiB heap_inuse=%6.2f MiB rss=%6.1f MiB peak_rss=%6.1f MiB pod LIST=%d WATCH=%d pods=%d activation=%.0f ms\n",
@@ -167,14 +212,16 @@ func run(n int, modeNames []string, agent, out string, settle time.Duration) err
 				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.TLSHandshakes, r.WebhookHandlerMeanMs)
 		}
 	}
-	enc, _ := json.MarshalIndent(report, "", "  ")
-	if out != "" {
-		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
-			return err
+	if dpaCreated {
+		if err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("team-0").Delete(ctx, "svc-000", metav1.DeleteOptions{}); err != nil {
+			return report, err
 		}
 	}
-	fmt.Println(string(enc))
-	return nil
+	err = kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, "lazyscale-webhook", metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return report, err
+	}
+	return report, nil
 }
 
 func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Interface, agent, mode string, env []string, n int, settle time.Duration, dpaCreated *bool) (Result, error) {
@@ -269,7 +316,7 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 				_ = os.WriteFile(filepath.Join(*profileDir, "agent-webhook-cpu.pprof"), []byte(prof), 0o644)
 			}()
 		}
-		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, mode, 300)
+		r.PodCreate, r.PodsPatched, err = podCreateLatency(ctx, cp, fmt.Sprintf("%s-%d", mode, n), 300)
 		if profiled != nil {
 			<-profiled
 		}
@@ -306,7 +353,7 @@ func plainList(ctx context.Context, cp *controlplane.ControlPlane) (float64, err
 
 // podCreateLatency creates n pods of Deployment svc-000 in team-0 (the DPA's target), one at a
 // time, and returns the latency distribution.
-func podCreateLatency(ctx context.Context, cp *controlplane.ControlPlane, mode string, n int) (*Latency, int, error) {
+func podCreateLatency(ctx context.Context, cp *controlplane.ControlPlane, run string, n int) (*Latency, int, error) {
 	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return nil, 0, err
@@ -315,7 +362,7 @@ func podCreateLatency(ctx context.Context, cp *controlplane.ControlPlane, mode s
 	patched := 0
 	for i := range n {
 		p := benchPod(0, 10)
-		p.Name = fmt.Sprintf("latency-%s-%04d", mode, i)
+		p.Name = fmt.Sprintf("latency-%s-%04d", run, i)
 		start := time.Now()
 		created, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {
@@ -335,9 +382,13 @@ func podCreateLatency(ctx context.Context, cp *controlplane.ControlPlane, mode s
 	return &Latency{Count: n, P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99), Mean: sum / float64(n)}, patched, nil
 }
 
-func createPods(ctx context.Context, kube kubernetes.Interface, n int) error {
+// createPods creates pods from..to-1 (and the namespaces when from is 0).
+func createPods(ctx context.Context, kube kubernetes.Interface, from, to int) error {
 	const namespaces = 10
 	for i := range namespaces {
+		if from > 0 {
+			break
+		}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%d", i)}}
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return err
@@ -365,7 +416,7 @@ func createPods(ctx context.Context, kube kubernetes.Interface, n int) error {
 			}
 		})
 	}
-	for i := range n {
+	for i := from; i < to; i++ {
 		work <- i
 	}
 	close(work)
