@@ -36,7 +36,9 @@ var palette = []color.Color{
 
 // writePlots draws memory and sync time against the number of pods.
 func writePlots(run Run, dir string) error {
-	mib := func(f func(Result) float64) func(Result) float64 { return func(r Result) float64 { return f(r) / (1 << 20) } }
+	mib := func(f func(Result) float64) func(Result) float64 {
+		return func(r Result) float64 { return f(r) / (1 << 20) }
+	}
 	heap := func(r Result) float64 { return r.HeapAllocBytes }
 	rss := func(r Result) float64 { return r.RSSBytes }
 	sync := func(r Result) float64 { return r.ActivationMillis / 1000 }
