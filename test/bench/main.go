@@ -274,13 +274,24 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 			}
 			*dpaCreated = true
 		}
+		var syncedAt time.Time
 		if err := waitUntil(5*time.Minute, func() bool {
 			_, body := get(addr, "/status")
-			return strings.Contains(body, `"state": "synced"`)
+			var st struct {
+				Gate struct {
+					SyncedAt time.Time `json:"pod_collection_synced_at"`
+				} `json:"gate"`
+			}
+			if json.Unmarshal([]byte(body), &st) != nil {
+				return false
+			}
+			syncedAt = st.Gate.SyncedAt
+			return !syncedAt.IsZero()
 		}); err != nil {
 			return r, fmt.Errorf("pod collection never synced: %w", err)
 		}
-		r.ActivationMillis = float64(time.Since(start).Microseconds()) / 1000
+		// The agent's own timestamp (same machine clock), not the poll: no polling granularity.
+		r.ActivationMillis = float64(syncedAt.Sub(start).Microseconds()) / 1000
 	}
 	time.Sleep(settle) // a measurement window, not synchronisation
 	if code, _ := get(addr, "/debug/pprof/heap?gc=1"); code != http.StatusOK {
