@@ -23,7 +23,8 @@ type pki struct {
 	servingCert, servingKey string
 	adminCert, adminKey     string
 	saKey, saPub            string
-	caPEM                   []byte
+	// PEM contents, for clients that take certificates inline.
+	caPEM, adminCertPEM, adminKeyPEM []byte
 }
 
 func writePEM(path, typ string, der []byte) error {
@@ -64,21 +65,27 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 
-	issue := func(certPath, keyPath string, tmpl *x509.Certificate) error {
+	issue := func(certPath, keyPath string, tmpl *x509.Certificate) ([]byte, []byte, error) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
-			return fmt.Errorf("sign %s: %w", certPath, err)
+			return nil, nil, fmt.Errorf("sign %s: %w", certPath, err)
 		}
-		if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
-			return err
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return nil, nil, err
 		}
-		return writeKey(keyPath, key)
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+		if err := os.WriteFile(certPath, certPEM, 0o600); err != nil {
+			return nil, nil, err
+		}
+		return certPEM, keyPEM, os.WriteFile(keyPath, keyPEM, 0o600)
 	}
-	if err := issue(p.servingCert, p.servingKey, &x509.Certificate{
+	if _, _, err := issue(p.servingCert, p.servingKey, &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "kube-apiserver"},
 		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
@@ -89,7 +96,7 @@ func newPKI(dir string) (*pki, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := issue(p.adminCert, p.adminKey, &x509.Certificate{
+	if p.adminCertPEM, p.adminKeyPEM, err = issue(p.adminCert, p.adminKey, &x509.Certificate{
 		SerialNumber: big.NewInt(3),
 		Subject:      pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
 		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),

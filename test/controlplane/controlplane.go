@@ -220,14 +220,9 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 
 	// Certificates inline, not as files: client-go watches client-certificate files with a
 	// process-wide goroutine per transport that never stops.
-	caData, certData, keyData, err := readAll(p.caCert, p.adminCert, p.adminKey)
-	if err != nil {
-		cp.Stop()
-		return nil, err
-	}
 	cp.Config = &rest.Config{
 		Host:            cp.URL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: caData, CertData: certData, KeyData: keyData},
+		TLSClientConfig: rest.TLSClientConfig{CAData: p.caPEM, CertData: p.adminCertPEM, KeyData: p.adminKeyPEM},
 		QPS:             200, Burst: 400,
 	}
 	if err := cp.writeKubeconfig(p); err != nil {
@@ -317,16 +312,6 @@ func (cp *ControlPlane) waitHTTP(ctx context.Context, proc *exec.Cmd, url string
 			return fmt.Errorf("%s not OK after 90s", url)
 		}
 	}
-}
-
-func readAll(paths ...string) (a, b, c []byte, err error) {
-	out := make([][]byte, len(paths))
-	for i, p := range paths {
-		if out[i], err = os.ReadFile(p); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	return out[0], out[1], out[2], nil
 }
 
 func (cp *ControlPlane) writeKubeconfig(*pki) error {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,14 +50,6 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 type statusDoc struct {
 	Gate struct {
 		Open bool `json:"open"`
@@ -92,7 +83,7 @@ func TestBinaryMissingCRDThenDPA(t *testing.T) {
 	e.Namespace("shop", nil)
 	e.CreatePods("shop", "cart", 20)
 
-	addr := freeAddr(t)
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	var logs syncBuffer
 	cmd := exec.Command(bin, "--kubeconfig", e.CP.Kubeconfig, "--status-addr", addr, "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = &logs, &logs

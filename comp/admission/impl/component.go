@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,12 +54,8 @@ type server struct {
 	self      *selfManaged // nil in files mode
 	files     *filesSource // nil in self-managed mode
 	registrar *registrar
-	srv       *http.Server
+	http      fxutil.HTTPServer
 	routines  fxutil.Routines
-
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan struct{}
 }
 
 var _ def.Component = (*server)(nil)
@@ -109,7 +104,8 @@ func NewComponent(reqs Requires) (Provides, error) {
 		// A new CA must reach the apiserver before it meets a certificate signed by it.
 		s.certs.onChange = func(*servingCert) { s.registrar.poke() }
 	}
-	s.srv = &http.Server{
+	s.http.OnServeError = func(err error) { s.log.Error("admission server stopped", zap.Error(err)) }
+	s.http.Server = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
@@ -152,24 +148,15 @@ func (s *server) start(ctx context.Context) error {
 		return fmt.Errorf("admission certificate: %w", err)
 	}
 	addr := net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.Port))
-	ln, err := net.Listen("tcp", addr)
+	bound, err := s.http.Listen(addr)
 	if err != nil {
 		return fmt.Errorf("admission server on %s: %w", addr, err)
 	}
-	s.mu.Lock()
-	s.listener, s.served = ln, make(chan struct{})
-	s.mu.Unlock()
-	go func() {
-		defer close(s.served)
-		if err := s.srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admission server stopped", zap.Error(err))
-		}
-	}()
 	s.routines.Go(s.certs.run)
 	if s.registrar != nil {
 		s.routines.Go(func(ctx context.Context) { s.registrar.run(ctx, s.routines.Go) })
 	}
-	s.log.Info("admission server listening", zap.String("addr", ln.Addr().String()),
+	s.log.Info("admission server listening", zap.String("addr", bound.String()),
 		zap.String("register", s.cfg.Register), zap.String("certificate", s.cfg.Certificate.Mode))
 	return nil
 }
@@ -178,33 +165,10 @@ func (s *server) start(ctx context.Context) error {
 // webhook configuration is left in place: with failurePolicy Ignore, pods are admitted while
 // lazyscale is away, and the next start serves again without a registration gap.
 func (s *server) stop(ctx context.Context) error {
-	var errs []error
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	if served != nil {
-		if err := s.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("admission server shutdown: %w", err))
-		}
-		select {
-		case <-served:
-		case <-ctx.Done():
-		}
-	}
-	if err := s.routines.Stop(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return errors.Join(s.http.Shutdown(ctx), s.routines.Stop(ctx))
 }
 
-func (s *server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return ""
-	}
-	return s.listener.Addr().String()
-}
+func (s *server) Addr() string { return s.http.Addr() }
 
 func (s *server) CABundle() []byte {
 	if s.certs == nil {

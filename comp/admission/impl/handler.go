@@ -105,43 +105,38 @@ func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { h.metrics.duration.Observe(time.Since(start).Seconds()) }()
 
-	fail := func(code int, msg string) {
-		h.metrics.count("bad_request")
-		h.log.Debug("rejected admission request", zap.Int("code", code), zap.String("reason", msg))
-		http.Error(w, msg, code)
-	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		fail(http.StatusMethodNotAllowed, "admission reviews are POSTed")
+		h.fail(w, http.StatusMethodNotAllowed, "admission reviews are POSTed")
 		return
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		h.fail(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bodyPool.Put(buf)
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxBody+1)); err != nil {
-		fail(http.StatusBadRequest, "read body: "+err.Error())
+		h.fail(w, http.StatusBadRequest, "read body: "+err.Error())
 		return
 	}
 	if buf.Len() > maxBody {
-		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("review larger than %d bytes", maxBody))
+		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("review larger than %d bytes", maxBody))
 		return
 	}
 	body := buf.Bytes()
 	env, err := readEnvelope(body)
 	if err != nil {
-		fail(http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
+		h.fail(w, http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
 		return
 	}
 	if env.APIVersion != "admission.k8s.io/v1" || env.Kind != "AdmissionReview" {
-		fail(http.StatusBadRequest, fmt.Sprintf("want an admission.k8s.io/v1 AdmissionReview, got %s %s", env.APIVersion, env.Kind))
+		h.fail(w, http.StatusBadRequest, fmt.Sprintf("want an admission.k8s.io/v1 AdmissionReview, got %s %s", env.APIVersion, env.Kind))
 		return
 	}
 	if env.Request == nil || env.Request.UID == "" {
-		fail(http.StatusBadRequest, "AdmissionReview has no request.uid")
+		h.fail(w, http.StatusBadRequest, "AdmissionReview has no request.uid")
 		return
 	}
 
@@ -187,6 +182,13 @@ func plainAllowed(uid types.UID, r def.Response) ([]byte, bool) {
 	out := make([]byte, 0, len(head)+len(uid)+len(tail))
 	out = append(append(append(out, head...), uid...), tail...)
 	return out, true
+}
+
+// fail answers a request that is not a usable review.
+func (h *reviewHandler) fail(w http.ResponseWriter, code int, msg string) {
+	h.metrics.count("bad_request")
+	h.log.Debug("rejected admission request", zap.Int("code", code), zap.String("reason", msg))
+	http.Error(w, msg, code)
 }
 
 // handle calls the webhook and turns a panic into "allowed, no patch": a bug in a patcher must

@@ -4,13 +4,10 @@ package impl
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +17,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/core/version"
 	"github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/fxutil"
 )
 
 // Requires is what the status server needs.
@@ -43,11 +41,7 @@ type server struct {
 	addr     string
 	sections []def.Section
 	checks   []def.Check
-	srv      *http.Server
-
-	mu       sync.Mutex
-	listener net.Listener
-	served   chan struct{}
+	http     fxutil.HTTPServer
 }
 
 var _ def.Component = (*server)(nil)
@@ -73,55 +67,19 @@ func NewComponent(reqs Requires) (Provides, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return Provides{Comp: s, Start: s.start, Stop: s.stop}, nil
+	s.http.Server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.http.OnServeError = func(err error) { s.log.Error("status server stopped", zap.Error(err)) }
+	return Provides{Comp: s, Start: s.start, Stop: s.http.Shutdown}, nil
 }
 
-func (s *server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listener == nil {
-		return ""
-	}
-	return s.listener.Addr().String()
-}
+func (s *server) Addr() string { return s.http.Addr() }
 
-// start binds synchronously, so a taken port fails startup with a clear error, and serves in
-// the background.
 func (s *server) start(context.Context) error {
-	ln, err := net.Listen("tcp", s.addr)
+	addr, err := s.http.Listen(s.addr)
 	if err != nil {
 		return fmt.Errorf("status server on %s: %w", s.addr, err)
 	}
-	s.mu.Lock()
-	s.listener, s.served = ln, make(chan struct{})
-	s.mu.Unlock()
-	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("status server stopped", zap.Error(err))
-		}
-	}()
-	s.log.Info("status server listening", zap.String("addr", ln.Addr().String()))
-	return nil
-}
-
-// stop shuts the server down gracefully and joins its goroutine; safe without start.
-func (s *server) stop(ctx context.Context) error {
-	s.mu.Lock()
-	served := s.served
-	s.mu.Unlock()
-	if served == nil {
-		return nil
-	}
-	err := s.srv.Shutdown(ctx)
-	select {
-	case <-served:
-	case <-ctx.Done():
-	}
-	if err != nil {
-		return fmt.Errorf("status server shutdown: %w", err)
-	}
+	s.log.Info("status server listening", zap.String("addr", addr.String()))
 	return nil
 }
 
