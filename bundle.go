@@ -13,6 +13,7 @@ import (
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
 	telemetryfx "github.com/lazyscale/lazyscale/comp/core/telemetry/fx"
 	kubeclientfx "github.com/lazyscale/lazyscale/comp/kubeclient/fx"
+	leaderelectionfx "github.com/lazyscale/lazyscale/comp/leaderelection/fx"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	statusfx "github.com/lazyscale/lazyscale/comp/status/fx"
 	podcollectorfx "github.com/lazyscale/lazyscale/comp/workloadmeta/collectors/kubeapiserver/fx"
@@ -33,6 +34,7 @@ func Bundle() fx.Option {
 		logfx.Module(),
 		telemetryfx.Module(),
 		kubeclientfx.Module(),
+		leaderelectionfx.Module(),
 		gatefx.Module(),
 		wmfx.Module(),
 		podcollectorfx.Module(),

@@ -38,6 +38,14 @@ type statusDoc struct {
 			ExpiresIn string    `json:"expires_in"`
 		} `json:"certificate"`
 	} `json:"webhook"`
+	Leader *struct {
+		Enabled     bool   `json:"enabled"`
+		Leader      bool   `json:"leader"`
+		Campaigning bool   `json:"campaigning"`
+		Identity    string `json:"identity"`
+		Holder      string `json:"holder"`
+		Lease       string `json:"lease"`
+	} `json:"leader"`
 }
 
 func (d statusDoc) print(w io.Writer, addr string) error {
@@ -86,6 +94,22 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 				line += ", certificate expires in " + wh.Certificate.ExpiresIn
 			}
 			fmt.Fprintf(tw, "webhook\t%s\n", line)
+		}
+	}
+	if l := d.Leader; l != nil {
+		switch {
+		case !l.Enabled:
+			fmt.Fprintf(tw, "leader	leader election disabled: this replica writes\n")
+		case l.Leader:
+			fmt.Fprintf(tw, "leader	this replica (%s) leads, lease %s\n", l.Identity, l.Lease)
+		case !l.Campaigning:
+			fmt.Fprintf(tw, "leader	not standing for election: nothing to write yet (lease %s)\n", l.Lease)
+		default:
+			holder := l.Holder
+			if holder == "" {
+				holder = "unknown"
+			}
+			fmt.Fprintf(tw, "leader	follower (%s); leader is %s, lease %s\n", l.Identity, holder, l.Lease)
 		}
 	}
 	return tw.Flush()

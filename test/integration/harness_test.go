@@ -21,6 +21,7 @@ import (
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/test/testenv"
@@ -41,7 +42,10 @@ type agent struct {
 	status    statusdef.Component
 	admission admissiondef.Component
 	webhook   autoscalingwebhookdef.Component
-	stopOnce  sync.Once
+	leader    leaderdef.Component
+	// port is the admission server's.
+	port     int
+	stopOnce sync.Once
 }
 
 func (e *env) startAgent(overrides map[string]string) *agent {
@@ -60,12 +64,12 @@ func (e *env) startAgent(overrides map[string]string) *agent {
 	for k, v := range overrides {
 		params.Overrides[k] = v
 	}
-	a := &agent{t: e.T.(*testing.T)}
+	a := &agent{t: e.T.(*testing.T), port: port}
 	a.app = fxtest.New(e.T,
 		fx.Supply(params),
 		lazyscale.Bundle(),
 		fx.NopLogger,
-		fx.Populate(&a.gate, &a.wm, &a.status, &a.admission, &a.webhook),
+		fx.Populate(&a.gate, &a.wm, &a.status, &a.admission, &a.webhook, &a.leader),
 	)
 	a.app.RequireStart()
 	e.T.Cleanup(a.stop)

@@ -59,6 +59,10 @@ func NewEnv(t testing.TB, withCRDs bool) *Env {
 	require.NoError(t, err)
 	e.Dyn, err = dynamic.NewForConfig(cp.Config)
 	require.NoError(t, err)
+	// lazyscale's own namespace, as a deployment has it: the leader Lease and the webhook
+	// certificate Secret live there.
+	_, err = e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	return e
 }
 
@@ -253,31 +257,52 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// WriteServingCert writes a fresh CA (ca.crt) and a serving certificate for 127.0.0.1
-// (tls.crt, tls.key) into dir, as a cert-manager or an operator would, and returns the CA PEM.
-func WriteServingCert(t testing.TB, dir string) []byte {
-	t.Helper()
+// ServingCert makes a fresh CA and a serving certificate for 127.0.0.1 signed by it, valid
+// for a day, all PEM-encoded.
+func ServingCert() (caPEM, certPEM, keyPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "test-ca"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	ca, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + 1),
 		Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, ca, &key.PublicKey, caKey)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// WriteServingCert writes a fresh ServingCert into dir as ca.crt, tls.crt and tls.key (the
+// files mode's layout) and returns the CA.
+func WriteServingCert(t testing.TB, dir string) []byte {
+	t.Helper()
+	caPEM, certPEM, keyPEM, err := ServingCert()
 	require.NoError(t, err)
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o600))
 	return caPEM
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/admission/impl"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 )
 
@@ -26,6 +27,7 @@ type in struct {
 	Logger     *zap.Logger
 	Kube       kubernetes.Interface
 	Registerer prometheus.Registerer
+	Leader     leaderdef.Component
 	Webhooks   []def.Webhook `group:"admission_webhooks"`
 }
 
@@ -37,7 +39,7 @@ type out struct {
 
 func newServer(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Registerer: i.Registerer, Webhooks: i.Webhooks,
+		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Registerer: i.Registerer, Leader: i.Leader, Webhooks: i.Webhooks,
 	})
 	if err != nil {
 		return out{}, err

@@ -43,6 +43,8 @@ type certSource struct {
 	interval time.Duration
 	log      *zap.Logger
 	onChange func(*servingCert)
+	// kicked asks for a refresh now (e.g. on becoming leader).
+	kicked chan struct{}
 	// handshakes counts TLS handshakes: a client that does not reuse connections pays one
 	// per review.
 	handshakes prometheus.Counter
@@ -69,25 +71,52 @@ func (s *certSource) set(c *servingCert) {
 	}
 }
 
-// run refreshes until ctx is done; failures are logged and retried at the next tick.
+// kick asks run for a refresh now; it never blocks.
+func (s *certSource) kick() {
+	select {
+	case s.kicked <- struct{}{}:
+	default:
+	}
+}
+
+// run refreshes until ctx is done: every interval, every second while there is no
+// certificate yet (a follower waiting for the leader's), and when kicked. Failures are logged
+// and retried.
 func (s *certSource) run(ctx context.Context) {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
 	for {
+		next := s.interval
+		if s.current.Load() == nil {
+			next = min(next, time.Second)
+		}
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
-			if err := s.refresh(ctx); err != nil {
-				s.log.Warn("certificate refresh failed; serving the current one", zap.Error(err))
-			}
+		case <-s.kicked:
+			t.Stop()
+		}
+		if err := s.refresh(ctx); err != nil {
+			s.log.Warn("certificate refresh failed; serving the current one", zap.Error(err))
 		}
 	}
 }
 
 // ---- self-managed ----
 
+// errNoCertificateYet: a follower found no usable certificate in the Secret; the leader
+// writes it.
+var errNoCertificateYet = errors.New("no valid certificate in the Secret yet; the leader writes it")
+
+// selfManaged keeps a CA and a serving certificate in a Secret. The writer (the leader, or
+// the only replica when leader election is off) creates and rotates them; followers serve
+// what the Secret holds, so every replica's certificate verifies against the one caBundle.
 type selfManaged struct {
+	// writer reports whether this replica may write the Secret now; needWriter is called
+	// when a write is due and this replica may not write (someone must stand for election).
+	writer     func() bool
+	needWriter func()
 	kube       kubernetes.Interface
 	namespace  string
 	secretName string
@@ -103,29 +132,43 @@ type selfManaged struct {
 	warnedNS bool
 }
 
-func newSelfManaged(kube kubernetes.Interface, namespace, secretName string, hosts []string, validity time.Duration, log *zap.Logger) *selfManaged {
-	m := &selfManaged{kube: kube, namespace: namespace, secretName: secretName, hosts: hosts, validity: validity, log: log}
-	m.src = &certSource{refresh: m.refresh, interval: min(max(validity/10, time.Second), time.Hour), log: log}
+func newSelfManaged(kube kubernetes.Interface, namespace, secretName string, hosts []string, validity time.Duration, writer func() bool, log *zap.Logger) *selfManaged {
+	m := &selfManaged{writer: writer, kube: kube, namespace: namespace, secretName: secretName, hosts: hosts, validity: validity, log: log}
+	m.src = &certSource{refresh: m.refresh, interval: min(max(validity/10, time.Second), time.Hour), log: log, kicked: make(chan struct{}, 1)}
 	return m
 }
 
-// load uses the Secret's CA and certificate when they are valid for our hosts and not due
-// for renewal, else generates what is missing and stores it back.
+// load serves the Secret's CA and certificate when they are valid for our hosts (and, for
+// the writer, not due for renewal). Otherwise the writer generates what is missing and
+// stores it back, and a follower returns errNoCertificateYet.
 func (m *selfManaged) load(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	writer := m.writer()
 	sec, err := m.kube.CoreV1().Secrets(m.namespace).Get(ctx, m.secretName, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
+		if !writer {
+			return fmt.Errorf("read the certificate Secret: %w", err)
+		}
 		m.log.Warn("cannot read the certificate Secret; generating in memory", zap.String("secret", m.namespace+"/"+m.secretName), zap.Error(err))
 	}
 	if err == nil {
 		if ca, key, caPEM, perr := parseCA(sec.Data["ca.crt"], sec.Data["ca.key"]); perr == nil {
 			m.ca, m.caKey, m.caPEM = ca, key, caPEM
-			if c, cerr := m.parseServing(sec.Data["tls.crt"], sec.Data["tls.key"]); cerr == nil && !m.due(c) {
+			if c, cerr := m.parseServing(sec.Data["tls.crt"], sec.Data["tls.key"]); cerr == nil && (!m.due(c) || !writer && time.Now().Before(c.notAfter)) {
 				m.src.set(c)
+				if m.due(c) && m.needWriter != nil {
+					m.needWriter() // a follower serves it, but someone must renew it
+				}
 				return nil
 			}
 		}
+	}
+	if !writer {
+		if m.needWriter != nil {
+			m.needWriter()
+		}
+		return errNoCertificateYet
 	}
 	if m.ca == nil {
 		if err := m.newCA(); err != nil {
@@ -139,18 +182,13 @@ func (m *selfManaged) due(c *servingCert) bool {
 	return time.Until(c.notAfter) < m.validity/3
 }
 
+// refresh: the writer rotates when due (re-reading the Secret first: a previous leader may
+// have rotated already); a follower re-reads the Secret, so it serves the leader's latest.
 func (m *selfManaged) refresh(ctx context.Context) error {
-	if c := m.src.current.Load(); c != nil && !m.due(c) {
+	if c := m.src.current.Load(); m.writer() && c != nil && !m.due(c) {
 		return nil
 	}
-	return m.rotate(ctx)
-}
-
-// rotate issues a new serving certificate now, from the same CA.
-func (m *selfManaged) rotate(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.issueLocked(ctx)
+	return m.load(ctx)
 }
 
 func (m *selfManaged) newCA() error {

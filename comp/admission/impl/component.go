@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/comp/admission/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/fxutil"
 )
@@ -29,7 +31,9 @@ type Requires struct {
 	Logger     *zap.Logger
 	Kube       kubernetes.Interface
 	Registerer prometheus.Registerer
-	Webhooks   []def.Webhook
+	// Leader decides who writes the webhook configuration and the certificate Secret.
+	Leader   leaderdef.Component
+	Webhooks []def.Webhook
 }
 
 // Provides is what the admission server gives.
@@ -49,6 +53,7 @@ type server struct {
 	cfg       configdef.AdmissionConfig
 	log       *zap.Logger
 	kube      kubernetes.Interface
+	leader    leaderdef.Component
 	webhooks  []def.Webhook
 	certs     *certSource
 	self      *selfManaged // nil in files mode
@@ -56,6 +61,10 @@ type server struct {
 	registrar *registrar
 	http      fxutil.HTTPServer
 	routines  fxutil.Routines
+	// demandLeadership starts, once, the loop that does the leader's writes. It is called
+	// when there is something to write: a certificate missing or due, an entry wanted. A
+	// dormant replica whose certificate is in its Secret stands for no election.
+	demandLeadership func()
 }
 
 var _ def.Component = (*server)(nil)
@@ -63,7 +72,7 @@ var _ def.Component = (*server)(nil)
 // NewComponent builds the server. Nothing listens and nothing is registered before Start.
 func NewComponent(reqs Requires) (Provides, error) {
 	cfg := reqs.Config.Get().Admission
-	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, webhooks: reqs.Webhooks}
+	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, leader: reqs.Leader, webhooks: reqs.Webhooks}
 	section := statusdef.Section{Name: "webhook", Value: s.status}
 	if !cfg.Enabled || len(reqs.Webhooks) == 0 {
 		// Nothing to serve (admission disabled, or no webhook enabled): no port, no certificate,
@@ -95,12 +104,26 @@ func NewComponent(reqs Requires) (Provides, error) {
 		if err != nil {
 			return Provides{}, err
 		}
-		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity, s.log)
+		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity, reqs.Leader.IsLeader, s.log)
 		s.certs = s.self.src
 	}
 	s.certs.handshakes = m.handshakes
+	s.demandLeadership = sync.OnceFunc(func() {
+		s.routines.Go(func(ctx context.Context) {
+			leaderdef.WhileLeading(ctx, s.leader, func(leading context.Context) {
+				s.certs.kick() // a new leader may have a certificate to issue
+				if s.registrar != nil {
+					s.registrar.run(leading)
+				}
+			})
+		})
+	})
+	if s.self != nil {
+		s.self.needWriter = s.demandLeadership
+	}
 	if cfg.Register != configdef.RegisterNever {
 		s.registrar = newRegistrar(reqs.Kube, cfg, reqs.Webhooks, s.CABundle, s.log)
+		s.registrar.onWanted = s.demandLeadership
 		// A new CA must reach the apiserver before it meets a certificate signed by it.
 		s.certs.onChange = func(*servingCert) { s.registrar.poke() }
 	}
@@ -141,6 +164,13 @@ func (s *server) start(ctx context.Context) error {
 	var err error
 	if s.self != nil {
 		err = s.self.load(loadCtx)
+		if err != nil && s.leader.Status().Enabled {
+			// A follower (or a replica whose election is still running) serves the leader's
+			// certificate once the Secret has it; until then TLS handshakes fail and, with
+			// failurePolicy Ignore, pods are admitted unchanged.
+			s.log.Info("waiting for the leader's webhook certificate", zap.String("secret", s.cfg.ServiceNamespace+"/"+s.cfg.Certificate.SecretName), zap.Error(err))
+			err = nil
+		}
 	} else {
 		err = s.files.reload()
 	}
@@ -154,7 +184,7 @@ func (s *server) start(ctx context.Context) error {
 	}
 	s.routines.Go(s.certs.run)
 	if s.registrar != nil {
-		s.routines.Go(func(ctx context.Context) { s.registrar.run(ctx, s.routines.Go) })
+		s.registrar.watchWanted(s.routines.Go)
 	}
 	s.log.Info("admission server listening", zap.String("addr", bound.String()),
 		zap.String("register", s.cfg.Register), zap.String("certificate", s.cfg.Certificate.Mode))

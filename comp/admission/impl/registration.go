@@ -31,6 +31,9 @@ type registrar struct {
 	caBundle func() []byte
 	log      *zap.Logger
 	changed  chan struct{}
+	// onWanted is called when an entry becomes wanted: there is something for the leader to
+	// write.
+	onWanted func()
 
 	mu         sync.Mutex
 	wanted     map[string]bool
@@ -54,12 +57,15 @@ func (r *registrar) want(name string) {
 	r.mu.Lock()
 	r.wanted[name] = true
 	r.mu.Unlock()
+	if r.onWanted != nil {
+		r.onWanted()
+	}
 	r.poke()
 }
 
-// run registers the entries as they become wanted and re-applies them when the CA changes.
-// Failures are retried with backoff; the loop only returns when ctx is done.
-func (r *registrar) run(ctx context.Context, spawn func(func(context.Context))) {
+// watchWanted marks each entry wanted now (always mode, or an entry that is always wanted) or
+// once its webhook asks. spawn runs the waiters for the component's lifetime.
+func (r *registrar) watchWanted(spawn func(func(context.Context))) {
 	for _, w := range r.webhooks {
 		reg := w.Registration()
 		if reg.Wanted == nil || r.cfg.Register == configdef.RegisterAlways {
@@ -76,7 +82,23 @@ func (r *registrar) run(ctx context.Context, spawn func(func(context.Context))) 
 			}
 		})
 	}
-	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+}
+
+// run applies the wanted entries now, and again whenever one becomes wanted or the CA
+// changes. Only the leader runs it: ctx is a leadership term. Failures are retried with
+// backoff; it returns when ctx is done.
+func (r *registrar) run(ctx context.Context) {
+	r.poke()
+	defer func() {
+		// What this replica applied is no longer its to report once the term ends.
+		r.mu.Lock()
+		r.registered = nil
+		r.mu.Unlock()
+	}()
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+	}
+	backoff := newBackoff()
 	for {
 		select {
 		case <-ctx.Done():
@@ -86,7 +108,7 @@ func (r *registrar) run(ctx context.Context, spawn func(func(context.Context))) 
 		for {
 			err := r.reconcile(ctx)
 			if err == nil {
-				backoff = wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
+				backoff = newBackoff()
 				break
 			}
 			delay := backoff.Step()
@@ -110,6 +132,12 @@ func (r *registrar) reconcile(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	if len(names) == 0 {
+		return nil
+	}
+	if len(r.caBundle()) == 0 {
+		// An entry without the CA would make every call fail TLS verification. The first
+		// certificate pokes the registrar again.
+		r.log.Debug("registration waits for the first serving certificate")
 		return nil
 	}
 	desired := make([]admissionregistrationv1.MutatingWebhook, 0, len(names))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/comp/admission/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leadermock "github.com/lazyscale/lazyscale/comp/leaderelection/mock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -50,7 +51,7 @@ func TestShutdownDrainsInFlightReviews(t *testing.T) {
 	cfg.Admission.BindAddress, cfg.Admission.Port = "127.0.0.1", 0
 	cfg.Admission.URL = "https://127.0.0.1:1"
 	w := &blocking{entered: make(chan struct{}), release: make(chan struct{})}
-	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Kube: fake.NewClientset(),
+	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Kube: fake.NewClientset(), Leader: leadermock.AlwaysLeader{},
 		Registerer: prometheus.NewRegistry(), Webhooks: []def.Webhook{w}})
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
@@ -98,7 +99,7 @@ func TestTLSVersionFloor(t *testing.T) {
 	cfg.Admission.Register = configdef.RegisterNever
 	cfg.Admission.BindAddress, cfg.Admission.Port = "127.0.0.1", 0
 	cfg.Admission.URL = "https://127.0.0.1:1"
-	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Kube: fake.NewClientset(),
+	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Kube: fake.NewClientset(), Leader: leadermock.AlwaysLeader{},
 		Registerer: prometheus.NewRegistry(), Webhooks: []def.Webhook{panicky{}}})
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))

@@ -4,6 +4,7 @@ package impl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -12,6 +13,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
@@ -86,32 +88,57 @@ func (w *webhook) Handle(_ context.Context, uid types.UID, body []byte) admissio
 	return resp
 }
 
+// podReview is the part of an AdmissionReview the patching path reads. The pod is decoded in
+// the same pass as the envelope: going through a RawExtension scans and copies its bytes once
+// more, a third of the decode of a realistic pod.
+type podReview struct {
+	Request *struct {
+		Kind      metav1.GroupVersionKind `json:"kind"`
+		Namespace string                  `json:"namespace"`
+		Operation admissionv1.Operation   `json:"operation"`
+		Object    corev1.Pod              `json:"object"`
+	} `json:"request"`
+}
+
+// kindReview reads only what an ignored review needs: what it was about.
+type kindReview struct {
+	Request *struct {
+		Kind      metav1.GroupVersionKind `json:"kind"`
+		Operation admissionv1.Operation   `json:"operation"`
+	} `json:"request"`
+}
+
 func (w *webhook) patch(p def.PodPatcher, body []byte) (admissiondef.Response, error) {
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		return admissiondef.Response{}, fmt.Errorf("decode review: %w", err)
+	var review podReview
+	decodeErr := json.Unmarshal(body, &review)
+	if decodeErr != nil || review.Request == nil || !isPodCreate(review.Request.Kind, review.Request.Operation) {
+		// Not a pod creation, or a pod that does not decode: tell the two apart.
+		var k kindReview
+		if err := json.Unmarshal(body, &k); err != nil {
+			return admissiondef.Response{}, fmt.Errorf("decode review: %w", err)
+		}
+		if k.Request == nil {
+			return admissiondef.Response{}, errors.New("decode review: no request")
+		}
+		if !isPodCreate(k.Request.Kind, k.Request.Operation) {
+			return admissiondef.Response{Allowed: true, Outcome: "unchanged", Warnings: []string{
+				fmt.Sprintf("lazyscale autoscaling webhook: ignored %s of %s", k.Request.Operation, k.Request.Kind.Kind)}}, nil
+		}
+		return admissiondef.Response{}, fmt.Errorf("decode pod: %w", decodeErr)
 	}
-	req := review.Request
-	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create {
-		return admissiondef.Response{Allowed: true, Outcome: "unchanged", Warnings: []string{
-			fmt.Sprintf("lazyscale autoscaling webhook: ignored %s of %s", req.Operation, req.Kind.Kind)}}, nil
-	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return admissiondef.Response{}, fmt.Errorf("decode pod: %w", err)
-	}
+	pod := &review.Request.Object
 	if pod.Namespace == "" {
-		pod.Namespace = req.Namespace
+		pod.Namespace = review.Request.Namespace
 	}
 	original := pod.DeepCopy()
-	changed, err := p.PatchPod(&pod)
+	changed, err := p.PatchPod(pod)
 	if err != nil {
 		return admissiondef.Response{}, fmt.Errorf("patch pod: %w", err)
 	}
 	if !changed {
 		return admissiondef.Response{Allowed: true, Outcome: "unchanged"}, nil
 	}
-	patch, err := podPatch(original, &pod)
+	patch, err := podPatch(original, pod)
 	if err != nil {
 		return admissiondef.Response{}, err
 	}
@@ -119,6 +146,10 @@ func (w *webhook) patch(p def.PodPatcher, body []byte) (admissiondef.Response, e
 		return admissiondef.Response{Allowed: true, Outcome: "unchanged"}, nil
 	}
 	return admissiondef.Response{Allowed: true, Patch: patch, Outcome: "patched"}, nil
+}
+
+func isPodCreate(kind metav1.GroupVersionKind, op admissionv1.Operation) bool {
+	return kind.Group == "" && kind.Kind == "Pod" && op == admissionv1.Create
 }
 
 // podPatch returns the JSON patch from before to after. The patch is the difference between

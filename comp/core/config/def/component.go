@@ -36,6 +36,28 @@ type Config struct {
 	Autoscaling  AutoscalingConfig  `json:"autoscaling"`
 	Workloadmeta WorkloadmetaConfig `json:"workloadmeta"`
 	Admission    AdmissionConfig    `json:"admission"`
+	// LeaderElection decides which replica writes to the cluster.
+	LeaderElection LeaderElectionConfig `json:"leader_election"`
+}
+
+// LeaderElectionConfig configures leader election on a coordination.k8s.io Lease. Every
+// replica watches and serves the webhook; only the leader writes.
+type LeaderElectionConfig struct {
+	// Enabled is true by default: two replicas without it would both write. With it off, this
+	// process writes as if it led.
+	Enabled bool `json:"enabled"`
+	// LeaseName and Namespace name the Lease. The namespace must exist.
+	LeaseName string `json:"lease_name"`
+	Namespace string `json:"namespace"`
+	// Identity is this replica's name in the Lease; empty means $POD_NAME (else the host
+	// name) plus a random suffix.
+	Identity string `json:"identity"`
+	// LeaseDuration is how long followers wait after the last renewal before taking over;
+	// RenewDeadline how long the leader retries renewing before it gives up; RetryPeriod the
+	// interval between attempts. client-go's usual 15s / 10s / 2s.
+	LeaseDuration time.Duration `json:"lease_duration"`
+	RenewDeadline time.Duration `json:"renew_deadline"`
+	RetryPeriod   time.Duration `json:"retry_period"`
 }
 
 // Registration modes of the admission webhooks.
@@ -186,6 +208,14 @@ func Defaults() Config {
 				SecretName: "lazyscale-webhook-cert",
 				Validity:   365 * 24 * time.Hour,
 			},
+		},
+		LeaderElection: LeaderElectionConfig{
+			Enabled:       true,
+			LeaseName:     "lazyscale-leader",
+			Namespace:     "lazyscale",
+			LeaseDuration: 15 * time.Second,
+			RenewDeadline: 10 * time.Second,
+			RetryPeriod:   2 * time.Second,
 		},
 	}
 }

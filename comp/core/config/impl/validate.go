@@ -68,6 +68,26 @@ func validate(c def.Config) error {
 			return &def.Error{Key: "admission.url", Err: fmt.Errorf("want https://host:port, got %q", a.URL)}
 		}
 	}
+	if le := c.LeaderElection; le.Enabled {
+		if le.LeaseName == "" || le.Namespace == "" {
+			key := "leader_election.lease_name"
+			if le.Namespace == "" {
+				key = "leader_election.namespace"
+			}
+			return &def.Error{Key: key, Err: fmt.Errorf("required when leader_election.enabled is true")}
+		}
+		if le.RetryPeriod <= 0 {
+			return &def.Error{Key: "leader_election.retry_period", Err: fmt.Errorf("must be positive, got %s", le.RetryPeriod)}
+		}
+		// client-go's own bounds: the leader must be able to retry renewing (RenewDeadline >
+		// 1.2 × RetryPeriod) and give up before followers take over (LeaseDuration > RenewDeadline).
+		if float64(le.RenewDeadline) <= 1.2*float64(le.RetryPeriod) {
+			return &def.Error{Key: "leader_election.renew_deadline", Err: fmt.Errorf("must exceed 1.2 × retry_period (%s), got %s", le.RetryPeriod, le.RenewDeadline)}
+		}
+		if le.LeaseDuration <= le.RenewDeadline {
+			return &def.Error{Key: "leader_election.lease_duration", Err: fmt.Errorf("must exceed renew_deadline (%s), got %s", le.RenewDeadline, le.LeaseDuration)}
+		}
+	}
 	if _, port, err := net.SplitHostPort(c.Status.Addr); err != nil {
 		return &def.Error{Key: "status.addr", Err: fmt.Errorf("want host:port: %w", err)}
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

@@ -1,0 +1,271 @@
+// Package impl implements leader election on a coordination.k8s.io Lease with client-go's
+// leaderelection package.
+package impl
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/leaderelection/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/fxutil"
+)
+
+// Requires is what leader election needs.
+type Requires struct {
+	Config     configdef.Component
+	Logger     *zap.Logger
+	Kube       kubernetes.Interface
+	Registerer prometheus.Registerer
+}
+
+// Provides is what leader election gives.
+type Provides struct {
+	Comp    def.Component
+	Start   func(context.Context) error
+	Stop    func(context.Context) error
+	Section statusdef.Section
+}
+
+// term is one leadership term: its context ends when the term does.
+type term struct {
+	ctx   context.Context
+	since time.Time
+}
+
+type component struct {
+	cfg      configdef.LeaderElectionConfig
+	log      *zap.Logger
+	kube     kubernetes.Interface
+	identity string
+	isLeader prometheus.Gauge
+	gained   prometheus.Counter
+	routines fxutil.Routines
+
+	// life ends when the component stops; with election disabled it is the only term.
+	life    context.Context
+	endLife context.CancelFunc
+	mu      sync.Mutex
+	current *term         // nil while not leading
+	changed chan struct{} // closed and replaced on every transition
+	holder  string
+	terms   int // terms begun
+	ended   int // terms whose end was logged
+	elector *leaderelection.LeaderElector
+	// The election is campaigned for only once someone waits for leadership (there is
+	// something to write) and the component has started.
+	demanded, running, campaigning bool
+}
+
+var _ def.Component = (*component)(nil)
+
+// NewComponent builds leader election. Nothing talks to the apiserver before Start.
+func NewComponent(reqs Requires) (Provides, error) {
+	cfg := reqs.Config.Get().LeaderElection
+	c := &component{
+		cfg: cfg, log: reqs.Logger.Named("leaderelection"), kube: reqs.Kube, changed: make(chan struct{}),
+		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lazyscale_leader_election_is_leader",
+			Help: "1 while this replica holds the leader Lease (always 1 with leader election disabled), else 0.",
+		}),
+		gained: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lazyscale_leader_election_transitions_total",
+			Help: "How many times this replica became leader.",
+		}),
+	}
+	for _, m := range []prometheus.Collector{c.isLeader, c.gained} {
+		if err := reqs.Registerer.Register(m); err != nil {
+			return Provides{}, fmt.Errorf("register leader election metrics: %w", err)
+		}
+	}
+	c.life, c.endLife = context.WithCancel(context.Background())
+	c.identity = cfg.Identity
+	if c.identity == "" {
+		c.identity = defaultIdentity()
+	}
+	if !cfg.Enabled {
+		c.current = &term{ctx: c.life, since: time.Now()}
+		c.isLeader.Set(1)
+	}
+	section := statusdef.Section{Name: "leader", Value: func() any { return c.Status() }}
+	return Provides{Comp: c, Start: c.start, Stop: c.stop, Section: section}, nil
+}
+
+// defaultIdentity is the pod name (or host name) plus a random suffix, so that two processes
+// on one host, or a restarted pod that kept its name, never share an identity.
+func defaultIdentity() string {
+	name := os.Getenv("POD_NAME")
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return name + "_" + hex.EncodeToString(b[:])
+}
+
+func (c *component) start(context.Context) error {
+	if !c.cfg.Enabled {
+		c.log.Info("leader election disabled; this replica writes")
+		return nil
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: c.cfg.Namespace, Name: c.cfg.LeaseName},
+		Client:     c.kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: c.identity},
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   c.cfg.LeaseDuration,
+		RenewDeadline:   c.cfg.RenewDeadline,
+		RetryPeriod:     c.cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            c.cfg.LeaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: c.onStartedLeading,
+			OnStoppedLeading: c.onStoppedLeading,
+			OnNewLeader:      c.onNewLeader,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	c.mu.Lock()
+	c.elector, c.running = elector, true
+	c.campaignLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// campaignLocked starts standing for election once it is both wanted and possible. A
+// replica with nothing to write never touches the Lease.
+func (c *component) campaignLocked() {
+	if !c.demanded || !c.running || c.campaigning {
+		return
+	}
+	c.campaigning = true
+	c.log.Info("standing for leader election", zap.String("identity", c.identity),
+		zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName))
+	elector := c.elector
+	c.routines.Go(func(ctx context.Context) {
+		// Run returns when the lease is lost (or ctx is done); then this replica stands for
+		// election again, as a follower with its caches warm.
+		for ctx.Err() == nil {
+			elector.Run(ctx)
+		}
+	})
+}
+
+// stop releases the lease (ReleaseOnCancel) and ends every term.
+func (c *component) stop(ctx context.Context) error {
+	err := c.routines.Stop(ctx)
+	c.endLife()
+	return err
+}
+
+// onStartedLeading runs in its own goroutine when this replica acquires the lease; ctx ends with the
+// term.
+func (c *component) onStartedLeading(ctx context.Context) {
+	t := &term{ctx: ctx, since: time.Now()}
+	c.mu.Lock()
+	c.current = t
+	c.terms++
+	c.broadcastLocked()
+	c.mu.Unlock()
+	// The term is over the moment its context ends, before the elector calls onStoppedLeading.
+	context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		if c.current == t {
+			c.current = nil
+			c.broadcastLocked()
+		}
+		c.mu.Unlock()
+	})
+	c.isLeader.Set(1)
+	c.gained.Inc()
+	c.log.Info("became leader", zap.String("identity", c.identity))
+}
+
+// onStoppedLeading is called whenever the elector's Run returns, whether or not it led; the term's
+// context has ended by then.
+func (c *component) onStoppedLeading() {
+	c.mu.Lock()
+	led := c.terms > c.ended
+	c.ended = c.terms
+	c.mu.Unlock()
+	c.isLeader.Set(0)
+	if led {
+		c.log.Info("leadership ended", zap.String("identity", c.identity))
+	}
+}
+
+func (c *component) onNewLeader(identity string) {
+	c.mu.Lock()
+	c.holder = identity
+	c.mu.Unlock()
+	if identity != c.identity {
+		c.log.Info("leader observed", zap.String("leader", identity))
+	}
+}
+
+func (c *component) broadcastLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *component) IsLeader() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.current != nil && c.current.ctx.Err() == nil
+}
+
+func (c *component) WaitForLeadership(ctx context.Context) (context.Context, bool) {
+	if c.cfg.Enabled {
+		c.mu.Lock()
+		c.demanded = true
+		c.campaignLocked()
+		c.mu.Unlock()
+	}
+	for {
+		c.mu.Lock()
+		t, changed := c.current, c.changed
+		c.mu.Unlock()
+		if t != nil && t.ctx.Err() == nil && ctx.Err() == nil {
+			leading, cancel := context.WithCancel(t.ctx)
+			stop := context.AfterFunc(ctx, cancel)
+			context.AfterFunc(leading, func() { stop() })
+			return leading, true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+func (c *component) Status() def.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := def.Status{Enabled: c.cfg.Enabled, Identity: c.identity, Holder: c.holder, Transitions: c.terms}
+	if c.cfg.Enabled {
+		s.Lease = c.cfg.Namespace + "/" + c.cfg.LeaseName
+		s.Campaigning = c.campaigning
+	}
+	if c.current != nil && c.current.ctx.Err() == nil {
+		s.Leader, s.LeadingSince = true, c.current.since
+	}
+	return s
+}

@@ -1,0 +1,109 @@
+package impl
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/leaderelection/def"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type staticConfig configdef.Config
+
+func (c staticConfig) Get() configdef.Config { return configdef.Config(c) }
+
+func newTestComponent(t *testing.T, enabled bool) (Provides, *fake.Clientset) {
+	t.Helper()
+	cfg := configdef.Defaults()
+	cfg.LeaderElection.Enabled = enabled
+	cfg.LeaderElection.Identity = "replica-1"
+	cfg.LeaderElection.LeaseDuration, cfg.LeaderElection.RenewDeadline, cfg.LeaderElection.RetryPeriod = 3*time.Second, 2*time.Second, 200*time.Millisecond
+	kube := fake.NewClientset()
+	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Kube: kube, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	return p, kube
+}
+
+func TestDisabledAlwaysLeads(t *testing.T) {
+	p, kube := newTestComponent(t, false)
+	require.NoError(t, p.Start(context.Background()))
+	assert.True(t, p.Comp.IsLeader())
+	ctx, cancel := context.WithCancel(context.Background())
+	leading, ok := p.Comp.WaitForLeadership(ctx)
+	require.True(t, ok)
+	cancel()
+	<-leading.Done() // the term ends with the caller's context
+	assert.Empty(t, kube.Actions(), "no Lease without an election")
+	require.NoError(t, p.Stop(context.Background()))
+}
+
+// Nothing touches the Lease until someone waits for leadership; then the replica campaigns,
+// leads, and its term ends when the component stops (the lease is released).
+func TestCampaignsOnDemandAndReleasesOnStop(t *testing.T) {
+	p, kube := newTestComponent(t, true)
+	require.NoError(t, p.Start(context.Background()))
+	assert.False(t, p.Comp.IsLeader())
+	assert.False(t, p.Comp.Status().Campaigning)
+	assert.Empty(t, kube.Actions(), "no campaign before anyone needs to write")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leading, ok := p.Comp.WaitForLeadership(ctx)
+	require.True(t, ok)
+	assert.True(t, p.Comp.IsLeader())
+	st := p.Comp.Status()
+	assert.True(t, st.Campaigning)
+	assert.True(t, st.Leader)
+	assert.Equal(t, "replica-1", st.Identity)
+	assert.Equal(t, "lazyscale/lazyscale-leader", st.Lease)
+	assert.Equal(t, 1, st.Transitions)
+
+	require.NoError(t, p.Stop(context.Background()))
+	select {
+	case <-leading.Done():
+	case <-ctx.Done():
+		t.Fatal("term did not end with the component")
+	}
+	assert.False(t, p.Comp.IsLeader())
+	lease, err := kube.CoordinationV1().Leases("lazyscale").Get(context.Background(), "lazyscale-leader", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, *lease.Spec.HolderIdentity, "released on stop")
+}
+
+func TestWaitForLeadershipReturnsOnCancel(t *testing.T) {
+	p, _ := newTestComponent(t, true)
+	// Not started: the campaign cannot begin, so the wait ends with its context.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, ok := p.Comp.WaitForLeadership(ctx)
+	assert.False(t, ok)
+	require.NoError(t, p.Stop(context.Background()))
+}
+
+func TestWhileLeadingRunsOncePerTerm(t *testing.T) {
+	p, _ := newTestComponent(t, false)
+	require.NoError(t, p.Start(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		def.WhileLeading(ctx, p.Comp, func(context.Context) { runs <- struct{}{} })
+	}()
+	<-runs
+	cancel()
+	<-done
+	assert.Empty(t, runs, "one term, one run")
+	require.NoError(t, p.Stop(context.Background()))
+}
