@@ -8,6 +8,9 @@ import (
 	autoscalingwebhookfx "github.com/lazyscale/lazyscale/comp/admission/autoscaling/fx"
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	admissionfx "github.com/lazyscale/lazyscale/comp/admission/fx"
+	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	autoscalingfx "github.com/lazyscale/lazyscale/comp/autoscaling/fx"
+	recommendersfx "github.com/lazyscale/lazyscale/comp/autoscaling/recommenders/fx"
 	gatefx "github.com/lazyscale/lazyscale/comp/autoscalinggate/fx"
 	configfx "github.com/lazyscale/lazyscale/comp/core/config/fx"
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
@@ -25,9 +28,10 @@ import (
 //
 // What pulls the gate into the graph: the invoked pod collector requires it (to wait for it),
 // the invoked admission server requires every webhook, the autoscaling one among them, which
-// requires the gate, and the invoked status server requires every /status section. The
-// gate's trigger watches therefore always start with the app when workload autoscaling is
-// enabled; everything heavy waits behind the gate.
+// requires the gate, the invoked autoscaling stack requires the gate (it waits for it), and the
+// invoked status server requires every /status section. The gate's trigger watches therefore
+// always start with the app when workload autoscaling is enabled; everything heavy waits
+// behind the gate.
 func Bundle() fx.Option {
 	return fx.Options(
 		configfx.Module(),
@@ -40,7 +44,10 @@ func Bundle() fx.Option {
 		podcollectorfx.Module(),
 		admissionfx.Module(),
 		autoscalingwebhookfx.Module(),
+		autoscalingfx.Module(),
+		recommendersfx.Module(),
 		statusfx.Module(),
-		fx.Invoke(func(statusdef.Component, podcollectorfx.Collector, admissiondef.Component) {}),
+		fx.Invoke(func(statusdef.Component, podcollectorfx.Collector, admissiondef.Component, autoscalingdef.Component) {
+		}),
 	)
 }

@@ -82,6 +82,7 @@ func TestLazyRegistration(t *testing.T) {
 	e.CreatePods("shop", "cart", 5)
 	assert.Never(t, func() bool { return a.webhookCalls() > 0 || e.autoscalingEntry() != nil }, quietWindow, 100*time.Millisecond)
 
+	e.deployment("shop", "cart")
 	e.CreateDPA("shop", "cart", "cart")
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond, "entry never registered")
 	entry := e.autoscalingEntry()
@@ -157,6 +158,7 @@ func TestAgentStoppedWhileRegistered(t *testing.T) {
 func TestCertificateRotationUnderLoad(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
+	e.deployment("shop", "cart")
 	e.CreateDPA("shop", "cart", "cart")
 	a := e.startAgent(map[string]string{"admission.register": "always", "admission.certificate.validity": "12s"})
 	a.waitState(wmdef.StateSynced)
@@ -220,6 +222,7 @@ func TestFilesCertificateMode(t *testing.T) {
 func TestNeverRegisters(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
+	e.deployment("shop", "cart")
 	e.CreateDPA("shop", "cart", "cart")
 	a := e.startAgent(map[string]string{"admission.register": "never"})
 	a.waitState(wmdef.StateSynced)

@@ -59,6 +59,15 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, "dormant", doc.PodCollection.State)
 	assert.Equal(t, 0, doc.PodCollection.Pods)
 	assert.Equal(t, "0", a.metric("lazyscale_autoscaling_gate_open"))
+	// Nothing of the autoscaling stack runs: no controller reads a workload, writes a status
+	// or an event, and no patcher is installed.
+	for _, r := range []string{"deployments", "statefulsets", "events", "replicasets"} {
+		assert.Empty(t, e.LazyscaleRequests(r, "get", "patch", "update", "create"), "dormant agent touched %s", r)
+	}
+	assert.Empty(t, e.LazyscaleRequests("datadogpodautoscalers", "update", "patch"), "dormant agent wrote a DPA")
+	assert.Equal(t, "waiting_for_gate", a.statusField("autoscaling", "state"))
+	assert.Equal(t, "1", a.metric(`lazyscale_autoscaling_stack_state{state="waiting_for_gate"}`))
+	assert.False(t, a.webhook.PatcherInstalled())
 
 	e.CreateDPA("shop", "cart", "cart")
 	a.waitGate()
@@ -77,6 +86,9 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, "1", a.metric("lazyscale_autoscaling_gate_open"))
 	assert.Equal(t, "200", a.metric(`lazyscale_workloadmeta_entities{kind="pod"}`))
 	assert.Equal(t, "1", a.metric(`lazyscale_workloadmeta_collection_state{kind="pod",state="synced"}`))
+	// The stack started after the pod collection synced, and its controller wrote the status.
+	require.Eventually(t, func() bool { return a.statusField("autoscaling", "state") == "running" }, waitFor, 50*time.Millisecond)
+	e.waitCondition("shop", "cart", v1alpha2.ConditionActive, metav1.ConditionTrue)
 
 	// Pinned defaults: the pod collection streams its initial sync (one WATCH, no LIST); the
 	// trigger watches LIST then WATCH.

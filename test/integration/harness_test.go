@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -141,4 +142,15 @@ func (a *agent) waitGate() {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	require.True(a.t, a.gate.WaitForEnable(ctx), "gate never opened")
+}
+
+// statusField reads section.field of /status, rendered as a string.
+func (a *agent) statusField(section, field string) string {
+	a.t.Helper()
+	code, body := a.get("/status")
+	require.Equal(a.t, http.StatusOK, code)
+	var doc map[string]any
+	require.NoError(a.t, json.Unmarshal(body, &doc), string(body))
+	sec, _ := doc[section].(map[string]any)
+	return fmt.Sprint(sec[field])
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
 
 // fastElection makes takeovers quick enough for a test; the bounds are client-go's.
@@ -109,15 +112,26 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	assert.Equal(t, "0", b.metric("lazyscale_leader_election_is_leader"))
 	require.Eventually(t, func() bool { return bytes.Equal(b.admission.CABundle(), caBundle) }, waitFor, 50*time.Millisecond, "the follower never loaded the leader's certificate")
 
-	// Both gates open on the DPA; both webhooks patch the same pod the same way, over TLS
-	// trusting only the registered CA (so the follower serves a certificate from the Secret).
-	e.CreateDPA("shop", "cart", "cart")
+	// Both gates open on the DPA; the leader alone reconciles it and rolls its Deployment out
+	// once; both webhooks patch the same pod the same way, over TLS trusting only the
+	// registered CA (so the follower serves a certificate from the Secret).
+	cart := e.deployment("shop", "cart")
+	oldRS := e.replicaSet(cart, "5d8f7b9c4")
+	e.rsPod(cart, oldRS, "5d8f7b9c4", "old")
+	e.dpa("shop", "cart", "cart", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, nil)
 	for _, x := range []*agent{a, b} {
 		require.Eventually(t, x.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
 	}
-	fromLeader, fromFollower := a.review(caBundle, "shop", "cart"), b.review(caBundle, "shop", "cart")
+	require.Eventually(t, func() bool { return len(e.events("shop", "cart", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+	version := e.getDPA("shop", "cart").Status.Vertical.Target.Version
+	var fromLeader, fromFollower *admissionv1.AdmissionResponse
+	require.Eventually(t, func() bool {
+		fromLeader, fromFollower = a.review(caBundle, "shop", "cart"), b.review(caBundle, "shop", "cart")
+		return strings.Contains(string(fromFollower.Patch), version) // the follower's view has the leader's status
+	}, waitFor, 100*time.Millisecond)
 	assert.True(t, fromFollower.Allowed)
 	assert.Contains(t, string(fromLeader.Patch), `"value":"shop/cart"`)
+	assert.Contains(t, string(fromLeader.Patch), `{"cpu":"300m"}`)
 	assert.Equal(t, string(fromLeader.Patch), string(fromFollower.Patch))
 
 	// The follower wrote nothing: the Secret is untouched, and it does not report a
@@ -141,6 +155,12 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	}, waitFor, 50*time.Millisecond, "the new leader never registered itself")
 	assert.Equal(t, caBundle, e.autoscalingEntry().ClientConfig.CABundle, "same CA after the takeover")
 	assert.Equal(t, "agent-b", e.leaseHolder())
+
+	// No double rollout: the new leader reconciles the DPA (its status is its own now) and
+	// finds the rollout already done, within the rollout interval.
+	e.waitCondition("shop", "cart", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionTrue)
+	assert.Never(t, func() bool { return len(e.events("shop", "cart", "SuccessfulTriggerRollout")) > 1 }, quietWindow, 200*time.Millisecond, "the new leader rolled out again")
+	assert.Len(t, e.LazyscaleRequests("deployments", "patch"), 1, "one rollout in all")
 }
 
 // A dormant replica has nothing to write once the certificate is in its Secret: it never
@@ -162,6 +182,7 @@ func TestDormantReplicaStandsForNoElection(t *testing.T) {
 	assert.False(t, a.leader.Status().Campaigning)
 
 	e.Namespace("shop", nil)
+	e.deployment("shop", "cart")
 	e.CreateDPA("shop", "cart", "cart")
 	a.waitLeader()
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)

@@ -23,6 +23,29 @@ const (
 	RecommendationIDAnnotation = "autoscaling.datadoghq.com/rec-id"
 	// RolloutAtAnnotation on a pod template triggers a vertical rollout.
 	RolloutAtAnnotation = "autoscaling.datadoghq.com/rolloutAt"
+
+	// CustomRecommenderAnnotation on a DPA names an external recommender:
+	// {"endpoint": "https://...", "settings": {...}}.
+	CustomRecommenderAnnotation = "autoscaling.datadoghq.com/custom-recommender"
+	// ForceResourcesAnnotation on a DPA pins container resources:
+	// [{"name": "<container>", "requests": {...}, "limits": {...}}], still within constraints.
+	ForceResourcesAnnotation = "autoscaling.datadoghq.com/force-resources"
+	// ForceReplicasAnnotation on a DPA pins the replica count within [min, max].
+	ForceReplicasAnnotation = "autoscaling.datadoghq.com/force-replicas"
+	// PauseAnnotation "true" on a DPA stops every action lazyscale takes for it.
+	PauseAnnotation = "autoscaling.datadoghq.com/pause"
+)
+
+// Condition types of a DPA's status.
+const (
+	ConditionActive                    = "Active"
+	ConditionError                     = "Error"
+	ConditionVerticalAbleToRecommend   = "VerticalAbleToRecommend"
+	ConditionVerticalAbleToApply       = "VerticalAbleToApply"
+	ConditionVerticalScalingLimited    = "VerticalScalingLimited"
+	ConditionHorizontalAbleToRecommend = "HorizontalAbleToRecommend"
+	ConditionHorizontalAbleToScale     = "HorizontalAbleToScale"
+	ConditionHorizontalScalingLimited  = "HorizontalScalingLimited"
 )
 
 // SchemeGroupVersion is the group version of the DPA types.

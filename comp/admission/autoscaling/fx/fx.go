@@ -25,12 +25,11 @@ type out struct {
 	Webhooks []admissiondef.Webhook `group:"admission_webhooks,flatten"`
 }
 
-func newWebhook(lc fx.Lifecycle, log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
+func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate})
 	if err != nil {
 		return out{}, err
 	}
-	lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
 	o := out{Comp: p.Comp}
 	if cfg.Get().Autoscaling.Workload.Enabled {
 		o.Webhooks = []admissiondef.Webhook{p.Webhook}

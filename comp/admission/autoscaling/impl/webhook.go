@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -185,6 +187,10 @@ func jsonPatch(before, after []byte) ([]byte, error) {
 	if len(ops) == 0 {
 		return nil, nil
 	}
+	// The library walks maps: order its operations by path so that one change always gives
+	// one patch (the operations of a diff touch disjoint paths, so order does not matter to
+	// the result).
+	slices.SortStableFunc(ops, func(a, b jsonpatch.Operation) int { return strings.Compare(a.Path, b.Path) })
 	out, err := json.Marshal(ops)
 	if err != nil {
 		return nil, fmt.Errorf("encode JSON patch: %w", err)

@@ -151,6 +151,35 @@ type AutoscalingConfig struct {
 // stack stays dormant, and costs nothing, until the first DPA or profile label appears.
 type WorkloadAutoscalingConfig struct {
 	Enabled bool `json:"enabled"`
+	// NumWorkers is how many DPAs the controller reconciles at once.
+	NumWorkers int `json:"num_workers"`
+	// Limit is how many DPAs may be active; beyond it the newest get an Error condition.
+	Limit int `json:"limit"`
+	// ResyncPeriod is how often each DPA is reconciled without a change: recommendation
+	// sources are asked again at this pace.
+	ResyncPeriod time.Duration `json:"resync_period"`
+	// RolloutInterval is the least time between two vertical rollouts of one workload, unless
+	// the last one stalled (its pods still lack the recommendation after this long).
+	RolloutInterval time.Duration `json:"rollout_interval"`
+	// ExternalRecommender configures calls to recommenders named by the
+	// autoscaling.datadoghq.com/custom-recommender annotation.
+	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
+}
+
+// ExternalRecommenderConfig configures the HTTP client of external recommenders.
+type ExternalRecommenderConfig struct {
+	// Timeout bounds one call.
+	Timeout time.Duration `json:"timeout"`
+	// TLS configures https endpoints: a CA to trust instead of the system's, and a client
+	// certificate for mTLS.
+	TLS ExternalRecommenderTLSConfig `json:"tls"`
+}
+
+// ExternalRecommenderTLSConfig holds file paths, read at startup.
+type ExternalRecommenderTLSConfig struct {
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
 }
 
 // WorkloadmetaConfig configures the entity store's collectors.
@@ -188,7 +217,10 @@ func Defaults() Config {
 		Log:        LogConfig{Level: "info", Format: "console"},
 		Kubernetes: KubernetesConfig{QPS: 20, Burst: 40},
 		Autoscaling: AutoscalingConfig{
-			Workload: WorkloadAutoscalingConfig{Enabled: true},
+			Workload: WorkloadAutoscalingConfig{
+				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute,
+				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second},
+			},
 		},
 		Workloadmeta: WorkloadmetaConfig{
 			Pods: PodCollectionConfig{Collection: CollectionAuto, WatchList: true, PageSize: 500},

@@ -37,6 +37,25 @@ func validate(c def.Config) error {
 	if p := c.Workloadmeta.Pods.PageSize; p < 1 || p > 10000 {
 		return &def.Error{Key: "workloadmeta.pods.page_size", Err: fmt.Errorf("must be within 1..10000, got %d", p)}
 	}
+	w := c.Autoscaling.Workload
+	if w.NumWorkers < 1 || w.NumWorkers > 64 {
+		return &def.Error{Key: "autoscaling.workload.num_workers", Err: fmt.Errorf("must be within 1..64, got %d", w.NumWorkers)}
+	}
+	if w.Limit < 1 {
+		return &def.Error{Key: "autoscaling.workload.limit", Err: fmt.Errorf("must be at least 1, got %d", w.Limit)}
+	}
+	if w.ResyncPeriod < time.Second {
+		return &def.Error{Key: "autoscaling.workload.resync_period", Err: fmt.Errorf("must be at least 1s, got %s", w.ResyncPeriod)}
+	}
+	if w.RolloutInterval < 0 {
+		return &def.Error{Key: "autoscaling.workload.rollout_interval", Err: fmt.Errorf("must not be negative, got %s", w.RolloutInterval)}
+	}
+	if w.ExternalRecommender.Timeout <= 0 {
+		return &def.Error{Key: "autoscaling.workload.external_recommender.timeout", Err: fmt.Errorf("must be positive, got %s", w.ExternalRecommender.Timeout)}
+	}
+	if t := w.ExternalRecommender.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		return &def.Error{Key: "autoscaling.workload.external_recommender.tls.cert_file", Err: fmt.Errorf("cert_file and key_file go together")}
+	}
 	a := c.Admission
 	if err := oneOf("admission.register", a.Register, def.RegisterLazy, def.RegisterAlways, def.RegisterNever); err != nil {
 		return err

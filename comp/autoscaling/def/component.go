@@ -1,0 +1,93 @@
+// Package def defines the workload autoscaling stack: the DPA controller, the pod watcher, the
+// vertical actuator and the pod patcher the admission webhook uses. The stack is the
+// expensive part of lazyscale, so it starts only once the gate has opened and the pod
+// collection has synced.
+//
+// Recommendations come from plugins: each RecommendationSource is provided into the fx value
+// group "recommendation_sources", and the controller asks every source that applies to a DPA.
+package def
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+)
+
+// State is where the stack is in its start order.
+type State string
+
+// States, in order.
+const (
+	// StateDisabled: workload autoscaling is disabled; the stack never starts.
+	StateDisabled State = "disabled"
+	// StateWaitingForGate: dormant until the first trigger.
+	StateWaitingForGate State = "waiting_for_gate"
+	// StateWaitingForPods: the gate is open; the pod collection is syncing.
+	StateWaitingForPods State = "waiting_for_pods"
+	// StateRunning: controllers run and the pod patcher is installed.
+	StateRunning State = "running"
+	// StateStopped: the app is stopping.
+	StateStopped State = "stopped"
+)
+
+// Component is the autoscaling stack. Its methods are safe for concurrent use.
+type Component interface {
+	// State returns where the stack is in its start order.
+	State() State
+	// Running returns a channel closed once the stack runs (controllers started, patcher
+	// installed).
+	Running() <-chan struct{}
+}
+
+// ContainerResources are one container's requests and limits.
+type ContainerResources struct {
+	Name     string              `json:"name"`
+	Requests corev1.ResourceList `json:"requests,omitempty"`
+	Limits   corev1.ResourceList `json:"limits,omitempty"`
+}
+
+// Request is what a recommendation source gets about one DPA. It is a copy: the source may
+// keep it.
+type Request struct {
+	// Autoscaler is the DPA (a deep copy).
+	Autoscaler *v1alpha2.DatadogPodAutoscaler
+	// CurrentReplicas is the number of the target's pods lazyscale sees (not terminated).
+	CurrentReplicas int32
+	// ReadyReplicas is how many of them are ready.
+	ReadyReplicas int32
+	// Containers are the target's pod-template containers with their current resources.
+	Containers []ContainerResources
+}
+
+// Recommendation is what one source recommends for a DPA. Either part may be nil.
+type Recommendation struct {
+	// Source is the kind of source, as status reports it (Autoscaling, Manual, Local).
+	Source v1alpha2.DatadogPodAutoscalerValueSource
+	// SourceName names the plugin ("external", "manual").
+	SourceName string
+	// Timestamp is when the values were produced; stale values are not used.
+	Timestamp time.Time
+	// Replicas is the horizontal recommendation.
+	Replicas *int32
+	// Containers is the vertical recommendation, per container.
+	Containers []ContainerResources
+}
+
+// RecommendationSource is a recommendation plugin.
+type RecommendationSource interface {
+	// Name identifies the source in logs, metrics and conditions.
+	Name() string
+	// Priority orders sources: for each part (horizontal, vertical), the applicable source
+	// with the highest priority that returns values wins. Manual sources rank above remote
+	// ones, remote ones above local ones.
+	Priority() int
+	// Applies reports whether the source has anything to say about the DPA (e.g. it carries
+	// the source's annotation). It must be cheap and must not block.
+	Applies(dpa *v1alpha2.DatadogPodAutoscaler) bool
+	// Recommend returns the source's values, or an error that lands in the DPA's conditions.
+	// It may block on the network, bounded by ctx.
+	Recommend(ctx context.Context, req Request) (*Recommendation, error)
+}

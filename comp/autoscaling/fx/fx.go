@@ -1,0 +1,59 @@
+// Package fx provides the autoscaling stack. It is pulled into the graph by the bundle's
+// invoke; it starts nothing before the gate opens and the pod collection syncs. Recommendation
+// sources join it through the "recommendation_sources" value group.
+package fx
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/impl"
+	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// Module provides def.Component and the "autoscaling" and "autoscalers" /status sections.
+func Module() fx.Option {
+	return fx.Module("autoscaling", fx.Provide(newComponent))
+}
+
+type in struct {
+	fx.In
+	Lc           fx.Lifecycle
+	Config       configdef.Component
+	Logger       *zap.Logger
+	Kube         kubernetes.Interface
+	Dynamic      dynamic.Interface
+	Gate         gatedef.Component
+	Workloadmeta wmdef.Component
+	Leader       leaderdef.Component
+	Webhook      webhookdef.Component
+	Registerer   prometheus.Registerer
+	Sources      []def.RecommendationSource `group:"recommendation_sources"`
+}
+
+type out struct {
+	fx.Out
+	Comp     def.Component
+	Sections []statusdef.Section `group:"status_sections,flatten"`
+}
+
+func newComponent(i in) (out, error) {
+	p, err := impl.NewComponent(impl.Requires{
+		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
+		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources,
+	})
+	if err != nil {
+		return out{}, err
+	}
+	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+	return out{Comp: p.Comp, Sections: p.Sections}, nil
+}

@@ -1,0 +1,398 @@
+package impl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+)
+
+// Condition reasons.
+const (
+	reasonActive           = "Active"
+	reasonPaused           = "Paused"
+	reasonInvalidSpec      = "InvalidSpec"
+	reasonConflict         = "TargetAlreadyAutoscaled"
+	reasonLimit            = "LimitReached"
+	reasonTargetNotFound   = "TargetNotFound"
+	reasonNoError          = "NoError"
+	reasonReceived         = "RecommendationReceived"
+	reasonFailed           = "RecommendationFailed"
+	reasonNoSource         = "NoRecommendationSource"
+	reasonNothingAllowed   = "NothingAllowed"
+	reasonPreview          = "PreviewMode"
+	reasonUpdatesDisabled  = "UpdateStrategyDisabled"
+	reasonRolloutTriggered = "RolloutTriggered"
+	reasonRolloutFailed    = "RolloutFailed"
+	reasonUpToDate         = "UpToDate"
+	reasonRolloutPending   = "RolloutPending"
+	reasonLimited          = "Limited"
+	reasonWithinBounds     = "WithinBounds"
+)
+
+// controller reconciles DPAs. It runs only on the leader: each leadership term gets a fresh
+// rate-limited queue filled with every DPA, and its workers stop when the term ends.
+type controller struct {
+	log          *zap.Logger
+	cfg          configdef.WorkloadAutoscalingConfig
+	ownNamespace string
+	kube         kubernetes.Interface
+	dyn          dynamic.Interface
+	autoscalers  *autoscalers
+	pods         *podWatcher
+	sources      []def.RecommendationSource // highest priority first
+	recorder     record.EventRecorder
+	now          func() time.Time
+
+	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
+
+	reconciles *prometheus.CounterVec
+	rollouts   *prometheus.CounterVec
+}
+
+// enqueue adds keys to the current term's queue; without a term (a follower) it does nothing.
+func (c *controller) enqueue(keys ...string) {
+	if q := c.queue.Load(); q != nil {
+		for _, k := range keys {
+			(*q).Add(k)
+		}
+	}
+}
+
+// podChangeDelay coalesces the reconciles pod changes cause: a rollout of 100 pods is a few
+// reconciles and status writes, not hundreds.
+const podChangeDelay = 2 * time.Second
+
+// enqueueTarget re-reconciles, soon, the DPAs of a target whose pods changed.
+func (c *controller) enqueueTarget(t targetKey) {
+	q := c.queue.Load()
+	if q == nil {
+		return
+	}
+	for _, dpa := range c.autoscalers.forTarget(t) {
+		(*q).AddAfter(dpa.Namespace+"/"+dpa.Name, podChangeDelay)
+	}
+}
+
+// runTerm runs the workers until the leadership term (ctx) ends.
+func (c *controller) runTerm(ctx context.Context) {
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "datadogpodautoscalers"})
+	c.queue.Store(&q)
+	for _, k := range c.autoscalers.keys() {
+		q.Add(k)
+	}
+	c.log.Info("DPA controller started", zap.Int("workers", c.cfg.NumWorkers), zap.Int("autoscalers", q.Len()))
+	var wg sync.WaitGroup
+	for range c.cfg.NumWorkers {
+		wg.Go(func() {
+			for c.processNext(ctx, q) {
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.Store(nil)
+	q.ShutDown()
+	wg.Wait()
+	c.log.Info("DPA controller stopped")
+}
+
+func (c *controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) bool {
+	key, quit := q.Get()
+	if quit {
+		return false
+	}
+	defer q.Done(key)
+	after, err := c.reconcile(ctx, key)
+	if err != nil {
+		c.reconciles.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			c.log.Warn("reconcile failed; retrying", zap.String("autoscaler", key), zap.Error(err))
+			q.AddRateLimited(key)
+		}
+		return true
+	}
+	c.reconciles.WithLabelValues("ok").Inc()
+	q.Forget(key)
+	if after > 0 {
+		q.AddAfter(key, after)
+	}
+	return true
+}
+
+// reconcile evaluates one DPA, acts on it, and writes its status when it changed. It returns
+// when to look again.
+func (c *controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
+	cached := c.autoscalers.get(key)
+	if cached == nil {
+		return 0, nil
+	}
+	dpa := cached.DeepCopy()
+	after, evalErr := c.evaluate(ctx, key, dpa)
+	if !equality.Semantic.DeepEqual(cached.Status, dpa.Status) {
+		if err := c.writeStatus(ctx, dpa); err != nil {
+			return 0, errors.Join(evalErr, err)
+		}
+	}
+	return after, evalErr
+}
+
+// evaluate fills dpa.Status and performs the actions the DPA calls for.
+func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler) (time.Duration, error) {
+	st := &dpa.Status
+	resync := c.cfg.ResyncPeriod
+	if isPaused(dpa) {
+		c.setCondition(dpa, v1alpha2.ConditionActive, false, reasonPaused, "annotation "+v1alpha2.PauseAnnotation+" is \"true\": no action is taken")
+		c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+		return 0, nil
+	}
+	fail := func(reason, msg string) (time.Duration, error) {
+		c.setCondition(dpa, v1alpha2.ConditionActive, false, reason, msg)
+		c.setCondition(dpa, v1alpha2.ConditionError, true, reason, msg)
+		return 0, nil
+	}
+	if err := validateSpec(dpa, c.ownNamespace); err != nil {
+		return fail(reasonInvalidSpec, err.Error())
+	}
+	target := targetOf(dpa)
+	if owner := c.autoscalers.owner(target); owner != nil && owner.Namespace+"/"+owner.Name != key {
+		return fail(reasonConflict, fmt.Sprintf("%s %s is already autoscaled by the older DPA %s; only one DPA may target a workload", target.Kind, target.Name, owner.Name))
+	}
+	if rank := c.autoscalers.rank(key); rank >= c.cfg.Limit {
+		return fail(reasonLimit, fmt.Sprintf("%d older DPAs exist and autoscaling.workload.limit is %d: this one is not active", rank, c.cfg.Limit))
+	}
+	template, err := c.podTemplate(ctx, target)
+	if apierrors.IsNotFound(err) {
+		c.pods.forget(target)
+		_, ferr := fail(reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", target.Kind, target.Name, target.Namespace))
+		return resync, ferr // look again: the workload may be created later
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read target %s: %w", target, err)
+	}
+	if err := validateAgainstTemplate(dpa, template); err != nil {
+		return fail(reasonInvalidSpec, err.Error())
+	}
+	c.pods.follow(ctx, target)
+	counts := c.pods.counts(target)
+	st.CurrentReplicas = &counts.Current
+	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
+	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+
+	version := c.recommendVertical(ctx, dpa, counts, template.Spec.Containers)
+	if version == "" {
+		return resync, nil
+	}
+	after, err := c.applyVertical(ctx, dpa, target, version, template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
+	if after == 0 || after > resync {
+		after = resync
+	}
+	return after, err
+}
+
+// recommendVertical asks the sources, constrains the winning values and records them in
+// status. It returns the recommendation version to apply, "" if none.
+func (c *controller) recommendVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, counts podCounts, containers []corev1.Container) string {
+	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready}
+	for _, ctr := range containers {
+		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
+	}
+	var rec *def.Recommendation
+	var errs []string
+	applied := false
+	for _, src := range c.sources {
+		if !src.Applies(dpa) {
+			continue
+		}
+		applied = true
+		r, err := src.Recommend(ctx, req)
+		if err != nil {
+			errs = append(errs, src.Name()+": "+err.Error())
+			continue
+		}
+		if r != nil && len(r.Containers) > 0 {
+			rec = r
+			break
+		}
+	}
+	st := &dpa.Status
+	switch {
+	case rec == nil && !applied:
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonNoSource,
+			"no recommendation source applies: annotate the DPA with "+v1alpha2.CustomRecommenderAnnotation+" or "+v1alpha2.ForceResourcesAnnotation)
+		if st.Vertical != nil {
+			st.Vertical.Target = nil
+		}
+		return ""
+	case rec == nil:
+		msg := strings.Join(errs, "; ")
+		if msg == "" {
+			msg = "the sources returned no vertical values"
+		}
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonFailed, msg)
+		// Keep the last recommendation: new pods keep getting it while the source is down.
+		if st.Vertical != nil && st.Vertical.Target != nil {
+			return st.Vertical.Target.Version
+		}
+		return ""
+	}
+	desired, limited := constrain(dpa, rec.Containers, containers)
+	if len(limited) > 0 {
+		c.setCondition(dpa, v1alpha2.ConditionVerticalScalingLimited, true, reasonLimited, strings.Join(limited, "; "))
+	} else {
+		c.setCondition(dpa, v1alpha2.ConditionVerticalScalingLimited, false, reasonWithinBounds, "")
+	}
+	if len(desired) == 0 {
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonNothingAllowed, "the "+rec.SourceName+" recommendation has nothing the constraints allow")
+		if st.Vertical != nil {
+			st.Vertical.Target = nil
+		}
+		return ""
+	}
+	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, true, reasonReceived, "from the "+rec.SourceName+" source")
+	version := recommendationVersion(desired)
+	if st.Vertical == nil {
+		st.Vertical = &v1alpha2.DatadogPodAutoscalerVerticalStatus{}
+	}
+	if st.Vertical.Target == nil || st.Vertical.Target.Version != version || st.Vertical.Target.Source != rec.Source {
+		// Only a new recommendation moves generatedAt: an unchanged one writes nothing.
+		st.Vertical.Target = &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
+			Source: rec.Source, GeneratedAt: metav1.NewTime(rec.Timestamp.Truncate(time.Second)),
+			Version: version, DesiredResources: desired,
+		}
+	}
+	return version
+}
+
+// applyVertical rolls the workload out when its pods lag the recommendation.
+func (c *controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target targetKey, version, templateRecID string, counts podCounts) (time.Duration, error) {
+	switch {
+	case isPreview(dpa):
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonPreview, "applyPolicy.mode is Preview: the recommendation is only recorded")
+		return 0, nil
+	case rolloutsDisabled(dpa):
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonUpdatesDisabled, "applyPolicy.update.strategy is Disabled: no rollout; new pods still get the recommendation")
+		return 0, nil
+	}
+	st := dpa.Status.Vertical
+	now := c.now()
+	d := decideRollout(version, templateRecID, counts, st.LastAction, c.cfg.RolloutInterval, now)
+	if !d.Trigger {
+		reason := reasonUpToDate
+		if d.Retry > 0 {
+			reason = reasonRolloutPending
+		}
+		// A stable message: a countdown would rewrite the status on every pass.
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reason, stableRolloutMessage(d, c.cfg.RolloutInterval))
+		return d.Retry, nil
+	}
+	if err := c.triggerRollout(ctx, target, version, now); err != nil {
+		c.rollouts.WithLabelValues("failure").Inc()
+		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedTriggerRollout", "rollout of %s %s for recommendation %s failed: %v", target.Kind, target.Name, version, err)
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonRolloutFailed, err.Error())
+		return 0, fmt.Errorf("rollout %s: %w", target, err)
+	}
+	c.rollouts.WithLabelValues("success").Inc()
+	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulTriggerRollout", "rolled out %s %s for recommendation %s: %s", target.Kind, target.Name, version, d.Reason)
+	c.log.Info("vertical rollout triggered", zap.String("target", target.String()), zap.String("rec_id", version), zap.String("why", d.Reason))
+	st.LastAction = &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Truncate(time.Second)), Version: version, Type: reasonRolloutTriggered}
+	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutTriggered, "rollout triggered for recommendation "+version)
+	return c.cfg.RolloutInterval, nil
+}
+
+func stableRolloutMessage(d rolloutDecision, interval time.Duration) string {
+	if d.Retry > 0 {
+		return fmt.Sprintf("pods lag the recommendation; rollouts are at least %s apart (autoscaling.workload.rollout_interval)", interval)
+	}
+	return d.Reason
+}
+
+// triggerRollout sets the pod-template annotations that make the workload controller roll
+// out new pods, which the webhook then patches.
+func (c *controller) triggerRollout(ctx context.Context, t targetKey, version string, now time.Time) error {
+	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q,%q:%q}}}}}`,
+		v1alpha2.RolloutAtAnnotation, now.UTC().Format(time.RFC3339), v1alpha2.RecommendationIDAnnotation, version)
+	opts := metav1.PatchOptions{FieldManager: "lazyscale"}
+	var err error
+	switch t.Kind {
+	case "Deployment":
+		_, err = c.kube.AppsV1().Deployments(t.Namespace).Patch(ctx, t.Name, types.StrategicMergePatchType, patch, opts)
+	case "StatefulSet":
+		_, err = c.kube.AppsV1().StatefulSets(t.Namespace).Patch(ctx, t.Name, types.StrategicMergePatchType, patch, opts)
+	default:
+		err = fmt.Errorf("kind %s cannot be rolled out", t.Kind)
+	}
+	return err
+}
+
+// podTemplate reads the target's pod template.
+func (c *controller) podTemplate(ctx context.Context, t targetKey) (*corev1.PodTemplateSpec, error) {
+	switch t.Kind {
+	case "Deployment":
+		d, err := c.kube.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return &d.Spec.Template, nil
+	case "StatefulSet":
+		s, err := c.kube.AppsV1().StatefulSets(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return &s.Spec.Template, nil
+	}
+	return nil, fmt.Errorf("kind %s has no pod template", t.Kind)
+}
+
+func (c *controller) setCondition(dpa *v1alpha2.DatadogPodAutoscaler, typ string, status bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if status {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&dpa.Status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: dpa.Generation,
+		LastTransitionTime: metav1.NewTime(c.now().Truncate(time.Second)),
+	})
+	slices.SortFunc(dpa.Status.Conditions, func(a, b metav1.Condition) int { return strings.Compare(a.Type, b.Type) })
+}
+
+// writeStatus writes the status subresource, guarded by the cached resourceVersion: a
+// conflict means a newer DPA is on its way through the informer.
+func (c *controller) writeStatus(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) error {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dpa)
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion(v1alpha2.SchemeGroupVersion.String())
+	u.SetKind("DatadogPodAutoscaler")
+	_, err = c.dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(dpa.Namespace).
+		UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "lazyscale"})
+	if err != nil {
+		return fmt.Errorf("write status of %s/%s: %w", dpa.Namespace, dpa.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package impl
+
+import (
+	"context"
+	"sync"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// podInfo is what the watcher keeps of one pod of a target.
+type podInfo struct {
+	ready bool
+	recID string
+}
+
+// targetPods are the live pods of one target.
+type targetPods struct {
+	pods map[string]podInfo // by UID
+}
+
+// podCounts summarise a target's pods.
+type podCounts struct {
+	Current, Ready int32
+	// ByRecID counts pods per rec-id annotation ("" for none).
+	ByRecID map[string]int32
+}
+
+// podWatcher follows workloadmeta's pods of DPA targets: how many per target, how many
+// ready, how many per recommendation version. It keeps only targets' pods, so its memory
+// follows the autoscaled workloads, not the cluster.
+type podWatcher struct {
+	wm wmdef.Component
+
+	mu      sync.RWMutex
+	targets map[targetKey]*targetPods
+
+	track chan targetKey
+	// onChange is called (from the watcher's goroutine) when a target's pods changed.
+	onChange func(targetKey)
+	// onPatchedPod is called for a pod that appeared after the watcher started and carries
+	// lazyscale's autoscaler-id and rec-id annotations.
+	onPatchedPod func(p *wmdef.Pod)
+}
+
+func newPodWatcher(wm wmdef.Component) *podWatcher {
+	return &podWatcher{wm: wm, targets: map[targetKey]*targetPods{}, track: make(chan targetKey, 64)}
+}
+
+// follow asks the watcher to keep the pods of t (idempotent). It never blocks the caller
+// for long: the request is queued for the watcher's goroutine.
+func (w *podWatcher) follow(ctx context.Context, t targetKey) {
+	w.mu.RLock()
+	_, ok := w.targets[t]
+	w.mu.RUnlock()
+	if ok {
+		return
+	}
+	select {
+	case w.track <- t:
+	case <-ctx.Done():
+	}
+}
+
+// counts returns the summary for t (zero if not followed yet).
+func (w *podWatcher) counts(t targetKey) podCounts {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	c := podCounts{ByRecID: map[string]int32{}}
+	tp := w.targets[t]
+	if tp == nil {
+		return c
+	}
+	for _, p := range tp.pods {
+		c.Current++
+		if p.ready {
+			c.Ready++
+		}
+		c.ByRecID[p.recID]++
+	}
+	return c
+}
+
+// run processes pod events and follow requests until ctx is done. One goroutine does both,
+// so a backfill and the events around it apply in order.
+func (w *podWatcher) run(ctx context.Context) {
+	sub := w.wm.Subscribe("autoscaling-podwatcher", wmdef.Filter{Kinds: []wmdef.Kind{wmdef.KindPod}})
+	defer sub.Unsubscribe()
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-w.track:
+			w.backfill(t)
+		case bundle, ok := <-sub.Events():
+			if !ok {
+				return
+			}
+			w.apply(bundle, !first)
+			first = false
+		}
+	}
+}
+
+func (w *podWatcher) backfill(t targetKey) {
+	w.mu.Lock()
+	if _, ok := w.targets[t]; ok {
+		w.mu.Unlock()
+		return
+	}
+	tp := &targetPods{pods: map[string]podInfo{}}
+	w.targets[t] = tp
+	w.mu.Unlock()
+	for _, e := range w.wm.List(wmdef.KindPod) {
+		p, ok := e.(*wmdef.Pod)
+		if !ok || p.Namespace != t.Namespace || p.Owner.Kind != t.Kind || p.Owner.Name != t.Name {
+			continue
+		}
+		w.mu.Lock()
+		tp.pods[p.UID] = info(p)
+		w.mu.Unlock()
+	}
+	if w.onChange != nil {
+		w.onChange(t)
+	}
+}
+
+func (w *podWatcher) apply(bundle wmdef.EventBundle, live bool) {
+	changed := map[targetKey]bool{}
+	var patched []*wmdef.Pod
+	w.mu.Lock()
+	for _, ev := range bundle.Events {
+		p, ok := ev.Entity.(*wmdef.Pod)
+		if !ok {
+			continue
+		}
+		t := targetKey{Namespace: p.Namespace, Kind: p.Owner.Kind, Name: p.Owner.Name}
+		tp := w.targets[t]
+		if tp == nil {
+			continue
+		}
+		switch ev.Type {
+		case wmdef.EventTypeSet:
+			_, known := tp.pods[p.UID]
+			tp.pods[p.UID] = info(p)
+			if live && !known && p.Annotations[v1alpha2.AutoscalerIDAnnotation] != "" && p.Annotations[v1alpha2.RecommendationIDAnnotation] != "" {
+				patched = append(patched, p)
+			}
+		case wmdef.EventTypeUnset:
+			delete(tp.pods, p.UID)
+		}
+		changed[t] = true
+	}
+	w.mu.Unlock()
+	for _, p := range patched {
+		if w.onPatchedPod != nil {
+			w.onPatchedPod(p)
+		}
+	}
+	for t := range changed {
+		if w.onChange != nil {
+			w.onChange(t)
+		}
+	}
+}
+
+// forget drops a target nobody autoscales any more.
+func (w *podWatcher) forget(t targetKey) {
+	w.mu.Lock()
+	delete(w.targets, t)
+	w.mu.Unlock()
+}
+
+func info(p *wmdef.Pod) podInfo {
+	return podInfo{ready: p.Ready, recID: p.Annotations[v1alpha2.RecommendationIDAnnotation]}
+}
+
+// followed is how many targets the watcher keeps pods for.
+func (w *podWatcher) followed() int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.targets)
+}

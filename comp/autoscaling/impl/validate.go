@@ -1,0 +1,109 @@
+package impl
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+)
+
+// validateSpec checks what the CRD's schema cannot: the target kind, lazyscale itself,
+// replica bounds, objectives that match their type, and per-container bounds.
+func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
+	t := dpa.Spec.TargetRef
+	if t.Kind != "Deployment" && t.Kind != "StatefulSet" {
+		return fmt.Errorf("target kind %q is not supported: use Deployment or StatefulSet", t.Kind)
+	}
+	if t.APIVersion != "" && t.APIVersion != "apps/v1" {
+		return fmt.Errorf("target apiVersion %q is not supported: use apps/v1", t.APIVersion)
+	}
+	if dpa.Namespace == ownNamespace {
+		return fmt.Errorf("the target is in lazyscale's own namespace %q: lazyscale does not autoscale itself (its webhook skips that namespace)", ownNamespace)
+	}
+	if c := dpa.Spec.Constraints; c != nil {
+		if c.MinReplicas != nil && c.MaxReplicas != nil && *c.MinReplicas > *c.MaxReplicas {
+			return fmt.Errorf("constraints: minReplicas %d is above maxReplicas %d", *c.MinReplicas, *c.MaxReplicas)
+		}
+		for _, cc := range c.Containers {
+			for name, lo := range cc.MinAllowed {
+				if hi, ok := cc.MaxAllowed[name]; ok && lo.Cmp(hi) > 0 {
+					return fmt.Errorf("constraints: container %q: minAllowed %s %s is above maxAllowed %s", cc.Name, name, lo.String(), hi.String())
+				}
+			}
+		}
+	}
+	if len(dpa.Spec.Objectives) == 0 {
+		return errors.New("objectives: at least one is required")
+	}
+	for i, o := range dpa.Spec.Objectives {
+		if err := validateObjective(o); err != nil {
+			return fmt.Errorf("objectives[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func validateObjective(o v1alpha2.DatadogPodAutoscalerObjective) error {
+	var value v1alpha2.DatadogPodAutoscalerObjectiveValue
+	switch o.Type {
+	case v1alpha2.DatadogPodAutoscalerPodResourceObjectiveType:
+		if o.PodResource == nil {
+			return errors.New("type PodResource needs podResource")
+		}
+		if o.PodResource.Name != "cpu" && o.PodResource.Name != "memory" {
+			return fmt.Errorf("podResource.name %q: want cpu or memory", o.PodResource.Name)
+		}
+		value = o.PodResource.Value
+	case v1alpha2.DatadogPodAutoscalerContainerResourceObjectiveType:
+		if o.ContainerResource == nil {
+			return errors.New("type ContainerResource needs containerResource")
+		}
+		if o.ContainerResource.Container == "" {
+			return errors.New("containerResource.container is empty")
+		}
+		if o.ContainerResource.Name != "cpu" && o.ContainerResource.Name != "memory" {
+			return fmt.Errorf("containerResource.name %q: want cpu or memory", o.ContainerResource.Name)
+		}
+		value = o.ContainerResource.Value
+	default:
+		return fmt.Errorf("type %q: want PodResource or ContainerResource", o.Type)
+	}
+	switch value.Type {
+	case v1alpha2.DatadogPodAutoscalerUtilizationObjectiveValueType:
+		if value.Utilization == nil || *value.Utilization < 1 {
+			return errors.New("a Utilization value needs utilization of at least 1 (percent)")
+		}
+	case v1alpha2.DatadogPodAutoscalerAbsoluteValueObjectiveValueType:
+		if value.AbsoluteValue == nil || value.AbsoluteValue.Sign() <= 0 {
+			return errors.New("an AbsoluteValue value needs a positive absoluteValue")
+		}
+	default:
+		return fmt.Errorf("value type %q: want Utilization or AbsoluteValue", value.Type)
+	}
+	return nil
+}
+
+// validateAgainstTemplate checks what needs the workload: containers the objectives and
+// constraints name must exist in its pod template.
+func validateAgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.PodTemplateSpec) error {
+	has := func(name string) bool {
+		return slices.ContainsFunc(tmpl.Spec.Containers, func(c corev1.Container) bool { return c.Name == name })
+	}
+	t := dpa.Spec.TargetRef
+	for i, o := range dpa.Spec.Objectives {
+		if o.ContainerResource != nil && !has(o.ContainerResource.Container) {
+			return fmt.Errorf("objectives[%d]: container %q is not in %s %s", i, o.ContainerResource.Container, t.Kind, t.Name)
+		}
+	}
+	if c := dpa.Spec.Constraints; c != nil {
+		for _, cc := range c.Containers {
+			if cc.Name != "*" && !has(cc.Name) {
+				return fmt.Errorf("constraints: container %q is not in %s %s", cc.Name, t.Kind, t.Name)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+// Package external is the recommendation source that asks an HTTP service named on the DPA
+// (annotation autoscaling.datadoghq.com/custom-recommender). The protocol is documented in
+// docs/external-recommender.md; RecommendationRequest and RecommendationResponse are its
+// wire types.
+package external
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+)
+
+// Priority ranks external values below manual ones and above local ones.
+const Priority = 50
+
+// maxResponse caps what lazyscale reads from a recommender.
+const maxResponse = 1 << 20
+
+// Annotation is the value of the custom-recommender annotation.
+type Annotation struct {
+	Endpoint string          `json:"endpoint"`
+	Settings json.RawMessage `json:"settings,omitempty"`
+}
+
+// RecommendationRequest is what lazyscale POSTs (Content-Type: application/json).
+type RecommendationRequest struct {
+	Autoscaler      AutoscalerRef                             `json:"autoscaler"`
+	Target          v1alpha2.CrossVersionObjectReference      `json:"target"`
+	Objectives      []v1alpha2.DatadogPodAutoscalerObjective  `json:"objectives"`
+	Constraints     *v1alpha2.DatadogPodAutoscalerConstraints `json:"constraints,omitempty"`
+	CurrentReplicas int32                                     `json:"currentReplicas"`
+	ReadyReplicas   int32                                     `json:"readyReplicas"`
+	Containers      []def.ContainerResources                  `json:"containers"`
+	Settings        json.RawMessage                           `json:"settings,omitempty"`
+}
+
+// AutoscalerRef identifies the DPA.
+type AutoscalerRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
+}
+
+// RecommendationResponse is what the recommender answers (HTTP 200, JSON). Every part is
+// optional; an empty object means "no recommendation".
+type RecommendationResponse struct {
+	// Timestamp is when the values were computed (RFC 3339); the time of the answer if absent.
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	// Replicas is the horizontal recommendation.
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Containers is the vertical recommendation.
+	Containers []def.ContainerResources `json:"containers,omitempty"`
+}
+
+// Source calls external recommenders.
+type Source struct {
+	client *http.Client
+}
+
+var _ def.RecommendationSource = (*Source)(nil)
+
+// New builds the source's HTTP client from the configuration: its timeout and, for https
+// endpoints, an optional CA and client certificate (mTLS). Bad files are an error naming the key.
+func New(cfg configdef.ExternalRecommenderConfig) (*Source, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(cfg.TLS.CAFile)
+		if err != nil {
+			return nil, &configdef.Error{Key: "autoscaling.workload.external_recommender.tls.ca_file", Err: err}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &configdef.Error{Key: "autoscaling.workload.external_recommender.tls.ca_file", Err: errors.New("no PEM certificate in the file")}
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, &configdef.Error{Key: "autoscaling.workload.external_recommender.tls.cert_file", Err: err}
+		}
+		tlsCfg.Certificates = []tls.Certificate{cert}
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsCfg
+	transport.MaxIdleConnsPerHost = 4
+	return &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}}, nil
+}
+
+// Close releases idle connections.
+func (s *Source) Close() { s.client.CloseIdleConnections() }
+
+// Name implements def.RecommendationSource.
+func (s *Source) Name() string { return "external" }
+
+// Priority implements def.RecommendationSource.
+func (s *Source) Priority() int { return Priority }
+
+// Applies implements def.RecommendationSource.
+func (s *Source) Applies(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+	_, ok := dpa.Annotations[v1alpha2.CustomRecommenderAnnotation]
+	return ok
+}
+
+// ParseAnnotation reads and checks a custom-recommender annotation value.
+func ParseAnnotation(value string) (Annotation, error) {
+	var a Annotation
+	if err := json.Unmarshal([]byte(value), &a); err != nil {
+		return a, fmt.Errorf("annotation %s: want {\"endpoint\": \"https://...\", \"settings\": {...}}: %w", v1alpha2.CustomRecommenderAnnotation, err)
+	}
+	u, err := url.Parse(a.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return a, fmt.Errorf("annotation %s: endpoint %q is not an http(s) URL", v1alpha2.CustomRecommenderAnnotation, a.Endpoint)
+	}
+	return a, nil
+}
+
+// Recommend implements def.RecommendationSource: one POST, bounded by the configured timeout
+// and ctx.
+func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommendation, error) {
+	dpa := req.Autoscaler
+	ann, err := ParseAnnotation(dpa.Annotations[v1alpha2.CustomRecommenderAnnotation])
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(RecommendationRequest{
+		Autoscaler:      AutoscalerRef{Namespace: dpa.Namespace, Name: dpa.Name, UID: string(dpa.UID)},
+		Target:          dpa.Spec.TargetRef,
+		Objectives:      dpa.Spec.Objectives,
+		Constraints:     dpa.Spec.Constraints,
+		CurrentReplicas: req.CurrentReplicas,
+		ReadyReplicas:   req.ReadyReplicas,
+		Containers:      req.Containers,
+		Settings:        ann.Settings,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode recommender request: %w", err)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, ann.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	httpReq.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(httpReq)
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: read answer: %w", ann.Endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("recommender %s: HTTP %d: %s", ann.Endpoint, resp.StatusCode, snippet(data))
+	}
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("recommender %s: answer larger than %d bytes", ann.Endpoint, maxResponse)
+	}
+	var out RecommendationResponse
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("recommender %s: answer is not a recommendation: %w", ann.Endpoint, err)
+	}
+	if err := checkResponse(out); err != nil {
+		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+	}
+	rec := &def.Recommendation{Source: v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, SourceName: "external",
+		Timestamp: time.Now(), Replicas: out.Replicas, Containers: out.Containers}
+	if out.Timestamp != nil {
+		rec.Timestamp = *out.Timestamp
+	}
+	return rec, nil
+}
+
+func checkResponse(r RecommendationResponse) error {
+	if r.Replicas != nil && *r.Replicas < 0 {
+		return fmt.Errorf("negative replicas %d", *r.Replicas)
+	}
+	for _, c := range r.Containers {
+		if c.Name == "" {
+			return errors.New("a container without a name")
+		}
+		for _, l := range []corev1.ResourceList{c.Requests, c.Limits} {
+			for name, q := range l {
+				if q.Sign() < 0 {
+					return fmt.Errorf("container %q: negative %s", c.Name, name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// snippet is the start of an error body, for a condition message.
+func snippet(b []byte) string {
+	const n = 200
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
