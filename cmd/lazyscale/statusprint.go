@@ -38,7 +38,12 @@ type statusDoc struct {
 			ExpiresIn string    `json:"expires_in"`
 		} `json:"certificate"`
 	} `json:"webhook"`
-	Leader *struct {
+	Autoscaling *struct {
+		State  string `json:"state"`
+		Leader *bool  `json:"leader"`
+	} `json:"autoscaling"`
+	Autoscalers *int `json:"autoscalers"`
+	Leader      *struct {
 		Enabled     bool   `json:"enabled"`
 		Leader      bool   `json:"leader"`
 		Campaigning bool   `json:"campaigning"`
@@ -95,6 +100,26 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 			}
 			fmt.Fprintf(tw, "webhook\t%s\n", line)
 		}
+	}
+	if a := d.Autoscaling; a != nil {
+		line := a.State
+		switch a.State {
+		case "waiting_for_gate":
+			line = "dormant: starts when the gate opens and the pod collection has synced"
+		case "waiting_for_pods":
+			line = "waiting for the pod collection to sync"
+		case "running":
+			line = "running"
+			if a.Leader != nil && *a.Leader {
+				line += " (controllers active on this replica)"
+			} else if a.Leader != nil {
+				line += " (follower: patching pods, controllers on the leader)"
+			}
+		}
+		if d.Autoscalers != nil {
+			line += fmt.Sprintf(", %d DatadogPodAutoscalers", *d.Autoscalers)
+		}
+		fmt.Fprintf(tw, "autoscaling stack\t%s\n", line)
 	}
 	if l := d.Leader; l != nil {
 		switch {

@@ -41,6 +41,6 @@ else
   build_etcd
   build_kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
   "$out/kube-apiserver" --version
-  "$out/etcd" --version | head -1
+  "$out/etcd" --version | sed -n 1p   # sed reads it all: no SIGPIPE under pipefail
 fi
 build_kube kubectl k8s.io/kubernetes/cmd/kubectl

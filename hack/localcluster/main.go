@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/test/controlplane"
@@ -79,11 +79,13 @@ In another terminal:
   %s get pods -n demo
   bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
   %s apply -f deploy/examples/dpa.yaml          # opens the gate
-  bin/lazyscale status --status-addr %s       # pod collection synced
+  bin/lazyscale status --status-addr %s       # pod collection synced, stack running
+  %s get dpa -n demo web -o yaml                # status: the vertical recommendation, conditions
+  %s get deploy -n demo web -o jsonpath='{.spec.template.metadata.annotations}'   # the rollout
 
 Ctrl-C stops the agent and the control plane.
 
-`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr)
+`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr, kubectl, kubectl)
 
 	cmd := exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
 	// The local apiserver calls the local agent's webhook by URL.
@@ -101,11 +103,37 @@ Ctrl-C stops the agent and the control plane.
 	return fmt.Errorf("agent exited: %w", err)
 }
 
-// demoPods creates a namespace "demo" with pods owned by a ReplicaSet of Deployment "web",
-// as a Deployment controller would, with Running/Ready status written by hand.
+// demoPods creates a namespace "demo" with Deployment "web", its ReplicaSet and n pods of it,
+// as a Deployment controller would (there is none here), with Running/Ready status written by
+// hand.
 func demoPods(ctx context.Context, kube kubernetes.Interface, n int) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	container := corev1.Container{
+		Name: "app", Image: "registry.example/web:1",
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+		}},
+	}
+	labels := map[string]string{"app": "web"}
+	deploy, err := kube.AppsV1().Deployments("demo").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "demo"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	rsLabels := map[string]string{"app": "web", "pod-template-hash": "5d8f7b9c4"}
+	rs, err := kube.AppsV1().ReplicaSets("demo").Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-5d8f7b9c4", Namespace: "demo", Labels: rsLabels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: deploy.UID, Controller: ptr(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: rsLabels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: rsLabels}, Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
 		return err
 	}
 	for i := range n {
@@ -115,16 +143,10 @@ func demoPods(ctx context.Context, kube kubernetes.Interface, n int) error {
 				Namespace: "demo",
 				Labels:    map[string]string{"app": "web", "pod-template-hash": "5d8f7b9c4"},
 				OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d8f7b9c4",
-					UID: types.UID("00000000-0000-0000-0000-000000000001"), Controller: ptr(true),
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr(true),
 				}},
 			},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{
-				Name: "app", Image: "registry.example/web:1",
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
-				}},
-			}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{container}},
 		}
 		created, err := kube.CoreV1().Pods("demo").Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -417,6 +418,19 @@ func createPods(ctx context.Context, kube kubernetes.Interface, from, to int) er
 		}
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("team-%d", i)}}
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	if from == 0 {
+		// The DPA's target must exist for the DPA to become active and its pods to be patched.
+		tmpl := benchPod(0, namespaces)
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "svc-000", Namespace: "team-0"},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "svc-000"}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "svc-000"}}, Spec: tmpl.Spec}},
+		}
+		d.Spec.Template.Spec.NodeName = ""
+		if _, err := kube.AppsV1().Deployments("team-0").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			return err
 		}
 	}
