@@ -58,6 +58,14 @@ type statusDoc struct {
 		State string `json:"state"`
 		Pods  int    `json:"pods"`
 	} `json:"pod_collection"`
+	Autoscaling struct {
+		State string `json:"state"`
+	} `json:"autoscaling"`
+	Leader struct {
+		Leader      bool   `json:"leader"`
+		Campaigning bool   `json:"campaigning"`
+		Holder      string `json:"holder"`
+	} `json:"leader"`
 }
 
 func getStatus(addr string) (statusDoc, error) {

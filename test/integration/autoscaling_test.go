@@ -365,3 +365,41 @@ func TestActiveLimit(t *testing.T) {
 	require.NoError(t, e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Delete(context.Background(), "a-first", metav1.DeleteOptions{}))
 	e.waitCondition("shop", "b-second", v1alpha2.ConditionActive, metav1.ConditionTrue)
 }
+
+// A StatefulSet is its pods' direct owner: its template is rolled out and its new pods are
+// patched the same way.
+func TestVerticalStatefulSet(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	ctx := context.Background()
+	sts, err := e.Kube.AppsV1().StatefulSets("shop").Create(ctx, testenv.StatefulSet("shop", "db", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: sts.UID, Controller: testenv.Ptr(true)}
+	_, err = e.CreatePod("shop", "db-0", map[string]string{"app": "db"}, owner)
+	require.NoError(t, err)
+	e.startAgent(nil)
+	u := testenv.DPA("shop", "db", "db")
+	require.NoError(t, unstructured.SetNestedField(u.Object, "StatefulSet", "spec", "targetRef", "kind"))
+	u.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "750m"}}]`})
+	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Create(ctx, u, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	var version string
+	require.Eventually(t, func() bool {
+		s, err := e.Kube.AppsV1().StatefulSets("shop").Get(ctx, "db", metav1.GetOptions{})
+		require.NoError(t, err)
+		version = s.Spec.Template.Annotations[v1alpha2.RecommendationIDAnnotation]
+		return version != ""
+	}, waitFor, 100*time.Millisecond, "the StatefulSet was never rolled out")
+	assert.Equal(t, version, e.getDPA("shop", "db").Status.Vertical.Target.Version)
+	// The StatefulSet controller would recreate db-0: the new pod gets the resources.
+	require.NoError(t, e.Kube.CoreV1().Pods("shop").Delete(ctx, "db-0", metav1.DeleteOptions{}))
+	var pod *corev1.Pod
+	require.Eventually(t, func() bool {
+		pod, err = e.CreatePod("shop", fmt.Sprintf("db-%d", time.Now().UnixNano()%1000+1), map[string]string{"app": "db"}, owner)
+		require.NoError(t, err)
+		return pod.Annotations[v1alpha2.RecommendationIDAnnotation] == version
+	}, waitFor, 200*time.Millisecond)
+	assert.Equal(t, "750m", ptrQ(pod.Spec.Containers[0].Resources.Requests.Cpu()))
+	assert.Equal(t, "shop/db", pod.Annotations[v1alpha2.AutoscalerIDAnnotation])
+}
