@@ -78,6 +78,10 @@ type Report struct {
 	GoVersion string `json:"go_version"`
 	CPUs      int    `json:"cpus"`
 	Pods      int    `json:"pods"`
+	// EtcdRSSBytes and APIServerRSSBytes are the control plane's own resident memory once the
+	// pods exist (before the modes run), for sizing a test cluster.
+	EtcdRSSBytes      float64 `json:"etcd_rss_bytes"`
+	APIServerRSSBytes float64 `json:"apiserver_rss_bytes"`
 	// PlainListMs is a paginated LIST (500 per page, protobuf) of all pods by a plain client,
 	// the yardstick for DPA creation -> pods synced.
 	PlainListMs float64  `json:"plain_list_ms"`
@@ -198,6 +202,14 @@ func runSize(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes
 	if report.PlainListMs, err = plainList(ctx, cp); err != nil {
 		return report, err
 	}
+	etcdPid, apiPid := cp.Pids()
+	if report.EtcdRSSBytes, err = vmRSS(etcdPid); err != nil {
+		return report, err
+	}
+	if report.APIServerRSSBytes, err = vmRSS(apiPid); err != nil {
+		return report, err
+	}
+	fmt.Fprintf(os.Stderr, "control plane RSS: etcd %.0f MiB, kube-apiserver %.0f MiB\n", report.EtcdRSSBytes/(1<<20), report.APIServerRSSBytes/(1<<20))
 	fmt.Fprintf(os.Stderr, "plain paginated LIST of all pods: %.0f ms\n", report.PlainListMs)
 	dpaCreated := false
 	for _, m := range modeNames {
@@ -441,7 +453,7 @@ func createPods(ctx context.Context, kube kubernetes.Interface, from, to int) er
 		wg.Go(func() {
 			for i := range work {
 				p := benchPod(i, namespaces)
-				created, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{FieldManager: "kube-controller-manager"})
+				created, err := applyPod(ctx, kube, p)
 				if err == nil {
 					created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "10.1.0.1",
 						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
@@ -467,6 +479,19 @@ func createPods(ctx context.Context, kube kubernetes.Interface, from, to int) er
 	default:
 		return nil
 	}
+}
+
+// applyPod creates a pod by server-side apply, as the ReplicaSet controller's field manager,
+// so the stored pod carries Apply managedFields like pods in clusters managed that way.
+func applyPod(ctx context.Context, kube kubernetes.Interface, p *corev1.Pod) (*corev1.Pod, error) {
+	p.APIVersion, p.Kind = "v1", "Pod"
+	body, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	force := true
+	return kube.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: "kube-controller-manager", Force: &force})
 }
 
 // benchPod is a pod as a Deployment's ReplicaSet creates it: 3 containers with env and
@@ -554,18 +579,24 @@ func fileSize(path string) (int64, error) {
 	return st.Size(), nil
 }
 
-func vmHWM(pid int) (float64, error) {
+// vmHWM is a process's peak resident memory, from /proc.
+func vmHWM(pid int) (float64, error) { return procStatus(pid, "VmHWM:") }
+
+// vmRSS is a process's current resident memory, from /proc.
+func vmRSS(pid int) (float64, error) { return procStatus(pid, "VmRSS:") }
+
+func procStatus(pid int, field string) (float64, error) {
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+	return 0, fmt.Errorf("no %s for pid %d", field, pid)
 }
 
 func metric(text, name string) float64 {

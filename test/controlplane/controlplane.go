@@ -59,6 +59,11 @@ type ControlPlane struct {
 	exited          map[*exec.Cmd]chan error
 }
 
+// Pids returns the process IDs of etcd and kube-apiserver, for reading their memory.
+func (cp *ControlPlane) Pids() (etcd, apiserver int) {
+	return cp.etcd.Process.Pid, cp.apiserver.Process.Pid
+}
+
 // BinDir returns $KUBEBUILDER_ASSETS if set, else bin/controlplane at the module root.
 func BinDir() (string, error) {
 	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
