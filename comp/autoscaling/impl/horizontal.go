@@ -1,0 +1,216 @@
+package impl
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+)
+
+// The scaling policies used when a DPA does not set its own: the HPA's defaults. Scale-up:
+// no stabilization, at most +100% or +4 pods per 15 s, whichever allows more. Scale-down: the
+// highest recommendation of the last 5 minutes, at most -100% per 15 s.
+var (
+	defaultScaleUp = v1alpha2.DatadogPodAutoscalerScalingPolicy{
+		Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
+		Rules: []v1alpha2.DatadogPodAutoscalerScalingRule{
+			{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15},
+			{Type: v1alpha2.DatadogPodAutoscalerPodsScalingRuleType, Value: 4, PeriodSeconds: 15},
+		},
+	}
+	defaultScaleDown = v1alpha2.DatadogPodAutoscalerScalingPolicy{
+		Strategy:                   ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
+		Rules:                      []v1alpha2.DatadogPodAutoscalerScalingRule{{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15}},
+		StabilizationWindowSeconds: 300,
+	}
+)
+
+func ptrTo[T any](v T) *T { return &v }
+
+// timedRecommendation is one horizontal recommendation as the actuator saw it.
+type timedRecommendation struct {
+	at       time.Time
+	replicas int32
+}
+
+// horizontalInput is everything one horizontal decision depends on.
+type horizontalInput struct {
+	now         time.Time
+	current     int32 // the target's spec.replicas, from /scale
+	recommended int32
+	minReplicas *int32
+	maxReplicas *int32
+	scaleUp     v1alpha2.DatadogPodAutoscalerScalingPolicy
+	scaleDown   v1alpha2.DatadogPodAutoscalerScalingPolicy
+	// history holds earlier recommendations (for stabilization), oldest first.
+	history []timedRecommendation
+	// actions are the scaling actions taken so far (for the rules), any order.
+	actions []v1alpha2.DatadogPodAutoscalerHorizontalAction
+}
+
+// horizontalDecision is the outcome.
+type horizontalDecision struct {
+	// Desired is the replica count to set; equal to current when nothing changes.
+	Desired int32
+	// Limited says why Desired differs from the recommendation ("" when it does not).
+	Limited string
+	// Disabled: the target is scaled to zero, which turns autoscaling off (as for the HPA).
+	Disabled bool
+}
+
+func policies(dpa *v1alpha2.DatadogPodAutoscaler) (up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) {
+	up, down = defaultScaleUp, defaultScaleDown
+	if ap := dpa.Spec.ApplyPolicy; ap != nil {
+		if ap.ScaleUp != nil {
+			up = *ap.ScaleUp
+		}
+		if ap.ScaleDown != nil {
+			down = *ap.ScaleDown
+		}
+	}
+	return up, down
+}
+
+// decideHorizontal applies, in order: scaling to zero disables autoscaling; a current count
+// outside [min, max] snaps to the bound; stabilization (scale-up takes the lowest, scale-down
+// the highest recommendation within its window); the [min, max] clamp; the rules of the
+// direction (Pods or Percent per period, counted from the actions taken in that period,
+// combined by the strategy Max, Min or Disabled).
+func decideHorizontal(in horizontalInput) horizontalDecision {
+	if in.current == 0 {
+		return horizontalDecision{Disabled: true, Desired: 0}
+	}
+	lo, hi := int32(1), int32(math.MaxInt32)
+	if in.minReplicas != nil {
+		lo = *in.minReplicas
+	}
+	if in.maxReplicas != nil {
+		hi = *in.maxReplicas
+	}
+	if in.current < lo {
+		return horizontalDecision{Desired: lo, Limited: fmt.Sprintf("current replicas %d below minReplicas %d", in.current, lo)}
+	}
+	if in.current > hi {
+		return horizontalDecision{Desired: hi, Limited: fmt.Sprintf("current replicas %d above maxReplicas %d", in.current, hi)}
+	}
+
+	desired, limited := stabilize(in), ""
+	if desired != in.recommended {
+		limited = fmt.Sprintf("stabilized from %d to %d", in.recommended, desired)
+	}
+	switch {
+	case desired < lo:
+		desired, limited = lo, fmt.Sprintf("recommendation %d below minReplicas %d", in.recommended, lo)
+	case desired > hi:
+		desired, limited = hi, fmt.Sprintf("recommendation %d above maxReplicas %d", in.recommended, hi)
+	}
+	switch {
+	case desired > in.current:
+		if limit, why := scaleUpLimit(in); desired > limit {
+			desired, limited = max(limit, in.current), why
+		}
+	case desired < in.current:
+		if limit, why := scaleDownLimit(in); desired < limit {
+			desired, limited = min(limit, in.current), why
+		}
+	}
+	return horizontalDecision{Desired: desired, Limited: limited}
+}
+
+// stabilize keeps the count from moving on a recommendation that did not last: a scale-up
+// goes no higher than the lowest recommendation within the scale-up window, a scale-down no
+// lower than the highest within the scale-down window.
+func stabilize(in horizontalInput) int32 {
+	up, down := in.recommended, in.recommended
+	upFrom := in.now.Add(-time.Duration(in.scaleUp.StabilizationWindowSeconds) * time.Second)
+	downFrom := in.now.Add(-time.Duration(in.scaleDown.StabilizationWindowSeconds) * time.Second)
+	for _, r := range in.history {
+		if r.at.After(upFrom) {
+			up = min(up, r.replicas)
+		}
+		if r.at.After(downFrom) {
+			down = max(down, r.replicas)
+		}
+	}
+	out := in.current
+	if out < up {
+		out = up
+	}
+	if out > down {
+		out = down
+	}
+	return out
+}
+
+// changedWithin sums the replicas added (up) or removed (!up) by actions inside the period.
+func changedWithin(actions []v1alpha2.DatadogPodAutoscalerHorizontalAction, from time.Time, up bool) int32 {
+	var n int32
+	for _, a := range actions {
+		if !a.Time.Time.After(from) {
+			continue
+		}
+		d := a.ToReplicas - a.FromReplicas
+		if up && d > 0 {
+			n += d
+		}
+		if !up && d < 0 {
+			n -= d
+		}
+	}
+	return n
+}
+
+func scaleUpLimit(in horizontalInput) (int32, string) {
+	p := in.scaleUp
+	if p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect {
+		return in.current, "scale-up disabled by applyPolicy.scaleUp.strategy"
+	}
+	if len(p.Rules) == 0 {
+		return math.MaxInt32, ""
+	}
+	pickMin := p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect
+	limit := int32(-1)
+	for _, r := range p.Rules {
+		start := in.current - changedWithin(in.actions, in.now.Add(-time.Duration(r.PeriodSeconds)*time.Second), true)
+		var allowed int32
+		switch r.Type {
+		case v1alpha2.DatadogPodAutoscalerPodsScalingRuleType:
+			allowed = start + r.Value
+		default:
+			allowed = int32(math.Ceil(float64(start) * (1 + float64(r.Value)/100)))
+		}
+		if limit < 0 || (!pickMin && allowed > limit) || (pickMin && allowed < limit) {
+			limit = allowed
+		}
+	}
+	return limit, fmt.Sprintf("scale-up limited to %d by applyPolicy.scaleUp rules", limit)
+}
+
+func scaleDownLimit(in horizontalInput) (int32, string) {
+	p := in.scaleDown
+	if p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect {
+		return in.current, "scale-down disabled by applyPolicy.scaleDown.strategy"
+	}
+	if len(p.Rules) == 0 {
+		return math.MinInt32, ""
+	}
+	pickMin := p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect
+	limit := int32(-1)
+	for _, r := range p.Rules {
+		start := in.current + changedWithin(in.actions, in.now.Add(-time.Duration(r.PeriodSeconds)*time.Second), false)
+		var allowed int32
+		switch r.Type {
+		case v1alpha2.DatadogPodAutoscalerPodsScalingRuleType:
+			allowed = start - r.Value
+		default:
+			allowed = int32(math.Floor(float64(start) * (1 - float64(r.Value)/100)))
+		}
+		allowed = max(allowed, 0)
+		// Max picks the rule allowing the biggest change: the lowest count.
+		if limit < 0 || (!pickMin && allowed < limit) || (pickMin && allowed > limit) {
+			limit = allowed
+		}
+	}
+	return limit, fmt.Sprintf("scale-down limited to %d by applyPolicy.scaleDown rules", limit)
+}
