@@ -403,3 +403,56 @@ func TestVerticalStatefulSet(t *testing.T) {
 	assert.Equal(t, "750m", ptrQ(pod.Spec.Containers[0].Resources.Requests.Cpu()))
 	assert.Equal(t, "shop/db", pod.Annotations[v1alpha2.AutoscalerIDAnnotation])
 }
+
+// Horizontal scaling through the /scale subresource: the recommendation is clamped to
+// maxReplicas and limited by the scale-up rules, the action is recorded; Preview and a
+// target scaled to zero are never scaled.
+func TestHorizontalThroughScale(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	ctx := context.Background()
+	replicas := map[string]int32{"web": 2, "api": 1, "idle": 0}
+	for name, n := range replicas {
+		d := testenv.Deployment("shop", name, nil)
+		d.Spec.Replicas = testenv.Ptr(n)
+		_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	e.startAgent(nil)
+	bounds := map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}
+	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "6"}, map[string]any{"spec.constraints": bounds})
+	e.dpa("shop", "api", "api", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.applyPolicy.mode": "Preview"})
+	e.dpa("shop", "idle", "idle", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, nil)
+
+	require.Eventually(t, func() bool {
+		d, err := e.Kube.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		return *d.Spec.Replicas == 5
+	}, waitFor, 100*time.Millisecond, "web was never scaled to maxReplicas")
+	limited := e.waitCondition("shop", "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
+	assert.Contains(t, limited.Message, "above maxReplicas 5")
+	var status *v1alpha2.DatadogPodAutoscalerHorizontalStatus
+	require.Eventually(t, func() bool {
+		status = e.getDPA("shop", "web").Status.Horizontal
+		return status != nil && len(status.LastActions) == 1
+	}, waitFor, 100*time.Millisecond)
+	act := status.LastActions[0]
+	assert.Equal(t, int32(2), act.FromReplicas)
+	assert.Equal(t, int32(5), act.ToReplicas)
+	assert.Equal(t, int32(6), *act.RecommendedReplicas)
+	assert.Contains(t, *act.LimitedReason, "maxReplicas")
+	assert.Equal(t, int32(6), status.Target.DesiredReplicas)
+	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, status.Target.Source)
+	assert.Len(t, e.events("shop", "web", "SuccessfulScale"), 1)
+
+	preview := e.waitCondition("shop", "api", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
+	assert.Equal(t, "PreviewMode", preview.Reason)
+	zero := e.waitCondition("shop", "idle", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
+	assert.Equal(t, "ScalingDisabled", zero.Reason)
+	for name, n := range map[string]int32{"api": 1, "idle": 0} {
+		d, err := e.Kube.AppsV1().Deployments("shop").Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, n, *d.Spec.Replicas, "%s is never scaled", name)
+	}
+	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 1, "one /scale write in all")
+}

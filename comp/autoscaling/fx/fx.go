@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
@@ -32,6 +33,7 @@ type in struct {
 	Logger       *zap.Logger
 	Kube         kubernetes.Interface
 	Dynamic      dynamic.Interface
+	RESTConfig   *rest.Config
 	Gate         gatedef.Component
 	Workloadmeta wmdef.Component
 	Leader       leaderdef.Component
@@ -48,7 +50,7 @@ type out struct {
 
 func newComponent(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
+		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, RESTConfig: i.RESTConfig, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
 		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources,
 	})
 	if err != nil {

@@ -15,10 +15,14 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -34,10 +38,12 @@ import (
 
 // Requires is what the stack needs.
 type Requires struct {
-	Config       configdef.Component
-	Logger       *zap.Logger
-	Kube         kubernetes.Interface
-	Dynamic      dynamic.Interface
+	Config  configdef.Component
+	Logger  *zap.Logger
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	// RESTConfig builds the scale client.
+	RESTConfig   *rest.Config
 	Gate         gatedef.Component
 	Workloadmeta wmdef.Component
 	Leader       leaderdef.Component
@@ -109,8 +115,12 @@ func NewComponent(reqs Requires) (Provides, error) {
 		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lazyscale_autoscaling_vertical_rollouts_total", Help: "Vertical rollouts triggered, by result.",
 		}, []string{"result"}),
+		scalings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result.",
+		}, []string{"result"}),
+		history: map[string][]timedRecommendation{},
 	}
-	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts} {
+	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts, c.ctrl.scalings} {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register autoscaling metrics: %w", err)
 		}
@@ -164,6 +174,16 @@ func (c *component) run(ctx context.Context) {
 	defer broadcaster.Shutdown()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.reqs.Kube.CoreV1().Events("")})
 	c.ctrl.recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"})
+
+	// The scale client and its REST mapper discover lazily, on the first scaling.
+	discovery := memory.NewMemCacheClient(c.reqs.Kube.Discovery())
+	c.ctrl.mapper = restmapper.NewDeferredDiscoveryRESTMapper(discovery)
+	scales, err := scale.NewForConfig(c.reqs.RESTConfig, c.ctrl.mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(discovery))
+	if err != nil {
+		c.log.Error("cannot build the scale client; autoscaling stays off", zap.Error(err))
+		return
+	}
+	c.ctrl.scales = scales
 
 	c.autoscalers = newAutoscalers()
 	c.pods = newPodWatcher(c.reqs.Workloadmeta)

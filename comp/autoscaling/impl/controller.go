@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
@@ -66,11 +67,20 @@ type controller struct {
 	sources      []def.RecommendationSource // highest priority first
 	recorder     record.EventRecorder
 	now          func() time.Time
+	// scales reads and writes /scale of any scalable kind, found through mapper.
+	scales scale.ScalesGetter
+	mapper meta.RESTMapper
+	// history keeps each DPA's recent horizontal recommendations for the stabilization
+	// windows. It lives on the leader only: a new leader starts with an empty history, and so
+	// waits one window before scaling down (documented).
+	historyMu sync.Mutex
+	history   map[string][]timedRecommendation
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 
 	reconciles *prometheus.CounterVec
 	rollouts   *prometheus.CounterVec
+	scalings   *prometheus.CounterVec
 }
 
 // enqueue adds keys to the current term's queue; without a term (a follower) it does nothing.
@@ -202,42 +212,65 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
 	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
 
-	version := c.recommendVertical(ctx, dpa, counts, template.Spec.Containers)
-	if version == "" {
-		return resync, nil
+	g := c.gather(ctx, dpa, counts, template.Spec.Containers)
+	after := resync
+	var errs []error
+	if version := c.recommendVertical(dpa, g, template.Spec.Containers); version != "" {
+		a, err := c.applyVertical(ctx, dpa, target, version, template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
+		if a > 0 && a < after {
+			after = a
+		}
+		errs = append(errs, err)
 	}
-	after, err := c.applyVertical(ctx, dpa, target, version, template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
-	if after == 0 || after > resync {
-		after = resync
-	}
-	return after, err
+	errs = append(errs, c.horizontal(ctx, key, dpa, g))
+	return after, errors.Join(errs...)
 }
 
-// recommendVertical asks the sources, constrains the winning values and records them in
-// status. It returns the recommendation version to apply, "" if none.
-func (c *controller) recommendVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, counts podCounts, containers []corev1.Container) string {
+// gathered is what the recommendation sources said about one DPA.
+type gathered struct {
+	vertical, horizontal *def.Recommendation
+	applied              bool     // some source applies to the DPA
+	errs                 []string // "source: error"
+}
+
+// gather asks each applicable source once, highest priority first, until both parts have a
+// value.
+func (c *controller) gather(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, counts podCounts, containers []corev1.Container) gathered {
 	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready}
 	for _, ctr := range containers {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
-	var rec *def.Recommendation
-	var errs []string
-	applied := false
+	var g gathered
 	for _, src := range c.sources {
+		if g.vertical != nil && g.horizontal != nil {
+			break
+		}
 		if !src.Applies(dpa) {
 			continue
 		}
-		applied = true
+		g.applied = true
 		r, err := src.Recommend(ctx, req)
 		if err != nil {
-			errs = append(errs, src.Name()+": "+err.Error())
+			g.errs = append(g.errs, src.Name()+": "+err.Error())
 			continue
 		}
-		if r != nil && len(r.Containers) > 0 {
-			rec = r
-			break
+		if r == nil {
+			continue
+		}
+		if g.vertical == nil && len(r.Containers) > 0 {
+			g.vertical = r
+		}
+		if g.horizontal == nil && r.Replicas != nil {
+			g.horizontal = r
 		}
 	}
+	return g
+}
+
+// recommendVertical constrains the winning vertical values and records them in status. It
+// returns the recommendation version to apply, "" if none.
+func (c *controller) recommendVertical(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, containers []corev1.Container) string {
+	rec, applied, errs := g.vertical, g.applied, g.errs
 	st := &dpa.Status
 	switch {
 	case rec == nil && !applied:

@@ -1,9 +1,19 @@
 package impl
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
@@ -213,4 +223,128 @@ func scaleDownLimit(in horizontalInput) (int32, string) {
 		}
 	}
 	return limit, fmt.Sprintf("scale-down limited to %d by applyPolicy.scaleDown rules", limit)
+}
+
+// maxLastActions is how many scaling actions status.horizontal.lastActions keeps.
+const maxLastActions = 10
+
+// horizontal records the winning horizontal recommendation and scales the target through its
+// /scale subresource when the decision says so. Preview records only; pause never gets here.
+func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered) error {
+	st := &dpa.Status
+	rec := g.horizontal
+	if rec == nil {
+		msg := strings.Join(g.errs, "; ")
+		reason := reasonFailed
+		if msg == "" {
+			reason, msg = reasonNoSource, "no source recommends replicas (annotate the DPA with "+v1alpha2.CustomRecommenderAnnotation+" or "+v1alpha2.ForceReplicasAnnotation+")"
+		}
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, false, reason, msg)
+		return nil
+	}
+	c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, true, reasonReceived, "from the "+rec.SourceName+" source")
+	if st.Horizontal == nil {
+		st.Horizontal = &v1alpha2.DatadogPodAutoscalerHorizontalStatus{}
+	}
+	if t := st.Horizontal.Target; t == nil || t.DesiredReplicas != *rec.Replicas || t.Source != rec.Source {
+		st.Horizontal.Target = &v1alpha2.DatadogPodAutoscalerHorizontalTargetStatus{Source: rec.Source,
+			GeneratedAt: metav1.NewTime(rec.Timestamp.Truncate(time.Second)), DesiredReplicas: *rec.Replicas}
+	}
+
+	gr, sc, err := c.getScale(ctx, dpa)
+	if err != nil {
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedGetScale", err.Error())
+		return err
+	}
+	now := c.now()
+	up, down := policies(dpa)
+	c.historyMu.Lock()
+	history := c.prunedHistory(key, now, up, down)
+	c.history[key] = append(history, timedRecommendation{at: now, replicas: *rec.Replicas})
+	c.historyMu.Unlock()
+	d := decideHorizontal(horizontalInput{now: now, current: sc.Spec.Replicas, recommended: *rec.Replicas,
+		minReplicas: constraintsMin(dpa), maxReplicas: constraintsMax(dpa), scaleUp: up, scaleDown: down,
+		history: history, actions: st.Horizontal.LastActions})
+	if d.Limited != "" {
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, true, reasonLimited, d.Limited)
+	} else {
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, false, reasonWithinBounds, "")
+	}
+	switch {
+	case d.Disabled:
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "ScalingDisabled", "the target has 0 replicas: scaling is off until it is scaled up by hand")
+		return nil
+	case isPreview(dpa):
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, reasonPreview, "applyPolicy.mode is Preview: the recommendation is only recorded")
+		return nil
+	case d.Desired == sc.Spec.Replicas:
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, true, "ReadyForNewScale", "")
+		return nil
+	}
+	from := sc.Spec.Replicas
+	sc.Spec.Replicas = d.Desired
+	if _, err := c.scales.Scales(dpa.Namespace).Update(ctx, gr, sc, metav1.UpdateOptions{FieldManager: "lazyscale"}); err != nil {
+		c.scalings.WithLabelValues("failure").Inc()
+		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedScale", "scale %s %s from %d to %d failed: %v", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, err)
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedScale", err.Error())
+		return fmt.Errorf("scale %s: %w", key, err)
+	}
+	c.scalings.WithLabelValues("success").Inc()
+	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulScale", "scaled %s %s from %d to %d (recommended %d)", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, *rec.Replicas)
+	c.log.Info("scaled", zap.String("autoscaler", key), zap.Int32("from", from), zap.Int32("to", d.Desired), zap.String("limited", d.Limited))
+	action := v1alpha2.DatadogPodAutoscalerHorizontalAction{Time: metav1.NewTime(now.Truncate(time.Second)), FromReplicas: from,
+		RecommendedReplicas: ptrTo(*rec.Replicas), ToReplicas: d.Desired}
+	if d.Limited != "" {
+		action.LimitedReason = ptrTo(d.Limited)
+	}
+	st.Horizontal.LastActions = append(st.Horizontal.LastActions, action)
+	if n := len(st.Horizontal.LastActions); n > maxLastActions {
+		st.Horizontal.LastActions = st.Horizontal.LastActions[n-maxLastActions:]
+	}
+	c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, true, "SucceededScale", fmt.Sprintf("scaled from %d to %d", from, d.Desired))
+	return nil
+}
+
+// prunedHistory drops recommendations older than both windows. Callers hold historyMu.
+func (c *controller) prunedHistory(key string, now time.Time, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
+	keep := time.Duration(max(up.StabilizationWindowSeconds, down.StabilizationWindowSeconds)) * time.Second
+	h := c.history[key]
+	i := 0
+	for i < len(h) && now.Sub(h[i].at) > keep {
+		i++
+	}
+	return slices.Clone(h[i:])
+}
+
+// getScale reads the target's /scale through the REST mapper, so any scalable kind works.
+func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupResource, *autoscalingv1.Scale, error) {
+	t := dpa.Spec.TargetRef
+	gv, err := schema.ParseGroupVersion(cmp.Or(t.APIVersion, "apps/v1"))
+	if err != nil {
+		return schema.GroupResource{}, nil, fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
+	}
+	mapping, err := c.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: t.Kind}, gv.Version)
+	if err != nil {
+		return schema.GroupResource{}, nil, fmt.Errorf("map %s %s: %w", t.APIVersion, t.Kind, err)
+	}
+	gr := mapping.Resource.GroupResource()
+	sc, err := c.scales.Scales(dpa.Namespace).Get(ctx, gr, t.Name, metav1.GetOptions{})
+	if err != nil {
+		return gr, nil, fmt.Errorf("read /scale of %s %s: %w", t.Kind, t.Name, err)
+	}
+	return gr, sc, nil
+}
+
+func constraintsMin(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
+	if dpa.Spec.Constraints == nil {
+		return nil
+	}
+	return dpa.Spec.Constraints.MinReplicas
+}
+
+func constraintsMax(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
+	if dpa.Spec.Constraints == nil {
+		return nil
+	}
+	return dpa.Spec.Constraints.MaxReplicas
 }

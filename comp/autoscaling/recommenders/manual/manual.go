@@ -1,12 +1,15 @@
-// Package manual is the recommendation source for resources pinned by hand: the DPA
-// annotation autoscaling.datadoghq.com/force-resources. The values still go through the DPA's
-// constraints like any other recommendation.
+// Package manual is the recommendation source for values pinned by hand: the DPA annotations
+// autoscaling.datadoghq.com/force-resources (container resources) and
+// autoscaling.datadoghq.com/force-replicas (the replica count). The values still go through the
+// DPA's constraints like any other recommendation.
 package manual
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -29,21 +32,31 @@ func (Source) Priority() int { return Priority }
 
 // Applies implements def.RecommendationSource.
 func (Source) Applies(dpa *v1alpha2.DatadogPodAutoscaler) bool {
-	_, ok := dpa.Annotations[v1alpha2.ForceResourcesAnnotation]
-	return ok
+	_, resources := dpa.Annotations[v1alpha2.ForceResourcesAnnotation]
+	_, replicas := dpa.Annotations[v1alpha2.ForceReplicasAnnotation]
+	return resources || replicas
 }
 
 // Recommend implements def.RecommendationSource. The values are as fresh as the DPA: their
 // timestamp is the time of the call.
 func (Source) Recommend(_ context.Context, req def.Request) (*def.Recommendation, error) {
-	containers, err := Parse(req.Autoscaler.Annotations[v1alpha2.ForceResourcesAnnotation])
-	if err != nil {
-		return nil, err
+	rec := &def.Recommendation{Source: v1alpha2.DatadogPodAutoscalerManualValueSource, SourceName: "manual", Timestamp: time.Now()}
+	if v, ok := req.Autoscaler.Annotations[v1alpha2.ForceResourcesAnnotation]; ok {
+		containers, err := Parse(v)
+		if err != nil {
+			return nil, err
+		}
+		rec.Containers = containers
 	}
-	return &def.Recommendation{
-		Source: v1alpha2.DatadogPodAutoscalerManualValueSource, SourceName: "manual",
-		Timestamp: time.Now(), Containers: containers,
-	}, nil
+	if v, ok := req.Autoscaler.Annotations[v1alpha2.ForceReplicasAnnotation]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("annotation %s: want a replica count (0 or more), got %q", v1alpha2.ForceReplicasAnnotation, v)
+		}
+		r := int32(n)
+		rec.Replicas = &r
+	}
+	return rec, nil
 }
 
 // Parse reads a force-resources value: a JSON list of {"name", "requests", "limits"}, with
