@@ -34,8 +34,9 @@ type autoscalers struct {
 	// onChange is called, outside the lock, with the keys a change may affect: the DPA and
 	// those sharing its target.
 	onChange func(keys []string)
-	// onRemove is called, outside the lock, after a DPA was removed, with how many remain.
-	onRemove func(remaining int)
+	// onRemove is called, outside the lock, after a DPA was removed, with how many remain and
+	// whether its target has no DPA left.
+	onRemove func(remaining int, target targetKey, orphan bool)
 	// onConvertError reports an object that is not a valid DPA.
 	onConvertError func(key string, err error)
 }
@@ -102,9 +103,11 @@ func (a *autoscalers) remove(key string) {
 	a.mu.Lock()
 	old := a.byKey[key]
 	var affected []string
+	var target targetKey
 	if old != nil {
 		delete(a.byKey, key)
-		affected = a.detachLocked(key, targetOf(old))
+		target = targetOf(old)
+		affected = a.detachLocked(key, target)
 	}
 	remaining := len(a.byKey)
 	a.mu.Unlock()
@@ -112,7 +115,7 @@ func (a *autoscalers) remove(key string) {
 		a.onChange(append(affected, key))
 	}
 	if old != nil && a.onRemove != nil {
-		a.onRemove(remaining)
+		a.onRemove(remaining, target, len(affected) == 0)
 	}
 }
 

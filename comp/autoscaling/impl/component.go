@@ -189,7 +189,10 @@ func (c *component) run(ctx context.Context) {
 	c.pods = newPodWatcher(c.reqs.Workloadmeta)
 	c.ctrl.autoscalers, c.ctrl.pods = c.autoscalers, c.pods
 	c.autoscalers.onChange = func(keys []string) { c.ctrl.enqueue(keys...) }
-	c.autoscalers.onRemove = func(remaining int) {
+	c.autoscalers.onRemove = func(remaining int, target targetKey, orphan bool) {
+		if orphan {
+			c.pods.forget(target) // nobody autoscales it any more: drop its pods
+		}
 		// A DPA left: one held back by the limit may become active.
 		if remaining >= c.ctrl.cfg.Limit {
 			c.ctrl.enqueue(c.autoscalers.keys()...)

@@ -158,6 +158,10 @@ func (c *controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 func (c *controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
 	cached := c.autoscalers.get(key)
 	if cached == nil {
+		// Deleted: forget its recommendation history.
+		c.historyMu.Lock()
+		delete(c.history, key)
+		c.historyMu.Unlock()
 		return 0, nil
 	}
 	dpa := cached.DeepCopy()
