@@ -208,7 +208,8 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		return 0, fmt.Errorf("read target %s: %w", target, err)
 	}
 	if err := validateAgainstTemplate(dpa, template); err != nil {
-		return fail(reasonInvalidSpec, err.Error())
+		_, ferr := fail(reasonInvalidSpec, err.Error())
+		return resync, ferr // the workload may change: look again (its changes are not watched)
 	}
 	c.pods.follow(ctx, target)
 	counts := c.pods.counts(target)
