@@ -61,6 +61,11 @@ type Result struct {
 	TLSHandshakes int `json:"tls_handshakes,omitempty"`
 	// WebhookHandlerMeanMs is the agent's own mean time per review (its duration histogram).
 	WebhookHandlerMeanMs float64 `json:"webhook_handler_mean_ms,omitempty"`
+	// WebhookCalls is how many reviews the agent's webhook answered in the mode.
+	WebhookCalls int `json:"webhook_calls"`
+	// PatcherMillis is the time from DPA creation to /status webhook.patcher_installed
+	// (polled every 10 ms).
+	PatcherMillis float64 `json:"patcher_ms,omitempty"`
 }
 
 // Latency summarises a series of request latencies.
@@ -236,8 +241,8 @@ func runSize(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes
 				m, r.HeapAllocBytes/(1<<20), r.HeapInuseBytes/(1<<20), r.RSSBytes/(1<<20), r.PeakRSSBytes/(1<<20), r.PodLists, r.PodWatches, r.EntitiesInStore, r.ActivationMillis)
 		}
 		if r.PodCreate != nil {
-			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d tls_handshakes=%d handler_mean=%.3f ms\n",
-				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.TLSHandshakes, r.WebhookHandlerMeanMs)
+			fmt.Fprintf(os.Stderr, "%-17s pod create p50=%.2f ms p90=%.2f ms p99=%.2f ms mean=%.2f ms patched=%d/%d webhook_calls=%d tls_handshakes=%d handler_mean=%.3f ms patcher=%.0f ms\n",
+				m, r.PodCreate.P50Ms, r.PodCreate.P90Ms, r.PodCreate.P99Ms, r.PodCreate.Mean, r.PodsPatched, r.PodCreate.Count, r.WebhookCalls, r.TLSHandshakes, r.WebhookHandlerMeanMs, r.PatcherMillis)
 		}
 	}
 	if dpaCreated {
@@ -320,6 +325,13 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		}
 		// The agent's own timestamp (same machine clock), not the poll: no polling granularity.
 		r.ActivationMillis = float64(syncedAt.Sub(start).Microseconds()) / 1000
+		if err := waitUntil(5*time.Minute, func() bool {
+			_, body := get(addr, "/status")
+			return strings.Contains(body, `"patcher_installed": true`)
+		}); err != nil {
+			return r, fmt.Errorf("patcher never installed: %w", err)
+		}
+		r.PatcherMillis = float64(time.Since(start).Microseconds()) / 1000
 	}
 	time.Sleep(settle) // a measurement window, not synchronisation
 	if code, _ := get(addr, "/debug/pprof/heap?gc=1"); code != http.StatusOK {
@@ -338,8 +350,8 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 	if err != nil {
 		return r, err
 	}
-	if mode == "disabled" || mode == "active" || mode == "webhook-skip" {
-		if mode != "disabled" {
+	if mode == "disabled" || mode == "dormant" || mode == "active" || mode == "webhook-skip" {
+		if mode != "disabled" && mode != "dormant" {
 			// The apiserver picks up the new webhook configuration asynchronously.
 			if err := waitUntil(time.Minute, func() bool { _, body := get(addr, "/status"); return strings.Contains(body, `"autoscaling": true`) }); err != nil {
 				return r, fmt.Errorf("webhook never registered: %w", err)
@@ -361,6 +373,7 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		}
 		_, metrics := get(addr, "/metrics")
 		r.TLSHandshakes = int(metric(metrics, "lazyscale_admission_tls_handshakes_total"))
+		r.WebhookCalls = webhookCalls(metrics)
 		if n := metric(metrics, `lazyscale_admission_webhook_duration_seconds_count{webhook="autoscaling"}`); n > 0 {
 			r.WebhookHandlerMeanMs = metric(metrics, `lazyscale_admission_webhook_duration_seconds_sum{webhook="autoscaling"}`) / n * 1000
 		}
@@ -597,6 +610,19 @@ func procStatus(pid int, field string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s for pid %d", field, pid)
+}
+
+// webhookCalls sums lazyscale_admission_webhook_requests_total over its labels.
+func webhookCalls(text string) int {
+	n := 0.0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "lazyscale_admission_webhook_requests_total{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			n += v
+		}
+	}
+	return int(n)
 }
 
 func metric(text, name string) float64 {
