@@ -50,6 +50,7 @@ type statusDoc struct {
 		Identity    string `json:"identity"`
 		Holder      string `json:"holder"`
 		Lease       string `json:"lease"`
+		LeaseError  string `json:"lease_error"`
 	} `json:"leader"`
 }
 
@@ -124,17 +125,20 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 	if l := d.Leader; l != nil {
 		switch {
 		case !l.Enabled:
-			fmt.Fprintf(tw, "leader	leader election disabled: this replica writes\n")
+			fmt.Fprintf(tw, "leader\tleader election disabled: this replica writes\n")
 		case l.Leader:
-			fmt.Fprintf(tw, "leader	this replica (%s) leads, lease %s\n", l.Identity, l.Lease)
+			fmt.Fprintf(tw, "leader\tthis replica (%s) leads, lease %s\n", l.Identity, l.Lease)
 		case !l.Campaigning:
-			fmt.Fprintf(tw, "leader	not standing for election: nothing to write yet (lease %s)\n", l.Lease)
+			fmt.Fprintf(tw, "leader\tnot standing for election: nothing to write yet (lease %s)\n", l.Lease)
 		default:
 			holder := l.Holder
 			if holder == "" {
 				holder = "unknown"
 			}
-			fmt.Fprintf(tw, "leader	follower (%s); leader is %s, lease %s\n", l.Identity, holder, l.Lease)
+			fmt.Fprintf(tw, "leader\tfollower (%s); leader is %s, lease %s\n", l.Identity, holder, l.Lease)
+		}
+		if l.LeaseError != "" {
+			fmt.Fprintf(tw, "\tcannot use the lease: %s\n", l.LeaseError)
 		}
 	}
 	return tw.Flush()

@@ -41,6 +41,9 @@ type Status struct {
 	// WaitForLeadership, that is once there is something to write: a dormant replica whose
 	// certificate is already in its Secret never touches the Lease.
 	Campaigning bool `json:"campaigning"`
+	// LeaseError is the last Lease request's error while campaigning ("" when the last one
+	// succeeded): a missing namespace or RBAC shows here.
+	LeaseError string `json:"lease_error,omitempty"`
 	// Lease is namespace/name of the coordination.k8s.io Lease.
 	Lease string `json:"lease,omitempty"`
 	// LeadingSince is when this replica last became leader.

@@ -65,6 +65,8 @@ type component struct {
 	terms   int // terms begun
 	ended   int // terms whose end was logged
 	elector *leaderelection.LeaderElector
+	// leaseErr is the last Lease request's error ("" once one succeeds).
+	leaseErr string
 	// The election is campaigned for only once someone waits for leadership (there is
 	// something to write) and the component has started.
 	demanded, running, campaigning bool
@@ -127,7 +129,7 @@ func (c *component) start(context.Context) error {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: c.identity},
 	}
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
+		Lock:            &observedLock{Interface: lock, observe: c.observeLease},
 		LeaseDuration:   c.cfg.LeaseDuration,
 		RenewDeadline:   c.cfg.RenewDeadline,
 		RetryPeriod:     c.cfg.RetryPeriod,
@@ -220,6 +222,26 @@ func (c *component) onNewLeader(identity string) {
 	}
 }
 
+// observeLease records the outcome of a Lease request: a new error is logged once, with what
+// to check; a success after errors is logged too.
+func (c *component) observeLease(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	c.mu.Lock()
+	prev := c.leaseErr
+	c.leaseErr = msg
+	c.mu.Unlock()
+	switch {
+	case msg != "" && msg != prev:
+		c.log.Warn("leader election cannot use its Lease; this replica writes nothing until it can (check that the namespace exists and the RBAC allows leases)",
+			zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName), zap.Error(err))
+	case msg == "" && prev != "":
+		c.log.Info("leader election reaches its Lease again", zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName))
+	}
+}
+
 func (c *component) broadcastLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
@@ -263,6 +285,7 @@ func (c *component) Status() def.Status {
 	if c.cfg.Enabled {
 		s.Lease = c.cfg.Namespace + "/" + c.cfg.LeaseName
 		s.Campaigning = c.campaigning
+		s.LeaseError = c.leaseErr
 	}
 	if c.current != nil && c.current.ctx.Err() == nil {
 		s.Leader, s.LeadingSince = true, c.current.since

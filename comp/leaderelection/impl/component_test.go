@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,8 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/leaderelection/def"
@@ -105,5 +110,32 @@ func TestWhileLeadingRunsOncePerTerm(t *testing.T) {
 	cancel()
 	<-done
 	assert.Empty(t, runs, "one term, one run")
+	require.NoError(t, p.Stop(context.Background()))
+}
+
+// A campaign that cannot create its Lease (here: the namespace is missing) says so on the
+// status, and clears it once the Lease works.
+func TestLeaseErrorIsVisible(t *testing.T) {
+	p, kube := newTestComponent(t, true)
+	var failing atomic.Bool
+	failing.Store(true)
+	kube.PrependReactor("create", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failing.Load() {
+			return true, nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "lazyscale")
+		}
+		return false, nil, nil
+	})
+	require.NoError(t, p.Start(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waited := make(chan bool, 1)
+	go func() { _, ok := p.Comp.WaitForLeadership(ctx); waited <- ok }()
+	require.Eventually(t, func() bool { return p.Comp.Status().LeaseError != "" }, 10*time.Second, 20*time.Millisecond)
+	assert.Contains(t, p.Comp.Status().LeaseError, `namespaces "lazyscale" not found`)
+	assert.False(t, p.Comp.IsLeader())
+
+	failing.Store(false)
+	require.True(t, <-waited, "leads once the Lease can be created")
+	assert.Empty(t, p.Comp.Status().LeaseError)
 	require.NoError(t, p.Stop(context.Background()))
 }
