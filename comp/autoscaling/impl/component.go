@@ -119,6 +119,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result.",
 		}, []string{"result"}),
 		history: map[string][]timedRecommendation{},
+		answers: map[string]cachedAnswer{},
 	}
 	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts, c.ctrl.scalings} {
 		if err := reqs.Registerer.Register(m); err != nil {

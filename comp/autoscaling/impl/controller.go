@@ -2,6 +2,9 @@ package impl
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -75,6 +78,8 @@ type controller struct {
 	// waits one window before scaling down (documented).
 	historyMu sync.Mutex
 	history   map[string][]timedRecommendation
+	// answers caches the sources' answers per DPA (guarded by historyMu too).
+	answers map[string]cachedAnswer
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 
@@ -158,9 +163,10 @@ func (c *controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 func (c *controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
 	cached := c.autoscalers.get(key)
 	if cached == nil {
-		// Deleted: forget its recommendation history.
+		// Deleted: forget its recommendation history and cached answers.
 		c.historyMu.Lock()
 		delete(c.history, key)
+		delete(c.answers, key)
 		c.historyMu.Unlock()
 		return 0, nil
 	}
@@ -238,13 +244,52 @@ type gathered struct {
 	errs                 []string // "source: error"
 }
 
-// gather asks each applicable source once, highest priority first, until both parts have a
-// value.
+// gather returns what the sources say about the DPA (see ask). The answers are reused for half a resync period while what the sources are told has not
+// changed (the DPA's generation and annotations, the pod counts, the workload's container
+// resources): a status write echoing back through the informer, or a burst of pod events,
+// does not call an external recommender again.
 func (c *controller) gather(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, counts podCounts, containers []corev1.Container) gathered {
 	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready}
 	for _, ctr := range containers {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
+	key, fp, now := dpa.Namespace+"/"+dpa.Name, fingerprint(dpa, req), c.now()
+	c.historyMu.Lock()
+	cached, ok := c.answers[key]
+	c.historyMu.Unlock()
+	if ok && cached.fingerprint == fp && now.Sub(cached.at) < c.cfg.ResyncPeriod/2 {
+		return cached.g
+	}
+	g := c.ask(ctx, dpa, req)
+	c.historyMu.Lock()
+	c.answers[key] = cachedAnswer{fingerprint: fp, at: now, g: g}
+	c.historyMu.Unlock()
+	return g
+}
+
+// cachedAnswer is what the sources said about one DPA, and about which input.
+type cachedAnswer struct {
+	fingerprint string
+	at          time.Time
+	g           gathered
+}
+
+// fingerprint identifies what the sources are told about a DPA.
+func fingerprint(dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) string {
+	b, _ := json.Marshal(struct {
+		Generation  int64
+		Annotations map[string]string
+		Current     int32
+		Ready       int32
+		Containers  []def.ContainerResources
+	}{dpa.Generation, dpa.Annotations, req.CurrentReplicas, req.ReadyReplicas, req.Containers})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// ask calls each applicable source once, highest priority first, until both parts have a
+// value.
+func (c *controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) gathered {
 	var g gathered
 	for _, src := range c.sources {
 		if g.vertical != nil && g.horizontal != nil {
