@@ -195,17 +195,6 @@ func (a *autoscalers) keys() []string {
 	return out
 }
 
-// targets returns every target with at least one DPA.
-func (a *autoscalers) targets() []targetKey {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	out := make([]targetKey, 0, len(a.byTarget))
-	for t := range a.byTarget {
-		out = append(out, t)
-	}
-	return out
-}
-
 func (a *autoscalers) count() int {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -117,11 +117,11 @@ func decideHorizontal(in horizontalInput) horizontalDecision {
 	}
 	switch {
 	case desired > in.current:
-		if limit, why := scaleUpLimit(in); desired > limit {
+		if limit, why := ruleLimit(in, true); desired > limit {
 			desired, limited = max(limit, in.current), why
 		}
 	case desired < in.current:
-		if limit, why := scaleDownLimit(in); desired < limit {
+		if limit, why := ruleLimit(in, false); desired < limit {
 			desired, limited = min(limit, in.current), why
 		}
 	}
@@ -171,58 +171,52 @@ func changedWithin(actions []v1alpha2.DatadogPodAutoscalerHorizontalAction, from
 	return n
 }
 
-func scaleUpLimit(in horizontalInput) (int32, string) {
-	p := in.scaleUp
+// ruleLimit is the furthest the count may move in one direction now: each rule allows Value
+// pods, or Value percent, of the count at the start of its period (the actions taken within
+// the period undone); Max keeps the rule allowing the biggest move, Min the smallest, Disabled
+// none at all.
+func ruleLimit(in horizontalInput, up bool) (int32, string) {
+	p, dir := in.scaleDown, "down"
+	if up {
+		p, dir = in.scaleUp, "up"
+	}
 	if p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect {
-		return in.current, "scale-up disabled by applyPolicy.scaleUp.strategy"
+		return in.current, "scale-" + dir + " disabled by applyPolicy.scale" + strings.ToUpper(dir[:1]) + dir[1:] + ".strategy"
 	}
 	if len(p.Rules) == 0 {
-		return math.MaxInt32, ""
-	}
-	pickMin := p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect
-	limit := int32(-1)
-	for _, r := range p.Rules {
-		start := in.current - changedWithin(in.actions, in.now.Add(-time.Duration(r.PeriodSeconds)*time.Second), true)
-		var allowed int32
-		switch r.Type {
-		case v1alpha2.DatadogPodAutoscalerPodsScalingRuleType:
-			allowed = start + r.Value
-		default:
-			allowed = int32(math.Ceil(float64(start) * (1 + float64(r.Value)/100)))
+		if up {
+			return math.MaxInt32, ""
 		}
-		if limit < 0 || (!pickMin && allowed > limit) || (pickMin && allowed < limit) {
-			limit = allowed
-		}
-	}
-	return limit, fmt.Sprintf("scale-up limited to %d by applyPolicy.scaleUp rules", limit)
-}
-
-func scaleDownLimit(in horizontalInput) (int32, string) {
-	p := in.scaleDown
-	if p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect {
-		return in.current, "scale-down disabled by applyPolicy.scaleDown.strategy"
-	}
-	if len(p.Rules) == 0 {
 		return math.MinInt32, ""
 	}
-	pickMin := p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect
-	limit := int32(-1)
+	// The biggest move is the highest count up, the lowest down.
+	bigger := func(a, b int32) bool { return (a > b) == up }
+	smallest := p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect
+	limit, found := int32(0), false
 	for _, r := range p.Rules {
-		start := in.current + changedWithin(in.actions, in.now.Add(-time.Duration(r.PeriodSeconds)*time.Second), false)
+		moved := changedWithin(in.actions, in.now.Add(-time.Duration(r.PeriodSeconds)*time.Second), up)
 		var allowed int32
-		switch r.Type {
-		case v1alpha2.DatadogPodAutoscalerPodsScalingRuleType:
-			allowed = start - r.Value
-		default:
-			allowed = int32(math.Floor(float64(start) * (1 - float64(r.Value)/100)))
+		if up {
+			start := in.current - moved
+			if r.Type == v1alpha2.DatadogPodAutoscalerPodsScalingRuleType {
+				allowed = start + r.Value
+			} else {
+				allowed = int32(math.Ceil(float64(start) * (1 + float64(r.Value)/100)))
+			}
+		} else {
+			start := in.current + moved
+			if r.Type == v1alpha2.DatadogPodAutoscalerPodsScalingRuleType {
+				allowed = start - r.Value
+			} else {
+				allowed = int32(math.Floor(float64(start) * (1 - float64(r.Value)/100)))
+			}
+			allowed = max(allowed, 0)
 		}
-		allowed = max(allowed, 0)
-		// Max picks the rule allowing the biggest change: the lowest count.
-		if limit < 0 || (!pickMin && allowed < limit) || (pickMin && allowed > limit) {
-			limit = allowed
+		if !found || bigger(allowed, limit) != smallest {
+			limit, found = allowed, true
 		}
 	}
-	return limit, fmt.Sprintf("scale-down limited to %d by applyPolicy.scaleDown rules", limit)
+	return limit, fmt.Sprintf("scale-%s limited to %d by applyPolicy.scale%s rules", dir, limit, strings.ToUpper(dir[:1])+dir[1:])
 }
 
 // maxLastActions is how many scaling actions status.horizontal.lastActions keeps.

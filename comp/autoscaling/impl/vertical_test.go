@@ -23,8 +23,6 @@ func rl(kv ...string) corev1.ResourceList {
 	return out
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func TestConstrain(t *testing.T) {
 	template := []corev1.Container{{Name: "app"}, {Name: "sidecar"}, {Name: "off"}}
 	requestsOnlyV := v1alpha2.DatadogPodAutoscalerContainerControlledValuesRequestsOnly
@@ -32,7 +30,7 @@ func TestConstrain(t *testing.T) {
 		Containers: []v1alpha2.DatadogPodAutoscalerContainerConstraints{
 			{Name: "*", MinAllowed: rl("memory", "128Mi"), MaxAllowed: rl("cpu", "1")},
 			{Name: "sidecar", ControlledValues: &requestsOnlyV, ControlledResources: []corev1.ResourceName{"cpu"}},
-			{Name: "off", Enabled: ptr(false)},
+			{Name: "off", Enabled: ptrTo(false)},
 		},
 	}}}
 	rec := []def.ContainerResources{
@@ -156,7 +154,7 @@ func TestPodPatcherFollowsTheStatus(t *testing.T) {
 	pod := func() *corev1.Pod {
 		return &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Labels: map[string]string{"pod-template-hash": "h1"},
-				OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-h1", Controller: ptr(true)}}},
+				OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-h1", Controller: ptrTo(true)}}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}},
 		}
 	}
