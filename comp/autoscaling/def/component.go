@@ -60,6 +60,28 @@ type Request struct {
 	ReadyReplicas int32
 	// Containers are the target's pod-template containers with their current resources.
 	Containers []ContainerResources
+	// Selector is the target's pod label selector (its spec.selector), in the API's string
+	// form.
+	Selector string
+	// Pods are the target's live pods, as the pod collection has them.
+	Pods []PodState
+}
+
+// PodState is one of the target's pods as the recommenders see it.
+type PodState struct {
+	Name  string
+	Ready bool
+	// Containers are the pod's own requests and limits (they may lag the template during a
+	// rollout).
+	Containers []ContainerResources
+	// OOMKills are the containers whose last termination was an OOM kill.
+	OOMKills []OOMKill
+}
+
+// OOMKill is a container's last termination by the out-of-memory killer.
+type OOMKill struct {
+	Container string
+	At        time.Time
 }
 
 // Recommendation is what one source recommends for a DPA. Either part may be nil.
@@ -90,4 +112,10 @@ type RecommendationSource interface {
 	// Recommend returns the source's values, or an error that lands in the DPA's conditions.
 	// It may block on the network, bounded by ctx.
 	Recommend(ctx context.Context, req Request) (*Recommendation, error)
+}
+
+// Forgetter is implemented by sources that keep state per DPA: the controller calls Forget
+// when the DPA is deleted.
+type Forgetter interface {
+	Forget(namespace, name string)
 }

@@ -163,11 +163,17 @@ func (c *controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 func (c *controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
 	cached := c.autoscalers.get(key)
 	if cached == nil {
-		// Deleted: forget its recommendation history and cached answers.
+		// Deleted: forget its recommendation history, cached answers and the sources' state.
 		c.historyMu.Lock()
 		delete(c.history, key)
 		delete(c.answers, key)
 		c.historyMu.Unlock()
+		ns, name, _ := strings.Cut(key, "/")
+		for _, src := range c.sources {
+			if f, ok := src.(def.Forgetter); ok {
+				f.Forget(ns, name)
+			}
+		}
 		return 0, nil
 	}
 	dpa := cached.DeepCopy()
@@ -204,7 +210,7 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	if rank := c.autoscalers.rank(key); rank >= c.cfg.Limit {
 		return fail(reasonLimit, fmt.Sprintf("%d older DPAs exist and autoscaling.workload.limit is %d: this one is not active", rank, c.cfg.Limit))
 	}
-	template, err := c.podTemplate(ctx, target)
+	w, err := c.workload(ctx, target)
 	if apierrors.IsNotFound(err) {
 		c.pods.forget(target)
 		_, ferr := fail(reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", target.Kind, target.Name, target.Namespace))
@@ -213,7 +219,7 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	if err != nil {
 		return 0, fmt.Errorf("read target %s: %w", target, err)
 	}
-	if err := validateAgainstTemplate(dpa, template); err != nil {
+	if err := validateAgainstTemplate(dpa, w.template); err != nil {
 		_, ferr := fail(reasonInvalidSpec, err.Error())
 		return resync, ferr // the workload may change: look again (its changes are not watched)
 	}
@@ -223,11 +229,11 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
 	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
 
-	g := c.gather(ctx, dpa, counts, template.Spec.Containers)
+	g := c.gather(ctx, dpa, c.request(dpa, target, counts, w))
 	after := resync
 	var errs []error
-	if version := c.recommendVertical(dpa, g, template.Spec.Containers); version != "" {
-		a, err := c.applyVertical(ctx, dpa, target, version, template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
+	if version := c.recommendVertical(dpa, g, w.template.Spec.Containers); version != "" {
+		a, err := c.applyVertical(ctx, dpa, target, version, w.template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
 		if a > 0 && a < after {
 			after = a
 		}
@@ -239,20 +245,31 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 
 // gathered is what the recommendation sources said about one DPA.
 type gathered struct {
-	vertical, horizontal *def.Recommendation
-	applied              bool     // some source applies to the DPA
-	errs                 []string // "source: error"
+	// vertical is the highest-priority source's container values.
+	vertical *def.Recommendation
+	// horizontal holds, per kind of source (Manual, Autoscaling, Local), the replica count of
+	// the highest-priority source of that kind; selectHorizontal picks among them.
+	horizontal map[v1alpha2.DatadogPodAutoscalerValueSource]*def.Recommendation
+	applied    bool     // some source applies to the DPA
+	errs       []string // "source: error"
 }
 
-// gather returns what the sources say about the DPA (see ask). The answers are reused for half a resync period while what the sources are told has not
-// changed (the DPA's generation and annotations, the pod counts, the workload's container
-// resources): a status write echoing back through the informer, or a burst of pod events,
-// does not call an external recommender again.
-func (c *controller) gather(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, counts podCounts, containers []corev1.Container) gathered {
-	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready}
-	for _, ctr := range containers {
+// request is what the sources are told about a DPA and its target.
+func (c *controller) request(dpa *v1alpha2.DatadogPodAutoscaler, t targetKey, counts podCounts, w *workload) def.Request {
+	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
+		Selector: w.selector, Pods: c.pods.podStates(t)}
+	for _, ctr := range w.template.Spec.Containers {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
+	return req
+}
+
+// gather returns what the sources say about the DPA (see ask). The answers are reused for
+// half a resync period while what the sources are told has not changed (the DPA's generation
+// and annotations, the pods' readiness and OOM kills, the workload's container resources): a
+// status write echoing back through the informer, or a burst of pod events, does not call an
+// external recommender again.
+func (c *controller) gather(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) gathered {
 	key, fp, now := dpa.Namespace+"/"+dpa.Name, fingerprint(dpa, req), c.now()
 	c.historyMu.Lock()
 	cached, ok := c.answers[key]
@@ -276,25 +293,34 @@ type cachedAnswer struct {
 
 // fingerprint identifies what the sources are told about a DPA.
 func fingerprint(dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) string {
+	type pod struct {
+		Name  string
+		Ready bool
+		OOM   []def.OOMKill
+	}
+	pods := make([]pod, len(req.Pods))
+	for i, p := range req.Pods {
+		pods[i] = pod{p.Name, p.Ready, p.OOMKills}
+	}
 	b, _ := json.Marshal(struct {
 		Generation  int64
 		Annotations map[string]string
 		Current     int32
 		Ready       int32
 		Containers  []def.ContainerResources
-	}{dpa.Generation, dpa.Annotations, req.CurrentReplicas, req.ReadyReplicas, req.Containers})
+		Pods        []pod
+	}{dpa.Generation, dpa.Annotations, req.CurrentReplicas, req.ReadyReplicas, req.Containers, pods})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-// ask calls each applicable source once, highest priority first, until both parts have a
-// value.
+// ask calls every applicable source once, highest priority first. Every source is asked, even
+// once both parts have a value: which horizontal value is used depends on the external
+// value's age and the DPA's fallback policy (selectHorizontal), and the local source learns
+// from each call.
 func (c *controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) gathered {
-	var g gathered
+	g := gathered{horizontal: map[v1alpha2.DatadogPodAutoscalerValueSource]*def.Recommendation{}}
 	for _, src := range c.sources {
-		if g.vertical != nil && g.horizontal != nil {
-			break
-		}
 		if !src.Applies(dpa) {
 			continue
 		}
@@ -310,8 +336,8 @@ func (c *controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler
 		if g.vertical == nil && len(r.Containers) > 0 {
 			g.vertical = r
 		}
-		if g.horizontal == nil && r.Replicas != nil {
-			g.horizontal = r
+		if r.Replicas != nil && g.horizontal[r.Source] == nil {
+			g.horizontal[r.Source] = r
 		}
 	}
 	return g
@@ -431,23 +457,41 @@ func (c *controller) triggerRollout(ctx context.Context, t targetKey, version st
 	return err
 }
 
-// podTemplate reads the target's pod template.
-func (c *controller) podTemplate(ctx context.Context, t targetKey) (*corev1.PodTemplateSpec, error) {
+// workload is what the controller reads of the target.
+type workload struct {
+	template *corev1.PodTemplateSpec
+	selector string // spec.selector, as a label selector string
+}
+
+// workload reads the target's pod template and selector.
+func (c *controller) workload(ctx context.Context, t targetKey) (*workload, error) {
+	var (
+		template corev1.PodTemplateSpec
+		sel      *metav1.LabelSelector
+	)
 	switch t.Kind {
 	case "Deployment":
 		d, err := c.kube.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
-		return &d.Spec.Template, nil
+		template, sel = d.Spec.Template, d.Spec.Selector
 	case "StatefulSet":
 		s, err := c.kube.AppsV1().StatefulSets(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
-		return &s.Spec.Template, nil
+		template, sel = s.Spec.Template, s.Spec.Selector
+	default:
+		return nil, fmt.Errorf("kind %s has no pod template", t.Kind)
 	}
-	return nil, fmt.Errorf("kind %s has no pod template", t.Kind)
+	w := &workload{template: &template}
+	if sel != nil {
+		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil {
+			w.selector = s.String()
+		}
+	}
+	return w, nil
 }
 
 func (c *controller) setCondition(dpa *v1alpha2.DatadogPodAutoscaler, typ string, status bool, reason, msg string) {

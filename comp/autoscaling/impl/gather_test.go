@@ -21,7 +21,7 @@ func (s *countingSource) Priority() int                               { return 1
 func (s *countingSource) Applies(*v1alpha2.DatadogPodAutoscaler) bool { return true }
 func (s *countingSource) Recommend(context.Context, def.Request) (*def.Recommendation, error) {
 	s.calls++
-	return &def.Recommendation{SourceName: "counting", Replicas: ptrTo(int32(3))}, nil
+	return &def.Recommendation{Source: v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, SourceName: "counting", Replicas: ptrTo(int32(3))}, nil
 }
 
 // Sources are asked again only when what they are told changed, or half a resync period passed.
@@ -31,19 +31,21 @@ func TestGatherReusesAnswers(t *testing.T) {
 	c := &controller{sources: []def.RecommendationSource{src}, now: func() time.Time { return now },
 		cfg: configdef.WorkloadAutoscalingConfig{ResyncPeriod: time.Minute}, answers: map[string]cachedAnswer{}}
 	dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 1}}
-	counts := podCounts{Current: 2, Ready: 2}
+	req := func(current, ready int32) def.Request {
+		return def.Request{CurrentReplicas: current, ReadyReplicas: ready}
+	}
 
-	c.gather(context.Background(), dpa, counts, nil)
-	c.gather(context.Background(), dpa, counts, nil) // a status echo
+	c.gather(context.Background(), dpa, req(2, 2))
+	c.gather(context.Background(), dpa, req(2, 2)) // a status echo
 	assert.Equal(t, 1, src.calls, "same input: answered from the cache")
 
-	c.gather(context.Background(), dpa, podCounts{Current: 3, Ready: 2}, nil)
+	c.gather(context.Background(), dpa, req(3, 2))
 	assert.Equal(t, 2, src.calls, "a pod more: asked again")
 	dpa.Annotations = map[string]string{v1alpha2.ForceReplicasAnnotation: "4"}
-	c.gather(context.Background(), dpa, podCounts{Current: 3, Ready: 2}, nil)
+	c.gather(context.Background(), dpa, req(3, 2))
 	assert.Equal(t, 3, src.calls, "annotations changed: asked again")
 	now = now.Add(31 * time.Second)
-	g := c.gather(context.Background(), dpa, podCounts{Current: 3, Ready: 2}, nil)
+	g := c.gather(context.Background(), dpa, req(3, 2))
 	assert.Equal(t, 4, src.calls, "half a resync period later: asked again")
-	assert.Equal(t, int32(3), *g.horizontal.Replicas)
+	assert.Equal(t, int32(3), *g.horizontal[v1alpha2.DatadogPodAutoscalerAutoscalingValueSource].Replicas)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 )
 
 // The scaling policies used when a DPA does not set its own: the HPA's defaults. Scale-up:
@@ -57,6 +58,9 @@ type horizontalInput struct {
 	history []timedRecommendation
 	// actions are the scaling actions taken so far (for the rules), any order.
 	actions []v1alpha2.DatadogPodAutoscalerHorizontalAction
+	// direction restricts a local (fallback) recommendation: ScaleUp or ScaleDown only; ""
+	// or All for no restriction.
+	direction v1alpha2.DatadogPodAutoscalerFallbackDirection
 }
 
 // horizontalDecision is the outcome.
@@ -84,7 +88,8 @@ func policies(dpa *v1alpha2.DatadogPodAutoscaler) (up, down v1alpha2.DatadogPodA
 
 // decideHorizontal applies, in order: scaling to zero disables autoscaling; a current count
 // outside [min, max] snaps to the bound; stabilization (scale-up takes the lowest, scale-down
-// the highest recommendation within its window); the [min, max] clamp; the rules of the
+// the highest recommendation within its window); the [min, max] clamp; the fallback
+// direction of a local recommendation (a move the other way is not made); the rules of the
 // direction (Pods or Percent per period, counted from the actions taken in that period,
 // combined by the strategy Max, Min or Disabled).
 func decideHorizontal(in horizontalInput) horizontalDecision {
@@ -114,6 +119,11 @@ func decideHorizontal(in horizontalInput) horizontalDecision {
 		desired, limited = lo, fmt.Sprintf("recommendation %d below minReplicas %d", in.recommended, lo)
 	case desired > hi:
 		desired, limited = hi, fmt.Sprintf("recommendation %d above maxReplicas %d", in.recommended, hi)
+	}
+	switch {
+	case desired > in.current && in.direction == v1alpha2.DatadogPodAutoscalerFallbackDirectionScaleDown,
+		desired < in.current && in.direction == v1alpha2.DatadogPodAutoscalerFallbackDirectionScaleUp:
+		return horizontalDecision{Desired: in.current, Limited: fmt.Sprintf("local recommendation %d not applied: fallback.horizontal.direction is %s", in.recommended, in.direction)}
 	}
 	switch {
 	case desired > in.current:
@@ -226,17 +236,14 @@ const maxLastActions = 10
 // /scale subresource when the decision says so. Preview records only; pause never gets here.
 func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered) error {
 	st := &dpa.Status
-	rec := g.horizontal
+	now := c.now()
+	sel := selectHorizontal(dpa, g, now)
+	rec := sel.rec
 	if rec == nil {
-		msg := strings.Join(g.errs, "; ")
-		reason := reasonFailed
-		if msg == "" {
-			reason, msg = reasonNoSource, "no source recommends replicas (annotate the DPA with "+v1alpha2.CustomRecommenderAnnotation+" or "+v1alpha2.ForceReplicasAnnotation+")"
-		}
-		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, false, reason, msg)
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, false, sel.reason, sel.message)
 		return nil
 	}
-	c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, true, reasonReceived, "from the "+rec.SourceName+" source")
+	c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToRecommend, true, sel.reason, sel.message)
 	if st.Horizontal == nil {
 		st.Horizontal = &v1alpha2.DatadogPodAutoscalerHorizontalStatus{}
 	}
@@ -250,7 +257,6 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedGetScale", err.Error())
 		return err
 	}
-	now := c.now()
 	up, down := policies(dpa)
 	c.historyMu.Lock()
 	history := c.prunedHistory(key, now, up, down)
@@ -258,7 +264,7 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	c.historyMu.Unlock()
 	d := decideHorizontal(horizontalInput{now: now, current: sc.Spec.Replicas, recommended: *rec.Replicas,
 		minReplicas: constraintsMin(dpa), maxReplicas: constraintsMax(dpa), scaleUp: up, scaleDown: down,
-		history: history, actions: st.Horizontal.LastActions})
+		history: history, actions: st.Horizontal.LastActions, direction: sel.direction})
 	if d.Limited != "" {
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, true, reasonLimited, d.Limited)
 	} else {
@@ -341,4 +347,88 @@ func constraintsMax(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
 		return nil
 	}
 	return dpa.Spec.Constraints.MaxReplicas
+}
+
+// fallbackPolicy is a DPA's horizontal fallback with the API's defaults filled in: enabled,
+// ScaleUp only, after 600 s without a fresh external value.
+type fallbackPolicy struct {
+	enabled   bool
+	direction v1alpha2.DatadogPodAutoscalerFallbackDirection
+	stale     time.Duration
+}
+
+func fallbackOf(dpa *v1alpha2.DatadogPodAutoscaler) fallbackPolicy {
+	p := fallbackPolicy{enabled: true, direction: v1alpha2.DatadogPodAutoscalerFallbackDirectionScaleUp, stale: 600 * time.Second}
+	if f := dpa.Spec.Fallback; f != nil {
+		h := f.Horizontal
+		p.enabled = h.Enabled
+		if h.Direction != "" {
+			p.direction = h.Direction
+		}
+		if h.Triggers.StaleRecommendationThresholdSeconds > 0 {
+			p.stale = time.Duration(h.Triggers.StaleRecommendationThresholdSeconds) * time.Second
+		}
+	}
+	return p
+}
+
+// horizontalSelection is the horizontal value in use, and why.
+type horizontalSelection struct {
+	rec             *def.Recommendation // nil: none usable
+	reason, message string              // for HorizontalAbleToRecommend
+	direction       v1alpha2.DatadogPodAutoscalerFallbackDirection
+}
+
+// Reasons of HorizontalAbleToRecommend beyond the shared ones.
+const (
+	reasonLocalFallback = "LocalFallback"
+	reasonStale         = "RecommendationStale"
+)
+
+// selectHorizontal picks the replica count to act on: a manual one; else the external one
+// while it is fresh (generated within fallback.horizontal.triggers
+// .staleRecommendationThresholdSeconds; the last one in status stands in while the external
+// source fails); else, when fallback.horizontal.enabled, the local one, restricted to the
+// fallback direction. A stale external value is never used.
+func selectHorizontal(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, now time.Time) horizontalSelection {
+	if r := g.horizontal[v1alpha2.DatadogPodAutoscalerManualValueSource]; r != nil {
+		return horizontalSelection{rec: r, reason: reasonReceived, message: "from the " + r.SourceName + " source"}
+	}
+	fb := fallbackOf(dpa)
+	ext := g.horizontal[v1alpha2.DatadogPodAutoscalerAutoscalingValueSource]
+	if ext == nil {
+		if st := dpa.Status.Horizontal; st != nil && st.Target != nil && st.Target.Source == v1alpha2.DatadogPodAutoscalerAutoscalingValueSource {
+			ext = &def.Recommendation{Source: st.Target.Source, SourceName: "external (last value)", Timestamp: st.Target.GeneratedAt.Time,
+				Replicas: ptrTo(st.Target.DesiredReplicas)}
+		}
+	}
+	why := "no external recommendation"
+	if ext != nil {
+		if now.Sub(ext.Timestamp) <= fb.stale {
+			return horizontalSelection{rec: ext, reason: reasonReceived, message: "from the " + ext.SourceName + " source"}
+		}
+		why = fmt.Sprintf("the external recommendation generated at %s is older than %s (fallback.horizontal.triggers.staleRecommendationThresholdSeconds)",
+			ext.Timestamp.UTC().Format(time.RFC3339), fb.stale)
+	}
+	errs := strings.Join(g.errs, "; ")
+	if local := g.horizontal[v1alpha2.DatadogPodAutoscalerLocalValueSource]; local != nil {
+		if fb.enabled {
+			return horizontalSelection{rec: local, reason: reasonLocalFallback, direction: fb.direction,
+				message: fmt.Sprintf("from the %s source, direction %s: %s", local.SourceName, fb.direction, why)}
+		}
+		why += "; fallback.horizontal.enabled is false"
+	}
+	switch {
+	case ext != nil:
+		if errs != "" {
+			why += "; " + errs
+		}
+		return horizontalSelection{reason: reasonStale, message: why}
+	case errs != "":
+		return horizontalSelection{reason: reasonFailed, message: errs}
+	case g.applied:
+		return horizontalSelection{reason: reasonFailed, message: "the sources returned no replica count"}
+	}
+	return horizontalSelection{reason: reasonNoSource, message: "no source recommends replicas (annotate the DPA with " +
+		v1alpha2.CustomRecommenderAnnotation + " or " + v1alpha2.ForceReplicasAnnotation + ")"}
 }

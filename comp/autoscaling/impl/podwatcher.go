@@ -2,9 +2,14 @@ package impl
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
@@ -12,6 +17,8 @@ import (
 type podInfo struct {
 	ready bool
 	recID string
+	// pod is workloadmeta's entity (shared, never changed: an update replaces it).
+	pod *wmdef.Pod
 }
 
 // targetPods are the live pods of one target.
@@ -173,7 +180,45 @@ func (w *podWatcher) forget(t targetKey) {
 }
 
 func info(p *wmdef.Pod) podInfo {
-	return podInfo{ready: p.Ready, recID: p.Annotations[v1alpha2.RecommendationIDAnnotation]}
+	return podInfo{ready: p.Ready, recID: p.Annotations[v1alpha2.RecommendationIDAnnotation], pod: p}
+}
+
+// podStates returns t's pods for the recommendation sources, by name.
+func (w *podWatcher) podStates(t targetKey) []def.PodState {
+	w.mu.RLock()
+	tp := w.targets[t]
+	var pods []*wmdef.Pod
+	if tp != nil {
+		pods = make([]*wmdef.Pod, 0, len(tp.pods))
+		for _, p := range tp.pods {
+			pods = append(pods, p.pod)
+		}
+	}
+	w.mu.RUnlock()
+	slices.SortFunc(pods, func(a, b *wmdef.Pod) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]def.PodState, 0, len(pods))
+	for _, p := range pods {
+		ps := def.PodState{Name: p.Name, Ready: p.Ready}
+		for _, c := range p.Containers {
+			ps.Containers = append(ps.Containers, def.ContainerResources{Name: c.Name, Requests: resourceList(c.Requests), Limits: resourceList(c.Limits)})
+		}
+		for _, k := range p.OOMKills {
+			ps.OOMKills = append(ps.OOMKills, def.OOMKill{Container: k.Container, At: k.At})
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func resourceList(values []wmdef.ResourceValue) corev1.ResourceList {
+	if len(values) == 0 {
+		return nil
+	}
+	rl := make(corev1.ResourceList, len(values))
+	for _, v := range values {
+		rl[corev1.ResourceName(v.Name)] = *v.Quantity()
+	}
+	return rl
 }
 
 // followed is how many targets the watcher keeps pods for.

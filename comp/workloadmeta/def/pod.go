@@ -22,6 +22,15 @@ type Pod struct {
 	// Annotations holds only the autoscaling.datadoghq.com/* annotations.
 	Annotations map[string]string
 	Containers  []Container
+	// OOMKills lists the containers whose last termination was an OOM kill (nil for almost
+	// every pod): the local recommender bumps memory after one.
+	OOMKills []OOMKill
+}
+
+// OOMKill is a container's last termination by the out-of-memory killer.
+type OOMKill struct {
+	Container string
+	At        time.Time
 }
 
 // Owner is a workload reference.

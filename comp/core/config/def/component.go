@@ -164,6 +164,15 @@ type WorkloadAutoscalingConfig struct {
 	// ExternalRecommender configures calls to recommenders named by the
 	// autoscaling.datadoghq.com/custom-recommender annotation.
 	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
+	// LocalRecommender configures the recommender over the metrics API (metrics.k8s.io).
+	LocalRecommender LocalRecommenderConfig `json:"local_recommender"`
+}
+
+// LocalRecommenderConfig configures the local recommender.
+type LocalRecommenderConfig struct {
+	// Enabled: recommend from metrics.k8s.io PodMetrics (vertical when no other source has
+	// container values; horizontal as each DPA's fallback policy allows).
+	Enabled bool `json:"enabled"`
 }
 
 // ExternalRecommenderConfig configures the HTTP client of external recommenders.
@@ -220,6 +229,7 @@ func Defaults() Config {
 			Workload: WorkloadAutoscalingConfig{
 				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute,
 				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second},
+				LocalRecommender:    LocalRecommenderConfig{Enabled: true},
 			},
 		},
 		Workloadmeta: WorkloadmetaConfig{

@@ -59,7 +59,22 @@ func podEntity(p *corev1.Pod) *wmdef.Pod {
 			Limits:   resourceValues(c.Resources.Limits),
 		}
 	}
+	e.OOMKills = oomKills(p.Status.ContainerStatuses)
 	return e
+}
+
+// oomKills returns the containers whose current or last termination was an OOM kill.
+func oomKills(statuses []corev1.ContainerStatus) []wmdef.OOMKill {
+	var out []wmdef.OOMKill
+	for _, cs := range statuses {
+		for _, t := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+			if t != nil && t.Reason == "OOMKilled" {
+				out = append(out, wmdef.OOMKill{Container: intern(cs.Name), At: t.FinishedAt.Time})
+				break
+			}
+		}
+	}
+	return out
 }
 
 func resourceValues(rl corev1.ResourceList) []wmdef.ResourceValue {

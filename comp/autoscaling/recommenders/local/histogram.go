@@ -1,4 +1,4 @@
-package impl
+package local
 
 import (
 	"math"
@@ -88,6 +88,8 @@ func (h *decayingHistogram) percentile(p float64) float64 {
 // containerUsage is the local vertical recommender's state for one container.
 type containerUsage struct {
 	cpu, memory *decayingHistogram
+	// samples counts the measurements added (a seed counts as its weight).
+	samples int
 	// lastOOM is the last OOM kill: for a half-life after it, memory recommendations are
 	// multiplied by the DPA's bumpUpRatio.
 	lastOOM time.Time
