@@ -259,7 +259,10 @@ func FreePort(t testing.TB) int {
 
 // ServingCert makes a fresh CA and a serving certificate for 127.0.0.1 signed by it, valid
 // for a day, all PEM-encoded.
-func ServingCert() (caPEM, certPEM, keyPEM []byte, err error) {
+func ServingCert() (caPEM, certPEM, keyPEM []byte, err error) { return ServingCertFor() }
+
+// ServingCertFor is ServingCert with DNS names added to the certificate.
+func ServingCertFor(dnsNames ...string) (caPEM, certPEM, keyPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, nil, err
@@ -282,7 +285,7 @@ func ServingCert() (caPEM, certPEM, keyPEM []byte, err error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + 1),
 		Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, ca, &key.PublicKey, caKey)
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: dnsNames}, ca, &key.PublicKey, caKey)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -306,3 +309,6 @@ func WriteServingCert(t testing.TB, dir string) []byte {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.crt"), caPEM, 0o600))
 	return caPEM
 }
+
+// MustQuantity parses a resource quantity.
+func MustQuantity(s string) resource.Quantity { return resource.MustParse(s) }

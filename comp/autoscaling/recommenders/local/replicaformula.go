@@ -60,7 +60,7 @@ func replicasFor(current int32, samples []podSample, target float64, utilization
 		if math.Abs(r-1) <= tolerance {
 			return current
 		}
-		return int32(math.Ceil(r * float64(counted)))
+		return ceil(r * float64(counted))
 	}
 	// Fill in the pods without a trustworthy metric, against the direction of the change.
 	n := counted
@@ -85,9 +85,13 @@ func replicasFor(current int32, samples []podSample, target float64, utilization
 	if math.Abs(nr-1) <= tolerance || (r < 1 && nr > 1) || (r > 1 && nr < 1) {
 		return current
 	}
-	desired := int32(math.Ceil(nr * float64(n)))
+	desired := ceil(nr * float64(n))
 	if (nr < 1 && desired > current) || (nr > 1 && desired < current) {
 		return current
 	}
 	return desired
 }
+
+// ceil rounds up, ignoring the last bits of floating-point noise: 1.4 / 0.7 * 3 is
+// 6.000000000000001 in float64, and must give 6 pods, not 7.
+func ceil(x float64) int32 { return int32(math.Ceil(x - 1e-9)) }

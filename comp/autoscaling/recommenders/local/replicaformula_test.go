@@ -36,3 +36,11 @@ func TestReplicasFor(t *testing.T) {
 		})
 	}
 }
+
+// Floating-point noise does not add a pod: 140 % against 70 % on 3 pods is 6.
+func TestReplicasForExactRatio(t *testing.T) {
+	samples := []podSample{{Ready: true, HasMetric: true, Usage: 0.35, Request: 0.25}, {Ready: true, HasMetric: true, Usage: 0.35, Request: 0.25}, {Ready: true, HasMetric: true, Usage: 0.35, Request: 0.25}}
+	if got := replicasFor(3, samples, 0.7, true, defaultTolerance); got != 6 {
+		t.Fatalf("got %d, want 6", got)
+	}
+}
