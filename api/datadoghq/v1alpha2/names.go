@@ -15,6 +15,12 @@ const (
 	ProfileLabel = "autoscaling.datadoghq.com/profile"
 	// ProfileExcluded as ProfileLabel's value opts a workload out of its namespace's profile.
 	ProfileExcluded = "excluded"
+	// GeneratedFromProfileLabel marks a DPA generated from the cluster profile named by its
+	// value; lazyscale owns such DPAs (it updates and deletes them).
+	GeneratedFromProfileLabel = "autoscaling.datadoghq.com/generated-from-profile"
+	// ProfileTemplateHashAnnotation on a generated DPA is the profile's templateHash it was
+	// built from.
+	ProfileTemplateHashAnnotation = "autoscaling.datadoghq.com/profile-template-hash"
 	// AnnotationPrefix is the prefix of every annotation lazyscale reads or writes on pods.
 	AnnotationPrefix = "autoscaling.datadoghq.com/"
 	// AutoscalerIDAnnotation is written on pods: namespace/name of the DPA that owns them.
@@ -46,6 +52,8 @@ const (
 	ConditionHorizontalAbleToRecommend = "HorizontalAbleToRecommend"
 	ConditionHorizontalAbleToScale     = "HorizontalAbleToScale"
 	ConditionHorizontalScalingLimited  = "HorizontalScalingLimited"
+	// ConditionValid is a cluster profile's: its template is usable.
+	ConditionValid = "Valid"
 )
 
 // SchemeGroupVersion is the group version of the DPA types.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
@@ -33,6 +34,7 @@ type in struct {
 	Logger       *zap.Logger
 	Kube         kubernetes.Interface
 	Dynamic      dynamic.Interface
+	Metadata     metadata.Interface
 	RESTConfig   *rest.Config
 	Gate         gatedef.Component
 	Workloadmeta wmdef.Component
@@ -50,7 +52,7 @@ type out struct {
 
 func newComponent(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, RESTConfig: i.RESTConfig, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
+		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Metadata: i.Metadata, RESTConfig: i.RESTConfig, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
 		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources,
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/scale"
@@ -38,10 +39,11 @@ import (
 
 // Requires is what the stack needs.
 type Requires struct {
-	Config  configdef.Component
-	Logger  *zap.Logger
-	Kube    kubernetes.Interface
-	Dynamic dynamic.Interface
+	Config   configdef.Component
+	Logger   *zap.Logger
+	Kube     kubernetes.Interface
+	Dynamic  dynamic.Interface
+	Metadata metadata.Interface
 	// RESTConfig builds the scale client.
 	RESTConfig   *rest.Config
 	Gate         gatedef.Component
@@ -72,6 +74,7 @@ type component struct {
 	autoscalers *autoscalers
 	pods        *podWatcher
 	ctrl        *controller
+	profiles    *profileController
 
 	mu          sync.Mutex
 	state       def.State
@@ -121,7 +124,14 @@ func NewComponent(reqs Requires) (Provides, error) {
 		history: map[string][]timedRecommendation{},
 		answers: map[string]cachedAnswer{},
 	}
-	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts, c.ctrl.scalings} {
+	c.profiles = &profileController{
+		log: c.log.Named("profiles"), dyn: reqs.Dynamic, md: reqs.Metadata, ownNamespace: cfg.Admission.ServiceNamespace,
+		workers: cfg.Autoscaling.Workload.NumWorkers, now: reqs.Now,
+		generated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_generated_autoscalers_total", Help: "DPAs created, updated and deleted from cluster profiles.",
+		}, []string{"action"}),
+	}
+	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts, c.ctrl.scalings, c.profiles.generated} {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register autoscaling metrics: %w", err)
 		}
@@ -143,7 +153,21 @@ func (c *component) start(context.Context) error {
 		return nil
 	}
 	c.routines.Go(c.run)
+	c.routines.Go(c.runProfiles)
 	return nil
+}
+
+// runProfiles starts the cluster profile controller once the gate is open, on the leader,
+// without waiting for the pod collection: what it generates does not depend on pods.
+func (c *component) runProfiles(ctx context.Context) {
+	if !c.reqs.Gate.WaitForEnable(ctx) {
+		return
+	}
+	c.profiles.dpas = c.reqs.Gate.Autoscalers()
+	if c.profiles.dpas == nil {
+		return
+	}
+	leaderdef.WhileLeading(ctx, c.reqs.Leader, c.profiles.runTerm)
 }
 
 func (c *component) stop(ctx context.Context) error {

@@ -23,7 +23,12 @@ func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error
 	if dpa.Namespace == ownNamespace {
 		return fmt.Errorf("the target is in lazyscale's own namespace %q: lazyscale does not autoscale itself (its webhook skips that namespace)", ownNamespace)
 	}
-	if c := dpa.Spec.Constraints; c != nil {
+	return validateBody(dpa.Spec.Constraints, dpa.Spec.Objectives)
+}
+
+// validateBody checks the part of a DPA spec a cluster profile's template also has.
+func validateBody(constraints *v1alpha2.DatadogPodAutoscalerConstraints, objectives []v1alpha2.DatadogPodAutoscalerObjective) error {
+	if c := constraints; c != nil {
 		if c.MinReplicas != nil && c.MaxReplicas != nil && *c.MinReplicas > *c.MaxReplicas {
 			return fmt.Errorf("constraints: minReplicas %d is above maxReplicas %d", *c.MinReplicas, *c.MaxReplicas)
 		}
@@ -35,10 +40,10 @@ func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error
 			}
 		}
 	}
-	if len(dpa.Spec.Objectives) == 0 {
+	if len(objectives) == 0 {
 		return errors.New("objectives: at least one is required")
 	}
-	for i, o := range dpa.Spec.Objectives {
+	for i, o := range objectives {
 		if err := validateObjective(o); err != nil {
 			return fmt.Errorf("objectives[%d]: %w", i, err)
 		}

@@ -1,0 +1,195 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/test/testenv"
+)
+
+// generatedName is the contract: <workload>-<first 8 hex of sha256("<Group>/<Kind>/<namespace>/<name>")>.
+func generatedName(kind, ns, name string) string {
+	sum := sha256.Sum256([]byte("apps/" + kind + "/" + ns + "/" + name))
+	return name + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// lookupDPA returns the DPA, or nil when it does not exist.
+func (e *env) lookupDPA(ns, name string) *v1alpha2.DatadogPodAutoscaler {
+	e.T.Helper()
+	u, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	require.NoError(e.T, err)
+	dpa := &v1alpha2.DatadogPodAutoscaler{}
+	require.NoError(e.T, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dpa))
+	return dpa
+}
+
+func (e *env) waitDPA(ns, name string, check func(*v1alpha2.DatadogPodAutoscaler) bool) *v1alpha2.DatadogPodAutoscaler {
+	e.T.Helper()
+	var dpa *v1alpha2.DatadogPodAutoscaler
+	ok := assert.Eventually(e.T, func() bool {
+		dpa = e.lookupDPA(ns, name)
+		return dpa != nil && (check == nil || check(dpa))
+	}, waitFor, 100*time.Millisecond)
+	if !ok {
+		require.FailNow(e.T, "DPA "+ns+"/"+name+" never as expected", "last: %+v", dpa)
+	}
+	return dpa
+}
+
+func (e *env) waitNoDPA(ns, name string) {
+	e.T.Helper()
+	require.Eventually(e.T, func() bool { return e.lookupDPA(ns, name) == nil }, waitFor, 100*time.Millisecond, "DPA %s/%s never deleted", ns, name)
+}
+
+func (e *env) profile(name string) *v1alpha2.DatadogPodAutoscalerClusterProfile {
+	e.T.Helper()
+	u, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(e.T, err)
+	p := &v1alpha2.DatadogPodAutoscalerClusterProfile{}
+	require.NoError(e.T, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, p))
+	return p
+}
+
+func (e *env) waitProfile(name string, check func(*v1alpha2.DatadogPodAutoscalerClusterProfile) bool) *v1alpha2.DatadogPodAutoscalerClusterProfile {
+	e.T.Helper()
+	var p *v1alpha2.DatadogPodAutoscalerClusterProfile
+	ok := assert.Eventually(e.T, func() bool { p = e.profile(name); return check(p) }, waitFor, 100*time.Millisecond)
+	if !ok {
+		require.FailNow(e.T, "profile "+name+" never as expected", "status: %+v", p.Status)
+	}
+	return p
+}
+
+func (e *env) patch(kind, ns, name, patch string) {
+	e.T.Helper()
+	ctx := context.Background()
+	var err error
+	switch kind {
+	case "Deployment":
+		_, err = e.Kube.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	case "Namespace":
+		_, err = e.Kube.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	case "Profile":
+		_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	}
+	require.NoError(e.T, err)
+}
+
+func utilizationOf(dpa *v1alpha2.DatadogPodAutoscaler) int32 {
+	if len(dpa.Spec.Objectives) == 0 || dpa.Spec.Objectives[0].PodResource == nil || dpa.Spec.Objectives[0].PodResource.Value.Utilization == nil {
+		return 0
+	}
+	return *dpa.Spec.Objectives[0].PodResource.Value.Utilization
+}
+
+// Cluster profiles: a labelled Deployment opens the gate and gets its DPA; a labelled
+// namespace covers its workloads, "excluded" opts out and a workload's own label wins;
+// editing the profile updates the DPAs; removing the label deletes the generated DPA; the
+// profile's status counts them; an invalid template is reported.
+func TestClusterProfiles(t *testing.T) {
+	e := newEnv(t, true)
+	ctx := context.Background()
+	a := e.startAgent(nil)
+	e.waitTriggerWatches(a)
+	e.CreateProfile("standard") // memory at 80 %
+	e.CreateProfile("other")
+	e.Namespace("shop", nil)
+	// A profile alone opens nothing.
+	require.Never(t, a.gate.IsEnabled, 500*time.Millisecond, 50*time.Millisecond)
+
+	_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "web", map[string]string{v1alpha2.ProfileLabel: "standard"}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	a.waitGate()
+	assert.Equal(t, "Deployment", a.statusDoc().Gate.Trigger.Kind)
+	web := e.waitDPA("shop", generatedName("Deployment", "shop", "web"), nil)
+	assert.Equal(t, "standard", web.Labels[v1alpha2.GeneratedFromProfileLabel])
+	assert.Equal(t, v1alpha2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}, web.Spec.TargetRef)
+	assert.Equal(t, int32(80), utilizationOf(web))
+	require.Len(t, web.OwnerReferences, 1)
+	assert.Equal(t, "Deployment", web.OwnerReferences[0].Kind)
+	assert.Equal(t, "web", web.OwnerReferences[0].Name)
+
+	// A labelled namespace: its workloads are covered, except the excluded one; a workload's
+	// own label wins.
+	e.Namespace("team", map[string]string{v1alpha2.ProfileLabel: "standard"})
+	for name, labels := range map[string]map[string]string{
+		"plain":    nil,
+		"opted":    {v1alpha2.ProfileLabel: v1alpha2.ProfileExcluded},
+		"override": {v1alpha2.ProfileLabel: "other"},
+	} {
+		_, err := e.Kube.AppsV1().Deployments("team").Create(ctx, testenv.Deployment("team", name, labels), metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	_, err = e.Kube.AppsV1().StatefulSets("team").Create(ctx, testenv.StatefulSet("team", "db", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.waitDPA("team", generatedName("Deployment", "team", "plain"), nil)
+	db := e.waitDPA("team", generatedName("StatefulSet", "team", "db"), nil)
+	assert.Equal(t, "StatefulSet", db.Spec.TargetRef.Kind)
+	override := e.waitDPA("team", generatedName("Deployment", "team", "override"), nil)
+	assert.Equal(t, "other", override.Labels[v1alpha2.GeneratedFromProfileLabel])
+	// The generated DPAs are reconciled like any other (Active: their targets exist).
+	e.waitCondition("team", db.Name, v1alpha2.ConditionActive, metav1.ConditionTrue)
+
+	prof := e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool {
+		return p.Status.ControlledAutoscalers == 3 && p.Status.TemplateHash != ""
+	})
+	valid := meta.FindStatusCondition(prof.Status.Conditions, v1alpha2.ConditionValid)
+	require.NotNil(t, valid)
+	assert.Equal(t, metav1.ConditionTrue, valid.Status)
+	hash := prof.Status.TemplateHash
+	assert.Equal(t, hash, web.Annotations[v1alpha2.ProfileTemplateHashAnnotation])
+	assert.Nil(t, e.lookupDPA("team", generatedName("Deployment", "team", "opted")), "excluded opts out")
+
+	// Editing the profile updates every DPA generated from it.
+	e.patch("Profile", "", "standard", `{"spec":{"template":{"objectives":[{"type":"PodResource","podResource":{"name":"memory","value":{"type":"Utilization","utilization":60}}}]}}}`)
+	for _, ref := range [][2]string{{"shop", generatedName("Deployment", "shop", "web")}, {"team", generatedName("Deployment", "team", "plain")}, {"team", db.Name}} {
+		e.waitDPA(ref[0], ref[1], func(d *v1alpha2.DatadogPodAutoscaler) bool { return utilizationOf(d) == 60 })
+	}
+	prof = e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.TemplateHash != hash })
+	assert.Equal(t, prof.Status.TemplateHash, e.lookupDPA("shop", web.Name).Annotations[v1alpha2.ProfileTemplateHashAnnotation])
+	assert.Equal(t, int32(80), utilizationOf(e.lookupDPA("team", override.Name)), "another profile's DPAs are untouched")
+
+	// Removing the label deletes the generated DPA; so does opting out in a labelled namespace.
+	e.patch("Deployment", "shop", "web", `{"metadata":{"labels":{"`+v1alpha2.ProfileLabel+`":null}}}`)
+	e.waitNoDPA("shop", web.Name)
+	e.patch("Deployment", "team", "plain", `{"metadata":{"labels":{"`+v1alpha2.ProfileLabel+`":"excluded"}}}`)
+	e.waitNoDPA("team", generatedName("Deployment", "team", "plain"))
+	e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
+
+	// An invalid template is reported and generates nothing.
+	broken := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscalerClusterProfile",
+		"metadata": map[string]any{"name": "broken"},
+		"spec": map[string]any{"template": map[string]any{
+			"objectives": []any{map[string]any{"type": "PodResource", "podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization", "utilization": int64(70)}}}},
+			"constraints": map[string]any{"containers": []any{map[string]any{"name": "*",
+				"minAllowed": map[string]any{"cpu": "2"}, "maxAllowed": map[string]any{"cpu": "1"}}}},
+		}},
+	}}
+	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Create(ctx, broken, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "api", map[string]string{v1alpha2.ProfileLabel: "broken"}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	bad := e.waitProfile("broken", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool {
+		c := meta.FindStatusCondition(p.Status.Conditions, v1alpha2.ConditionValid)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	assert.Contains(t, meta.FindStatusCondition(bad.Status.Conditions, v1alpha2.ConditionValid).Message, "minAllowed")
+	assert.Nil(t, e.lookupDPA("shop", generatedName("Deployment", "shop", "api")))
+}
