@@ -2,15 +2,20 @@ package integration
 
 import (
 	"context"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/controlplane"
+	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
 // The manifests an operator applies are accepted by a real apiserver, as written.
@@ -29,4 +34,48 @@ func TestDeployManifestsApply(t *testing.T) {
 	svc, err := e.Kube.CoreV1().Services("lazyscale").Get(context.Background(), "lazyscale-admission", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int32(443), svc.Spec.Ports[0].Port)
+}
+
+// lazyscale works with exactly the permissions deploy/rbac.yaml grants: an agent whose every
+// request impersonates the lazyscale ServiceAccount opens the gate on a profile label,
+// generates the DPA, reads PodMetrics, scales through /scale, rolls out, writes statuses and
+// events, and the apiserver refuses none of its requests.
+func TestRunsWithItsRBAC(t *testing.T) {
+	e := newEnv(t, true)
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	out, err := exec.Command(controlplane.KubectlPath(), "--kubeconfig", e.CP.Kubeconfig, "apply",
+		"-f", filepath.Join(root, "deploy/rbac.yaml")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	kc, err := clientcmd.LoadFromFile(e.CP.Kubeconfig)
+	require.NoError(t, err)
+	for _, u := range kc.AuthInfos {
+		u.Impersonate = "system:serviceaccount:lazyscale:lazyscale"
+	}
+	asSA := filepath.Join(t.TempDir(), "lazyscale.kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*kc, asSA))
+
+	m := e.startMetricsServer()
+	e.Namespace("shop", nil)
+	pods := e.scaledDeployment("shop", "web", 2)
+	m.setUsage("shop", "349m", "200Mi", pods...)
+	e.CreateProfile("standard")
+	_, err = e.Kube.AppsV1().Deployments("shop").Create(context.Background(),
+		testenv.Deployment("shop", "api", map[string]string{v1alpha2.ProfileLabel: "standard"}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.startAgent(map[string]string{"kubernetes.kubeconfig": asSA, "autoscaling.workload.resync_period": "2s"})
+
+	e.waitDPA("shop", generatedName("Deployment", "shop", "api"), nil)
+	e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
+	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name":"app","requests":{"cpu":"300m"}}]`}, nil)
+	e.waitReplicas("shop", "web", 4) // local: ceil(2 x 140/70)
+	require.Eventually(t, func() bool { return len(e.events("shop", "web", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+
+	var refused []string
+	for _, ev := range e.LazyscaleRequests("") {
+		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == http.StatusForbidden {
+			refused = append(refused, ev.Verb+" "+ev.RequestURI)
+		}
+	}
+	assert.Empty(t, refused, "requests deploy/rbac.yaml does not allow")
 }
