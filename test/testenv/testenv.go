@@ -81,14 +81,17 @@ type AuditEvent struct {
 	UserAgent  string `json:"userAgent"`
 	ObjectRef  *struct {
 		Resource string `json:"resource"`
+		APIGroup string `json:"apiGroup"`
 	} `json:"objectRef"`
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
 }
 
-// lazyscaleRequests returns the requests lazyscale made for resource (all if empty), one per
-// request, from the apiserver's own audit log.
+// LazyscaleRequests returns the requests lazyscale made for resource (all if empty), one per
+// request, from the apiserver's own audit log. A plain resource name ("pods") matches every
+// API group but the metrics API's; "pods.metrics.k8s.io" (kubectl's notation) matches that
+// group only.
 func (e *Env) LazyscaleRequests(resource string, verbs ...string) []AuditEvent {
 	e.T.Helper()
 	f, err := os.Open(e.CP.AuditLog)
@@ -104,7 +107,7 @@ func (e *Env) LazyscaleRequests(resource string, verbs ...string) []AuditEvent {
 		if !strings.HasPrefix(ev.UserAgent, version.UserAgent()) || seen[ev.AuditID] {
 			continue
 		}
-		if resource != "" && (ev.ObjectRef == nil || ev.ObjectRef.Resource != resource) {
+		if resource != "" && (ev.ObjectRef == nil || !matchesResource(resource, ev.ObjectRef.Resource, ev.ObjectRef.APIGroup)) {
 			continue
 		}
 		if len(verbs) > 0 && !contains(verbs, ev.Verb) {
@@ -115,6 +118,15 @@ func (e *Env) LazyscaleRequests(resource string, verbs ...string) []AuditEvent {
 	}
 	require.NoError(e.T, sc.Err())
 	return out
+}
+
+const metricsGroup = "metrics.k8s.io"
+
+func matchesResource(want, resource, group string) bool {
+	if name, ok := strings.CutSuffix(want, "."+metricsGroup); ok {
+		return resource == name && group == metricsGroup
+	}
+	return resource == want && group != metricsGroup
 }
 
 func contains(list []string, s string) bool {

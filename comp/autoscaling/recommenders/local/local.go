@@ -53,7 +53,15 @@ type Source struct {
 
 	mu     sync.Mutex
 	states map[string]*autoscalerState // by namespace/name
+	// notServed is, while the metrics API is not served, when to ask again and what to
+	// answer until then: a cluster without metrics-server costs one request a minute, not one
+	// per DPA evaluation.
+	notServedUntil time.Time
+	notServedErr   error
 }
+
+// notServedRetry is how long a "not served" answer from the metrics API is believed.
+const notServedRetry = time.Minute
 
 // autoscalerState is what the source remembers of one DPA.
 type autoscalerState struct {
@@ -100,9 +108,21 @@ func (s *Source) Forget(namespace, name string) {
 // objective could be computed, and container requests for containers with enough samples.
 func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommendation, error) {
 	dpa := req.Autoscaler
+	s.mu.Lock()
+	until, notServed := s.notServedUntil, s.notServedErr
+	s.mu.Unlock()
+	if notServed != nil && s.now().Before(until) {
+		return nil, notServed
+	}
 	list, err := s.metrics.PodMetricses(dpa.Namespace).List(ctx, metav1.ListOptions{LabelSelector: req.Selector})
 	if err != nil {
-		return nil, explain(err)
+		err = explain(err)
+		if apierrors.IsNotFound(err) {
+			s.mu.Lock()
+			s.notServedUntil, s.notServedErr = s.now().Add(notServedRetry), err
+			s.mu.Unlock()
+		}
+		return nil, err
 	}
 	byPod := make(map[string]*metricsv1beta1.PodMetrics, len(list.Items))
 	for i := range list.Items {

@@ -145,8 +145,17 @@ func TestLocalRebuiltFromStatus(t *testing.T) {
 }
 
 func TestLocalMetricsAPIErrors(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	api := &metricsAPI{err: apierrors.NewNotFound(schema.GroupResource{Group: "metrics.k8s.io", Resource: "pods"}, "")}
-	_, err := New(api, nil).Recommend(context.Background(), request(cpuObjective(50)))
+	src := New(api, func() time.Time { return now })
+	_, err := src.Recommend(context.Background(), request(cpuObjective(50)))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "install metrics-server")
+	// Not asked again for a minute.
+	_, err = src.Recommend(context.Background(), request(cpuObjective(50)))
+	require.Error(t, err)
+	assert.Len(t, api.selectors, 1)
+	now = now.Add(61 * time.Second)
+	_, _ = src.Recommend(context.Background(), request(cpuObjective(50)))
+	assert.Len(t, api.selectors, 2)
 }
