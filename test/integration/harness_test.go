@@ -49,7 +49,8 @@ type agent struct {
 	stopOnce sync.Once
 }
 
-func (e *env) startAgent(overrides map[string]string) *agent {
+// startAgent starts an agent with config overrides and extra fx options (e.g. a fake clock).
+func (e *env) startAgent(overrides map[string]string, opts ...fx.Option) *agent {
 	e.T.Helper()
 	port := testenv.FreePort(e.T)
 	params := configdef.Params{
@@ -71,6 +72,7 @@ func (e *env) startAgent(overrides map[string]string) *agent {
 		lazyscale.Bundle(),
 		fx.NopLogger,
 		fx.Populate(&a.gate, &a.wm, &a.status, &a.admission, &a.webhook, &a.leader),
+		fx.Options(opts...),
 	)
 	a.app.RequireStart()
 	e.T.Cleanup(a.stop)

@@ -42,6 +42,11 @@ type Component interface {
 	Running() <-chan struct{}
 }
 
+// Clock is the time the controllers decide by (stabilization windows, scaling rules,
+// rollout intervals, recommendation ages). It is optional in the fx graph: time.Now when
+// absent; tests provide a fake one to step through time.
+type Clock func() time.Time
+
 // ContainerResources are one container's requests and limits.
 type ContainerResources struct {
 	Name     string              `json:"name"`

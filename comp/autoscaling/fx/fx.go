@@ -42,6 +42,7 @@ type in struct {
 	Webhook      webhookdef.Component
 	Registerer   prometheus.Registerer
 	Sources      []def.RecommendationSource `group:"recommendation_sources"`
+	Clock        def.Clock                  `optional:"true"`
 }
 
 type out struct {
@@ -53,7 +54,7 @@ type out struct {
 func newComponent(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
 		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Metadata: i.Metadata, RESTConfig: i.RESTConfig, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
-		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources,
+		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources, Now: i.Clock,
 	})
 	if err != nil {
 		return out{}, err

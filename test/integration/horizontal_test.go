@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/test/testenv"
+)
+
+// fakeClock is the time the agent's controllers decide by; the test moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Scaling through /scale step by step on a fake clock: the scale-up rule allows +2 pods per
+// minute; the scale-down stabilization window holds the count for two minutes, then the
+// scale-down rule allows -50 % per minute; every action is recorded with its limit; a paused
+// DPA never scales.
+func TestHorizontalStepByStep(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	ctx := context.Background()
+	d := testenv.Deployment("shop", "web", nil)
+	d.Spec.Replicas = testenv.Ptr(int32(2))
+	_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	// The controller looks every second of real time; what it decides depends on the fake time.
+	e.startAgent(map[string]string{"autoscaling.workload.resync_period": "1s"}, fx.Supply(autoscalingdef.Clock(clock.Now)))
+	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "10"}, map[string]any{
+		"spec.constraints": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(20)},
+		"spec.applyPolicy": map[string]any{
+			"scaleUp": map[string]any{"strategy": "Max", "stabilizationWindowSeconds": int64(0),
+				"rules": []any{map[string]any{"type": "Pods", "value": int64(2), "periodSeconds": int64(60)}}},
+			"scaleDown": map[string]any{"strategy": "Max", "stabilizationWindowSeconds": int64(120),
+				"rules": []any{map[string]any{"type": "Percent", "value": int64(50), "periodSeconds": int64(60)}}},
+		},
+	})
+	// settle checks the count reached want and stays there while the fake time stands still.
+	settle := func(want int32, step string) {
+		t.Helper()
+		e.waitReplicas("shop", "web", want)
+		require.Never(t, func() bool { return e.replicas("shop", "web") != want }, 3*time.Second, 200*time.Millisecond, "%s: moved past %d without time passing", step, want)
+	}
+
+	settle(4, "scale-up rule: +2 in the first minute")
+	for _, want := range []int32{6, 8, 10} {
+		clock.Advance(61 * time.Second)
+		settle(want, "next minute")
+	}
+
+	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"`+v1alpha2.ForceReplicasAnnotation+`":"3"}}}`)
+	e.waitHorizontalTarget("shop", "web", v1alpha2.DatadogPodAutoscalerManualValueSource, 3)
+	settle(10, "scale-down window: the highest recommendation of the last 2 minutes is 10")
+	limited := e.waitCondition("shop", "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
+	assert.Contains(t, limited.Message, "stabilized")
+
+	clock.Advance(121 * time.Second)
+	settle(5, "window passed: -50 % per minute")
+	clock.Advance(61 * time.Second)
+	settle(3, "next minute: down to the recommendation")
+
+	actions := e.getDPA("shop", "web").Status.Horizontal.LastActions
+	var steps [][2]int32
+	for _, a := range actions {
+		steps = append(steps, [2]int32{a.FromReplicas, a.ToReplicas})
+	}
+	assert.Equal(t, [][2]int32{{2, 4}, {4, 6}, {6, 8}, {8, 10}, {10, 5}, {5, 3}}, steps)
+	require.NotNil(t, actions[0].LimitedReason)
+	assert.Contains(t, *actions[0].LimitedReason, "scale-up limited to 4")
+	require.NotNil(t, actions[4].LimitedReason)
+	assert.Contains(t, *actions[4].LimitedReason, "scale-down limited to 5")
+	assert.Nil(t, actions[5].LimitedReason)
+
+	// Paused: a new recommendation and time passing change nothing.
+	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"`+v1alpha2.ForceReplicasAnnotation+`":"8","`+v1alpha2.PauseAnnotation+`":"true"}}}`)
+	e.waitCondition("shop", "web", v1alpha2.ConditionActive, metav1.ConditionFalse)
+	clock.Advance(10 * time.Minute)
+	settle(3, "paused")
+}
