@@ -99,4 +99,12 @@ func TestHorizontalStepByStep(t *testing.T) {
 	e.waitCondition("shop", "web", v1alpha2.ConditionActive, metav1.ConditionFalse)
 	clock.Advance(10 * time.Minute)
 	settle(3, "paused")
+
+	// No cluster profile exists: the profile controller watched no workload; the only
+	// workload and namespace lists and watches are the label-filtered trigger watches.
+	for _, r := range []string{"deployments", "statefulsets", "namespaces"} {
+		for _, req := range e.LazyscaleRequests(r, "list", "watch") {
+			assert.Contains(t, req.RequestURI, "labelSelector=", "%s %s", req.Verb, req.RequestURI)
+		}
+	}
 }

@@ -39,7 +39,8 @@ import (
 // It runs on the leader as soon as the gate is open, without waiting for the pod collection:
 // the labels it reads are what opened the gate, and the DPAs it writes are what the rest of
 // the stack then works on. Its watches start with the leadership term and stop with it, so a
-// follower keeps no workload cache. They are metadata-only and trimmed to the fields read.
+// follower keeps no workload cache; the workload and namespace watches start only once a
+// profile (or a generated DPA) exists. They are metadata-only and trimmed to the fields read.
 type profileController struct {
 	log          *zap.Logger
 	dyn          dynamic.Interface
@@ -151,7 +152,13 @@ func (p *profileController) runTerm(ctx context.Context) {
 	p.profiles, p.workloads, p.namespaces, p.queue = profiles, workloads, namespaces, q
 	p.mu.Unlock()
 
+	// The workload and namespace watches start only once there is something to do: a profile,
+	// or a generated DPA to keep or clean up. A cluster that uses DPAs made by hand only never
+	// pays for them.
+	needed := make(chan struct{})
+	need := sync.OnceFunc(func() { close(needed) })
 	_, _ = profiles.AddEventHandler(p.handler(func(m metav1.Object) {
+		need()
 		q.Add(profileKeyPrefix + m.GetName())
 		p.enqueueAllWorkloads() // its template or existence changed
 	}))
@@ -164,6 +171,7 @@ func (p *profileController) runTerm(ctx context.Context) {
 		if profile == "" {
 			return
 		}
+		need()
 		q.Add(profileKeyPrefix + profile) // its count
 		if u, ok := m.(*unstructured.Unstructured); ok {
 			kind, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "kind")
@@ -181,7 +189,15 @@ func (p *profileController) runTerm(ctx context.Context) {
 	defer wg.Wait()
 	termCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, inf := range append([]cache.SharedIndexInformer{profiles, namespaces}, workloads[`Deployment`], workloads[`StatefulSet`]) {
+	wg.Go(func() { profiles.RunWithContext(termCtx) })
+	select {
+	case <-needed:
+	case <-termCtx.Done():
+		q.ShutDown()
+		return
+	}
+	p.log.Info("cluster profiles in use: watching the metadata of Deployments, StatefulSets and Namespaces")
+	for _, inf := range []cache.SharedIndexInformer{namespaces, workloads["Deployment"], workloads["StatefulSet"]} {
 		wg.Go(func() { inf.RunWithContext(termCtx) })
 	}
 	synced := []cache.InformerSynced{profiles.HasSynced, namespaces.HasSynced, p.dpas.HasSynced}
