@@ -136,8 +136,44 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	defer s.mu.Unlock()
 	st := s.state(dpa, now)
 	st.learn(req, byPod)
-	rec.Containers = st.recommend(req, bumpUpRatio(dpa), now)
+	rec.Containers = keepIfClose(dpa, st.recommend(req, bumpUpRatio(dpa), now))
 	return rec, nil
+}
+
+// changeThreshold is how far a local vertical value must move from the one in status before
+// it replaces it: without it, usage wandering across a histogram bucket would make a new
+// recommendation version, hence a rollout, every rollout interval.
+const changeThreshold = 0.10
+
+// keepIfClose returns, for each container whose new requests are all within changeThreshold of
+// the local recommendation already in the DPA's status, the status's values instead.
+func keepIfClose(dpa *v1alpha2.DatadogPodAutoscaler, fresh []def.ContainerResources) []def.ContainerResources {
+	v := dpa.Status.Vertical
+	if v == nil || v.Target == nil || v.Target.Source != v1alpha2.DatadogPodAutoscalerLocalValueSource {
+		return fresh
+	}
+	prev := map[string]corev1.ResourceList{}
+	for _, c := range v.Target.DesiredResources {
+		prev[c.Name] = c.Requests
+	}
+	for i, c := range fresh {
+		old, ok := prev[c.Name]
+		if !ok || len(old) != len(c.Requests) {
+			continue
+		}
+		close := true
+		for name, q := range c.Requests {
+			o, ok := old[name]
+			if !ok || o.IsZero() || math.Abs(q.AsApproximateFloat64()/o.AsApproximateFloat64()-1) > changeThreshold {
+				close = false
+				break
+			}
+		}
+		if close {
+			fresh[i].Requests = old.DeepCopy()
+		}
+	}
+	return fresh
 }
 
 // explain turns a metrics API error into what an operator needs to read.

@@ -159,3 +159,26 @@ func TestLocalMetricsAPIErrors(t *testing.T) {
 	_, _ = src.Recommend(context.Background(), request(cpuObjective(50)))
 	assert.Len(t, api.selectors, 2)
 }
+
+// A local value within 10 % of the one in status is not a new recommendation (no new
+// version, no rollout); a bigger move is.
+func TestLocalKeepsCloseValues(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	api := &metricsAPI{at: now, usage: map[string]corev1.ResourceList{"web-a": usage("100m", "200Mi"), "web-b": usage("100m", "200Mi"), "web-c": usage("100m", "200Mi")}}
+	src := New(api, func() time.Time { return now })
+	req := request(cpuObjective(50))
+	req.Autoscaler.Status.Vertical = &v1alpha2.DatadogPodAutoscalerVerticalStatus{Target: &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
+		Source: v1alpha2.DatadogPodAutoscalerLocalValueSource,
+		DesiredResources: []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "app", Requests: usage("105m", "210Mi")}}}}
+	src.states["shop/web"] = &autoscalerState{containers: map[string]*containerUsage{}, sampled: map[string]time.Time{}, ooms: map[podContainer]time.Time{}}
+	r, err := src.Recommend(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, r.Containers, 1)
+	assert.Equal(t, "105m", r.Containers[0].Requests.Cpu().String(), "within 10 %%: the status's value stays")
+	assert.Equal(t, "210Mi", r.Containers[0].Requests.Memory().String())
+
+	req.Autoscaler.Status.Vertical.Target.DesiredResources[0].Requests = usage("300m", "210Mi")
+	r, err = src.Recommend(context.Background(), req)
+	require.NoError(t, err)
+	assert.NotEqual(t, "300m", r.Containers[0].Requests.Cpu().String(), "CPU moved by far more than 10 %%: the new value")
+}
