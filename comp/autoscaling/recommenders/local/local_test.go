@@ -168,7 +168,7 @@ func TestLocalKeepsCloseValues(t *testing.T) {
 	src := New(api, func() time.Time { return now })
 	req := request(cpuObjective(50))
 	req.Autoscaler.Status.Vertical = &v1alpha2.DatadogPodAutoscalerVerticalStatus{Target: &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
-		Source: v1alpha2.DatadogPodAutoscalerLocalValueSource,
+		Source:           v1alpha2.DatadogPodAutoscalerLocalValueSource,
 		DesiredResources: []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "app", Requests: usage("105m", "210Mi")}}}}
 	src.states["shop/web"] = &autoscalerState{containers: map[string]*containerUsage{}, sampled: map[string]time.Time{}, ooms: map[podContainer]time.Time{}}
 	r, err := src.Recommend(context.Background(), req)
