@@ -172,6 +172,24 @@ func TestClusterProfiles(t *testing.T) {
 	e.waitNoDPA("team", generatedName("Deployment", "team", "plain"))
 	e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
 
+	// Deleting a workload deletes its DPA (no garbage collector runs here: lazyscale does it);
+	// deleting a profile deletes the DPAs generated from it.
+	require.NoError(t, e.Kube.AppsV1().StatefulSets("team").Delete(ctx, "db", metav1.DeleteOptions{}))
+	e.waitNoDPA("team", db.Name)
+	require.NoError(t, e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Delete(ctx, "other", metav1.DeleteOptions{}))
+	e.waitNoDPA("team", override.Name)
+
+	// A DPA made by hand for a covered workload wins: nothing is generated for it.
+	e.dpa("team", "by-hand", "manual", nil, nil)
+	_, err = e.Kube.AppsV1().Deployments("team").Create(ctx, testenv.Deployment("team", "manual", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.Kube.AppsV1().Deployments("team").Create(ctx, testenv.Deployment("team", "covered", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.waitDPA("team", generatedName("Deployment", "team", "covered"), nil)
+	e.waitNoDPA("team", generatedName("Deployment", "team", "manual"))
+	require.Never(t, func() bool { return e.lookupDPA("team", generatedName("Deployment", "team", "manual")) != nil },
+		time.Second, 100*time.Millisecond, "a DPA was generated for a workload that has one made by hand")
+
 	// An invalid template is reported and generates nothing.
 	broken := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscalerClusterProfile",
