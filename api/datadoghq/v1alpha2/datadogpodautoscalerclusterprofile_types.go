@@ -61,5 +61,5 @@ type DatadogPodAutoscalerClusterProfileStatus struct {
 	TemplateHash string `json:"templateHash,omitempty"`
 	// ControlledAutoscalers counts the DPAs generated from this profile.
 	// +optional
-	ControlledAutoscalers int32 `json:"controlledAutoscalers,omitempty"`
+	ControlledAutoscalers int32 `json:"controlledAutoscalers"`
 }
