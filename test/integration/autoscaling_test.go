@@ -311,6 +311,10 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 	e.deployment("shop", "web")
 	e.deployment("shop", "api")
 	e.deployment("lazyscale", "lazyscale")
+	ds := testenv.Deployment("shop", "agent", nil)
+	_, err := e.Kube.AppsV1().DaemonSets("shop").Create(context.Background(), &appsv1.DaemonSet{ObjectMeta: ds.ObjectMeta,
+		Spec: appsv1.DaemonSetSpec{Selector: ds.Spec.Selector, Template: ds.Spec.Template}}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	e.startAgent(nil)
 	// DPAs created in the same second are ordered by name: "first" is older than "second".
 	e.dpa("shop", "first", "web", nil, nil)
@@ -320,7 +324,8 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 		reason, message  string
 	}{
 		{"shop", "missing", "nope", nil, "TargetNotFound", "Deployment nope not found in namespace shop"},
-		{"shop", "kind", "web", map[string]any{"spec.targetRef.kind": "DaemonSet"}, "InvalidSpec", `target kind "DaemonSet" is not supported`},
+		{"shop", "kind", "agent", map[string]any{"spec.targetRef.kind": "DaemonSet"}, "InvalidSpec", "DaemonSet agent has no /scale subresource"},
+		{"shop", "unserved", "w", map[string]any{"spec.targetRef.kind": "Gadget", "spec.targetRef.apiVersion": "example.com/v1"}, "InvalidSpec", "kind Gadget of apiVersion \"example.com/v1\" is not served"},
 		{"lazyscale", "self", "lazyscale", nil, "InvalidSpec", "lazyscale's own namespace"},
 		{"shop", "second", "web", nil, "TargetAlreadyAutoscaled", "already autoscaled by the older DPA first"},
 		{"shop", "objective", "api", map[string]any{"spec.objectives": []any{map[string]any{"type": "ContainerResource",
@@ -340,7 +345,7 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 	// minReplicas > maxReplicas never gets this far: the CRD rejects it with the field named.
 	u := testenv.DPA("shop", "bounds", "api")
 	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}, "spec", "constraints"))
-	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Create(context.Background(), u, metav1.CreateOptions{})
+	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Create(context.Background(), u, metav1.CreateOptions{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "minReplicas")
 	assert.Empty(t, e.LazyscaleRequests("deployments", "patch"), "no action on invalid DPAs")

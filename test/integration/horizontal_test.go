@@ -9,7 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
+	appsv1 "k8s.io/api/apps/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
@@ -107,4 +112,80 @@ func TestHorizontalStepByStep(t *testing.T) {
 			assert.Contains(t, req.RequestURI, "labelSelector=", "%s %s", req.Verb, req.RequestURI)
 		}
 	}
+}
+
+// installWidgetCRD installs example.com/v1 Widget, namespaced, with a /scale subresource
+// (spec.replicas, status.replicas, status.selector), and waits until it is served.
+func (e *env) installWidgetCRD() {
+	e.T.Helper()
+	client, err := apiextensions.NewForConfig(e.CP.Config)
+	require.NoError(e.T, err)
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets.example.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "example.com", Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object", XPreserveUnknownFields: testenv.Ptr(true)}},
+				Subresources: &apiextensionsv1.CustomResourceSubresources{
+					Status: &apiextensionsv1.CustomResourceSubresourceStatus{},
+					Scale: &apiextensionsv1.CustomResourceSubresourceScale{SpecReplicasPath: ".spec.replicas",
+						StatusReplicasPath: ".status.replicas", LabelSelectorPath: testenv.Ptr(".status.selector")},
+				},
+			}},
+		},
+	}
+	_, err = client.ApiextensionsV1().CustomResourceDefinitions().Create(context.Background(), crd, metav1.CreateOptions{})
+	require.NoError(e.T, err)
+	require.Eventually(e.T, func() bool {
+		got, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(context.Background(), crd.Name, metav1.GetOptions{})
+		require.NoError(e.T, err)
+		for _, c := range got.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	}, waitFor, 100*time.Millisecond)
+}
+
+// Any kind with a /scale subresource is scaled horizontally: a ReplicaSet, and a custom
+// resource whose CRD is installed after lazyscale first discovered the API (its REST mapper
+// rediscovers). Neither gets a vertical recommendation.
+func TestHorizontalAnyScalableKind(t *testing.T) {
+	e := newEnv(t, true)
+	e.Namespace("shop", nil)
+	ctx := context.Background()
+	d := testenv.Deployment("shop", "rs", nil)
+	_, err := e.Kube.AppsV1().ReplicaSets("shop").Create(ctx, &appsv1.ReplicaSet{ObjectMeta: d.ObjectMeta,
+		Spec: appsv1.ReplicaSetSpec{Replicas: testenv.Ptr(int32(1)), Selector: d.Spec.Selector, Template: d.Spec.Template}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.startAgent(map[string]string{"autoscaling.workload.resync_period": "2s"})
+	e.dpa("shop", "rs", "rs", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.targetRef.kind": "ReplicaSet"})
+	require.Eventually(t, func() bool {
+		rs, err := e.Kube.AppsV1().ReplicaSets("shop").Get(ctx, "rs", metav1.GetOptions{})
+		require.NoError(t, err)
+		return *rs.Spec.Replicas == 3
+	}, waitFor, 100*time.Millisecond, "the ReplicaSet was never scaled")
+	c := e.waitCondition("shop", "rs", v1alpha2.ConditionVerticalAbleToRecommend, metav1.ConditionFalse)
+	assert.Equal(t, "UnsupportedTarget", c.Reason)
+
+	e.installWidgetCRD()
+	widgets := e.Dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}).Namespace("shop")
+	_, err = widgets.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"},
+		"spec": map[string]any{"replicas": int64(1)},
+	}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.dpa("shop", "widget", "w", map[string]string{v1alpha2.ForceReplicasAnnotation: "4"},
+		map[string]any{"spec.targetRef.kind": "Widget", "spec.targetRef.apiVersion": "example.com/v1"})
+	require.Eventually(t, func() bool {
+		w, err := widgets.Get(ctx, "w", metav1.GetOptions{})
+		require.NoError(t, err)
+		n, _, _ := unstructured.NestedInt64(w.Object, "spec", "replicas")
+		return n == 4
+	}, waitFor, 100*time.Millisecond, "the Widget was never scaled through its /scale")
+	assert.Len(t, e.events("shop", "widget", "SuccessfulScale"), 1)
 }

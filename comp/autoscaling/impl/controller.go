@@ -55,6 +55,8 @@ const (
 	reasonRolloutPending   = "RolloutPending"
 	reasonLimited          = "Limited"
 	reasonWithinBounds     = "WithinBounds"
+	// reasonUnsupportedTarget: the target's kind allows horizontal scaling only.
+	reasonUnsupportedTarget = "UnsupportedTarget"
 )
 
 // controller reconciles DPAs. It runs only on the leader: each leadership term gets a fresh
@@ -80,6 +82,8 @@ type controller struct {
 	history   map[string][]timedRecommendation
 	// answers caches the sources' answers per DPA (guarded by historyMu too).
 	answers map[string]cachedAnswer
+	// mapperResetAt is when the REST mapper last rediscovered (guarded by historyMu too).
+	mapperResetAt time.Time
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
 
@@ -210,6 +214,9 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	if rank := c.autoscalers.rank(key); rank >= c.cfg.Limit {
 		return fail(reasonLimit, fmt.Sprintf("%d older DPAs exist and autoscaling.workload.limit is %d: this one is not active", rank, c.cfg.Limit))
 	}
+	if !hasPodTemplate(dpa) {
+		return c.evaluateScalable(ctx, key, dpa, target, fail)
+	}
 	w, err := c.workload(ctx, target)
 	if apierrors.IsNotFound(err) {
 		c.pods.forget(target)
@@ -241,6 +248,56 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	}
 	errs = append(errs, c.horizontal(ctx, key, dpa, g))
 	return after, errors.Join(errs...)
+}
+
+// evaluateScalable handles a target whose pod template lazyscale does not read: any kind with
+// a /scale subresource (a ReplicaSet, a custom resource). It is scaled horizontally only; the
+// local recommender finds its pods with the selector /scale reports.
+func (c *controller) evaluateScalable(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, target targetKey,
+	fail func(reason, msg string) (time.Duration, error)) (time.Duration, error) {
+	resync := c.cfg.ResyncPeriod
+	_, sc, err := c.getScale(ctx, dpa)
+	if err != nil {
+		reason, msg := c.explainScaleError(ctx, dpa, err)
+		if reason == "" {
+			return 0, err // transient: retried with backoff
+		}
+		_, ferr := fail(reason, msg)
+		return resync, ferr // the target (or its CRD) may appear later
+	}
+	c.pods.follow(ctx, target)
+	counts := c.pods.counts(target)
+	dpa.Status.CurrentReplicas = &counts.Current
+	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
+	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonUnsupportedTarget,
+		fmt.Sprintf("vertical scaling needs a pod template lazyscale reads (apps/v1 Deployment or StatefulSet): this %s is scaled horizontally only", target.Kind))
+	if dpa.Status.Vertical != nil {
+		dpa.Status.Vertical.Target = nil
+	}
+	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
+		Selector: sc.Status.Selector, Pods: c.pods.podStates(target)}
+	g := c.gather(ctx, dpa, req)
+	return resync, c.horizontal(ctx, key, dpa, g)
+}
+
+// explainScaleError turns a failure to read a target's /scale into a condition: the kind is
+// not served, the object is missing, or it has no /scale subresource. "" means transient.
+func (c *controller) explainScaleError(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, err error) (reason, msg string) {
+	t := dpa.Spec.TargetRef
+	switch {
+	case meta.IsNoMatchError(err):
+		return reasonInvalidSpec, fmt.Sprintf("kind %s of apiVersion %q is not served by the apiserver (CRD not installed, or a typo?)", t.Kind, t.APIVersion)
+	case apierrors.IsNotFound(err):
+		gvr, merr := c.targetResource(dpa)
+		if merr == nil {
+			if _, gerr := c.dyn.Resource(gvr).Namespace(dpa.Namespace).Get(ctx, t.Name, metav1.GetOptions{}); gerr == nil {
+				return reasonInvalidSpec, fmt.Sprintf("%s %s has no /scale subresource: it cannot be autoscaled", t.Kind, t.Name)
+			}
+		}
+		return reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", t.Kind, t.Name, dpa.Namespace)
+	}
+	return "", ""
 }
 
 // gathered is what the recommendation sources said about one DPA.

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -316,18 +317,56 @@ func (c *controller) prunedHistory(key string, now time.Time, up, down v1alpha2.
 	return slices.Clone(h[i:])
 }
 
-// getScale reads the target's /scale through the REST mapper, so any scalable kind works.
-func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupResource, *autoscalingv1.Scale, error) {
+// targetResource maps the target's kind to its resource through the discovery REST mapper.
+// A kind it does not know makes it rediscover (at most every mapperResetInterval), so a CRD
+// installed after the first discovery is found.
+func (c *controller) targetResource(dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupVersionResource, error) {
 	t := dpa.Spec.TargetRef
 	gv, err := schema.ParseGroupVersion(cmp.Or(t.APIVersion, "apps/v1"))
 	if err != nil {
-		return schema.GroupResource{}, nil, fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
+		return schema.GroupVersionResource{}, fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
 	}
-	mapping, err := c.mapper.RESTMapping(schema.GroupKind{Group: gv.Group, Kind: t.Kind}, gv.Version)
+	gk := schema.GroupKind{Group: gv.Group, Kind: t.Kind}
+	mapping, err := c.mapper.RESTMapping(gk, gv.Version)
+	if meta.IsNoMatchError(err) && c.resetMapper() {
+		mapping, err = c.mapper.RESTMapping(gk, gv.Version)
+	}
 	if err != nil {
-		return schema.GroupResource{}, nil, fmt.Errorf("map %s %s: %w", t.APIVersion, t.Kind, err)
+		return schema.GroupVersionResource{}, fmt.Errorf("map %s %s: %w", cmp.Or(t.APIVersion, "apps/v1"), t.Kind, err)
 	}
-	gr := mapping.Resource.GroupResource()
+	return mapping.Resource, nil
+}
+
+// mapperResetInterval bounds rediscovery on unknown kinds.
+const mapperResetInterval = 30 * time.Second
+
+// resetMapper drops the mapper's discovery cache, at most every mapperResetInterval; it
+// reports whether it did.
+func (c *controller) resetMapper() bool {
+	r, ok := c.mapper.(meta.ResettableRESTMapper)
+	if !ok {
+		return false
+	}
+	c.historyMu.Lock()
+	now := time.Now()
+	if now.Sub(c.mapperResetAt) < mapperResetInterval {
+		c.historyMu.Unlock()
+		return false
+	}
+	c.mapperResetAt = now
+	c.historyMu.Unlock()
+	r.Reset()
+	return true
+}
+
+// getScale reads the target's /scale through the REST mapper, so any scalable kind works.
+func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupResource, *autoscalingv1.Scale, error) {
+	gvr, err := c.targetResource(dpa)
+	if err != nil {
+		return schema.GroupResource{}, nil, err
+	}
+	gr := gvr.GroupResource()
+	t := dpa.Spec.TargetRef
 	sc, err := c.scales.Scales(dpa.Namespace).Get(ctx, gr, t.Name, metav1.GetOptions{})
 	if err != nil {
 		return gr, nil, fmt.Errorf("read /scale of %s %s: %w", t.Kind, t.Name, err)

@@ -6,19 +6,22 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
 
-// validateSpec checks what the CRD's schema cannot: the target kind, lazyscale itself,
-// replica bounds, objectives that match their type, and per-container bounds.
+// validateSpec checks what the CRD's schema cannot: the target's apiVersion, lazyscale
+// itself, replica bounds, objectives that match their type, and per-container bounds. Any kind
+// with a /scale subresource may be a target; whether it has one is known only from the
+// apiserver (evaluateScalable).
 func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
 	t := dpa.Spec.TargetRef
-	if t.Kind != "Deployment" && t.Kind != "StatefulSet" {
-		return fmt.Errorf("target kind %q is not supported: use Deployment or StatefulSet", t.Kind)
+	if (t.Kind == "Deployment" || t.Kind == "StatefulSet") && t.APIVersion != "" && t.APIVersion != "apps/v1" {
+		return fmt.Errorf("target apiVersion %q is not supported for a %s: use apps/v1", t.APIVersion, t.Kind)
 	}
-	if t.APIVersion != "" && t.APIVersion != "apps/v1" {
-		return fmt.Errorf("target apiVersion %q is not supported: use apps/v1", t.APIVersion)
+	if _, err := schema.ParseGroupVersion(t.APIVersion); err != nil {
+		return fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
 	}
 	if dpa.Namespace == ownNamespace {
 		return fmt.Errorf("the target is in lazyscale's own namespace %q: lazyscale does not autoscale itself (its webhook skips that namespace)", ownNamespace)
@@ -89,6 +92,14 @@ func validateObjective(o v1alpha2.DatadogPodAutoscalerObjective) error {
 		return fmt.Errorf("value type %q: want Utilization or AbsoluteValue", value.Type)
 	}
 	return nil
+}
+
+// hasPodTemplate reports whether the target is a kind whose pod template lazyscale reads (and
+// so can scale vertically): an apps/v1 Deployment or StatefulSet. Other kinds are scaled
+// horizontally only, through /scale.
+func hasPodTemplate(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+	t := dpa.Spec.TargetRef
+	return (t.Kind == "Deployment" || t.Kind == "StatefulSet") && (t.APIVersion == "" || t.APIVersion == "apps/v1")
 }
 
 // validateAgainstTemplate checks what needs the workload: containers the objectives and
