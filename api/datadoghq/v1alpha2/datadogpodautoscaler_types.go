@@ -47,7 +47,8 @@ const (
 
 // DatadogPodAutoscalerSpec is the desired autoscaling of a workload.
 type DatadogPodAutoscalerSpec struct {
-	// TargetRef is the workload to scale (Deployment or StatefulSet).
+	// TargetRef is the workload to scale: any kind with a /scale subresource; apps/v1
+	// Deployments and StatefulSets are also scaled vertically.
 	// +kubebuilder:validation:Required
 	TargetRef CrossVersionObjectReference `json:"targetRef"`
 
