@@ -81,3 +81,18 @@ func TestFallbackDirection(t *testing.T) {
 		assert.Equal(t, tc.limited, d.Limited != "", d.Limited)
 	}
 }
+
+// A leader without history of a DPA treats the current count as a recommendation made now:
+// its first scale-down waits for a full window.
+func TestNewLeaderWaitsAWindowBeforeScalingDown(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	c := &controller{history: map[string][]timedRecommendation{}}
+	up, down := policies(&v1alpha2.DatadogPodAutoscaler{}) // HPA defaults: 300 s scale-down window
+	decide := func(at time.Time) int32 {
+		h := c.recordRecommendation("shop/web", at, 10, 4, up, down)
+		return decideHorizontal(horizontalInput{now: at, current: 10, recommended: 4, scaleUp: up, scaleDown: down, history: h}).Desired
+	}
+	assert.Equal(t, int32(10), decide(now), "first look: held by the current count")
+	assert.Equal(t, int32(10), decide(now.Add(299*time.Second)), "still within the window")
+	assert.Equal(t, int32(4), decide(now.Add(301*time.Second)), "a full window of 4s: scaled down")
+}

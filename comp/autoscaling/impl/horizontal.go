@@ -259,10 +259,7 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 		return err
 	}
 	up, down := policies(dpa)
-	c.historyMu.Lock()
-	history := c.prunedHistory(key, now, up, down)
-	c.history[key] = append(history, timedRecommendation{at: now, replicas: *rec.Replicas})
-	c.historyMu.Unlock()
+	history := c.recordRecommendation(key, now, sc.Spec.Replicas, *rec.Replicas, up, down)
 	d := decideHorizontal(horizontalInput{now: now, current: sc.Spec.Replicas, recommended: *rec.Replicas,
 		minReplicas: constraintsMin(dpa), maxReplicas: constraintsMax(dpa), scaleUp: up, scaleDown: down,
 		history: history, actions: st.Horizontal.LastActions, direction: sel.direction})
@@ -304,6 +301,22 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	}
 	c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, true, "SucceededScale", fmt.Sprintf("scaled from %d to %d", from, d.Desired))
 	return nil
+}
+
+// recordRecommendation returns the DPA's recent recommendations (for stabilization) and adds
+// this one. A DPA this leader has no history of yet (it just became leader, or the DPA is new)
+// starts with the current count as a recommendation made now, as the HPA does: a new leader
+// scales down only after a full scale-down window of its own recommendations, never at once
+// on a count its predecessor's window was holding back.
+func (c *controller) recordRecommendation(key string, now time.Time, current, recommended int32, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
+	c.historyMu.Lock()
+	defer c.historyMu.Unlock()
+	if _, seen := c.history[key]; !seen {
+		c.history[key] = []timedRecommendation{{at: now, replicas: current}}
+	}
+	history := c.prunedHistory(key, now, up, down)
+	c.history[key] = append(history, timedRecommendation{at: now, replicas: recommended})
+	return history
 }
 
 // prunedHistory drops recommendations older than both windows. Callers hold historyMu.
