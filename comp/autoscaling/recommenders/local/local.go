@@ -43,6 +43,14 @@ const minSamples = 3
 // new leader rebuilds a DPA's histograms.
 const seedWeight = 10
 
+// The smallest requests the local recommender gives a container, however idle it was: a
+// request of 1m CPU or a few MiB leaves no room for a start-up burst. Constraints' minAllowed
+// raise them further.
+const (
+	minCPUCores    = 0.010
+	minMemoryBytes = 32 << 20
+)
+
 // defaultBumpUpRatio multiplies memory after an OOM kill when the DPA does not say.
 const defaultBumpUpRatio = 1.2
 
@@ -287,6 +295,12 @@ func (st *autoscalerState) recommend(req def.Request, bump float64, now time.Tim
 			continue
 		}
 		cpu, mem := u.recommend(bump, now)
+		if cpu > 0 {
+			cpu = max(cpu, minCPUCores)
+		}
+		if mem > 0 {
+			mem = max(mem, minMemoryBytes)
+		}
 		rl := corev1.ResourceList{}
 		if cpu > 0 {
 			rl[corev1.ResourceCPU] = *resource.NewMilliQuantity(int64(math.Ceil(cpu*1000)), resource.DecimalSI)

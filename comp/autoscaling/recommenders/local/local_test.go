@@ -182,3 +182,14 @@ func TestLocalKeepsCloseValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, "300m", r.Containers[0].Requests.Cpu().String(), "CPU moved by far more than 10 %%: the new value")
 }
+
+// An idle container still gets 10m CPU and 32Mi.
+func TestLocalFloors(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	api := &metricsAPI{at: now, usage: map[string]corev1.ResourceList{"web-a": usage("0", "1Mi"), "web-b": usage("0", "1Mi"), "web-c": usage("0", "1Mi")}}
+	r, err := New(api, func() time.Time { return now }).Recommend(context.Background(), request(cpuObjective(50)))
+	require.NoError(t, err)
+	require.Len(t, r.Containers, 1)
+	assert.Equal(t, "10m", r.Containers[0].Requests.Cpu().String())
+	assert.Equal(t, "32Mi", r.Containers[0].Requests.Memory().String())
+}
