@@ -39,8 +39,12 @@ type statusDoc struct {
 		} `json:"certificate"`
 	} `json:"webhook"`
 	Autoscaling *struct {
-		State  string `json:"state"`
-		Leader *bool  `json:"leader"`
+		State    string `json:"state"`
+		Leader   *bool  `json:"leader"`
+		Profiles *struct {
+			State            string `json:"state"`
+			WorkloadsWatched int    `json:"workloads_watched"`
+		} `json:"profiles"`
 	} `json:"autoscaling"`
 	Autoscalers *int `json:"autoscalers"`
 	Leader      *struct {
@@ -121,6 +125,16 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 			line += fmt.Sprintf(", %d DatadogPodAutoscalers", *d.Autoscalers)
 		}
 		fmt.Fprintf(tw, "autoscaling stack\t%s\n", line)
+		if p := a.Profiles; p != nil {
+			switch p.State {
+			case "waiting_for_profile":
+				fmt.Fprintf(tw, "cluster profiles\tno profile yet: no workload watched\n")
+			case "running":
+				fmt.Fprintf(tw, "cluster profiles\tapplied by this replica, %d workloads watched (metadata)\n", p.WorkloadsWatched)
+			default:
+				fmt.Fprintf(tw, "cluster profiles\tnot applied by this replica (gate closed, or the leader applies them)\n")
+			}
+		}
 	}
 	if l := d.Leader; l != nil {
 		switch {

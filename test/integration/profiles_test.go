@@ -155,6 +155,7 @@ func TestClusterProfiles(t *testing.T) {
 	hash := prof.Status.TemplateHash
 	assert.Equal(t, hash, web.Annotations[v1alpha2.ProfileTemplateHashAnnotation])
 	assert.Nil(t, e.lookupDPA("team", generatedName("Deployment", "team", "opted")), "excluded opts out")
+	assert.Contains(t, a.statusField("autoscaling", "profiles"), "state:running", "/status autoscaling.profiles")
 
 	// Editing the profile updates every DPA generated from it.
 	e.patch("Profile", "", "standard", `{"spec":{"template":{"objectives":[{"type":"PodResource","podResource":{"name":"memory","value":{"type":"Utilization","utilization":60}}}]}}}`)

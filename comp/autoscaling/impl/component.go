@@ -301,7 +301,7 @@ func (c *component) autoscalerCount() int {
 func (c *component) status() map[string]any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]any{"state": c.state, "since": c.since}
+	out := map[string]any{"state": c.state, "since": c.since, "profiles": c.profiles.status()}
 	select {
 	case <-c.running:
 		out["leader"] = c.reqs.Leader.IsLeader()

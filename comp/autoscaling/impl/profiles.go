@@ -52,12 +52,41 @@ type profileController struct {
 	generated    *prometheus.CounterVec
 
 	// The term's informers and queue, set by runTerm.
-	mu          sync.Mutex
-	profiles    cache.SharedIndexInformer
-	workloads   map[string]cache.SharedIndexInformer // by kind
-	namespaces  cache.SharedIndexInformer
-	queue       workqueue.TypedRateLimitingInterface[string]
-	dpaHandlers cache.ResourceEventHandlerRegistration
+	mu         sync.Mutex
+	profiles   cache.SharedIndexInformer
+	workloads  map[string]cache.SharedIndexInformer // by kind
+	namespaces cache.SharedIndexInformer
+	queue      workqueue.TypedRateLimitingInterface[string]
+	// state is "" (not running here: gate closed or a follower), "waiting_for_profile" or
+	// "running"; guarded by mu.
+	state string
+}
+
+// profilesStatus is the profile controller's part of /status autoscaling.
+type profilesStatus struct {
+	State            string `json:"state"`
+	WorkloadsWatched int    `json:"workloads_watched"`
+}
+
+func (p *profileController) status() profilesStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := profilesStatus{State: p.state}
+	if st.State == "" {
+		st.State = "idle"
+	}
+	if p.state == "running" {
+		for _, inf := range p.workloads {
+			st.WorkloadsWatched += len(inf.GetStore().ListKeys())
+		}
+	}
+	return st
+}
+
+func (p *profileController) setState(s string) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
 }
 
 var (
@@ -150,7 +179,9 @@ func (p *profileController) runTerm(ctx context.Context) {
 
 	p.mu.Lock()
 	p.profiles, p.workloads, p.namespaces, p.queue = profiles, workloads, namespaces, q
+	p.state = "waiting_for_profile"
 	p.mu.Unlock()
+	defer p.setState("")
 
 	// The workload and namespace watches start only once there is something to do: a profile,
 	// or a generated DPA to keep or clean up. A cluster that uses DPAs made by hand only never
@@ -208,6 +239,7 @@ func (p *profileController) runTerm(ctx context.Context) {
 		q.ShutDown()
 		return
 	}
+	p.setState("running")
 	p.log.Info("cluster profile controller started")
 	for range p.workers {
 		wg.Go(func() {
