@@ -567,10 +567,12 @@ func podRequests(auditLog string, offset int64, userAgent string) (lists, watche
 			UserAgent string `json:"userAgent"`
 			ObjectRef *struct {
 				Resource string `json:"resource"`
+				APIGroup string `json:"apiGroup"`
 			} `json:"objectRef"`
 		}
+		// Core pods only: the local recommender's PodMetrics lists are "pods" of metrics.k8s.io.
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) ||
-			ev.ObjectRef == nil || ev.ObjectRef.Resource != "pods" {
+			ev.ObjectRef == nil || ev.ObjectRef.Resource != "pods" || ev.ObjectRef.APIGroup != "" {
 			continue
 		}
 		seen[ev.AuditID] = true
