@@ -61,6 +61,10 @@ type Request struct {
 	Autoscaler *v1alpha2.DatadogPodAutoscaler
 	// CurrentReplicas is the number of the target's pods lazyscale sees (not terminated).
 	CurrentReplicas int32
+	// TargetReplicas is the workload's desired count (spec.replicas, as /scale has it): the
+	// count a horizontal recommendation changes. It may differ from CurrentReplicas while pods
+	// come and go.
+	TargetReplicas int32
 	// ReadyReplicas is how many of them are ready.
 	ReadyReplicas int32
 	// Containers are the target's pod-template containers with their current resources.

@@ -276,7 +276,7 @@ func (c *controller) evaluateScalable(ctx context.Context, key string, dpa *v1al
 		dpa.Status.Vertical.Target = nil
 	}
 	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
-		Selector: sc.Status.Selector, Pods: c.pods.podStates(target)}
+		TargetReplicas: sc.Spec.Replicas, Selector: sc.Status.Selector, Pods: c.pods.podStates(target)}
 	g := c.gather(ctx, dpa, req)
 	return resync, c.horizontal(ctx, key, dpa, g)
 }
@@ -314,7 +314,7 @@ type gathered struct {
 // request is what the sources are told about a DPA and its target.
 func (c *controller) request(dpa *v1alpha2.DatadogPodAutoscaler, t targetKey, counts podCounts, w *workload) def.Request {
 	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
-		Selector: w.selector, Pods: c.pods.podStates(t)}
+		TargetReplicas: w.replicas, Selector: w.selector, Pods: c.pods.podStates(t)}
 	for _, ctr := range w.template.Spec.Containers {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
@@ -366,7 +366,8 @@ func fingerprint(dpa *v1alpha2.DatadogPodAutoscaler, req def.Request) string {
 		Ready       int32
 		Containers  []def.ContainerResources
 		Pods        []pod
-	}{dpa.Generation, dpa.Annotations, req.CurrentReplicas, req.ReadyReplicas, req.Containers, pods})
+		Target      int32
+	}{dpa.Generation, dpa.Annotations, req.CurrentReplicas, req.ReadyReplicas, req.Containers, pods, req.TargetReplicas})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -518,6 +519,7 @@ func (c *controller) triggerRollout(ctx context.Context, t targetKey, version st
 type workload struct {
 	template *corev1.PodTemplateSpec
 	selector string // spec.selector, as a label selector string
+	replicas int32  // spec.replicas (1 when unset, as the API defaults it)
 }
 
 // workload reads the target's pod template and selector.
@@ -525,6 +527,7 @@ func (c *controller) workload(ctx context.Context, t targetKey) (*workload, erro
 	var (
 		template corev1.PodTemplateSpec
 		sel      *metav1.LabelSelector
+		replicas *int32
 	)
 	switch t.Kind {
 	case "Deployment":
@@ -532,17 +535,20 @@ func (c *controller) workload(ctx context.Context, t targetKey) (*workload, erro
 		if err != nil {
 			return nil, err
 		}
-		template, sel = d.Spec.Template, d.Spec.Selector
+		template, sel, replicas = d.Spec.Template, d.Spec.Selector, d.Spec.Replicas
 	case "StatefulSet":
 		s, err := c.kube.AppsV1().StatefulSets(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
-		template, sel = s.Spec.Template, s.Spec.Selector
+		template, sel, replicas = s.Spec.Template, s.Spec.Selector, s.Spec.Replicas
 	default:
 		return nil, fmt.Errorf("kind %s has no pod template", t.Kind)
 	}
-	w := &workload{template: &template}
+	w := &workload{template: &template, replicas: 1}
+	if replicas != nil {
+		w.replicas = *replicas
+	}
 	if sel != nil {
 		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil {
 			w.selector = s.String()

@@ -330,7 +330,9 @@ func bumpUpRatio(dpa *v1alpha2.DatadogPodAutoscaler) float64 {
 // has some) and returns the highest count, nil when no objective could be computed.
 func replicas(req def.Request, byPod map[string]*metricsv1beta1.PodMetrics) *int32 {
 	dpa := req.Autoscaler
-	if req.CurrentReplicas == 0 || len(byPod) == 0 {
+	// The count to change is the workload's desired one, as for the HPA: within tolerance it
+	// stays, and a target scaled to 0 is not autoscaled.
+	if req.TargetReplicas == 0 || len(byPod) == 0 {
 		return nil
 	}
 	objectives := dpa.Spec.Objectives
@@ -343,7 +345,7 @@ func replicas(req def.Request, byPod map[string]*metricsv1beta1.PodMetrics) *int
 		if !ok {
 			continue
 		}
-		n := replicasFor(req.CurrentReplicas, samples, target, utilization, defaultTolerance)
+		n := replicasFor(req.TargetReplicas, samples, target, utilization, defaultTolerance)
 		if best == nil || n > *best {
 			best = &n
 		}

@@ -65,7 +65,7 @@ func cpuObjective(utilization int32) v1alpha2.DatadogPodAutoscalerObjective {
 func request(objectives ...v1alpha2.DatadogPodAutoscalerObjective) def.Request {
 	req := def.Request{
 		Autoscaler:      &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: v1alpha2.DatadogPodAutoscalerSpec{Objectives: objectives}},
-		CurrentReplicas: 3, ReadyReplicas: 3, Selector: "app=web",
+		CurrentReplicas: 3, ReadyReplicas: 3, TargetReplicas: 3, Selector: "app=web",
 		Containers: []def.ContainerResources{{Name: "app", Requests: usage("200m", "256Mi")}},
 	}
 	for _, name := range []string{"web-a", "web-b", "web-c"} {
@@ -93,6 +93,13 @@ func TestLocalHorizontal(t *testing.T) {
 	r, err = src.Recommend(context.Background(), request(cpuObjective(50)))
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), *r.Replicas)
+
+	// Within tolerance the workload's desired count stays, even while fewer pods run.
+	during := request(cpuObjective(50))
+	during.TargetReplicas = 5
+	r, err = src.Recommend(context.Background(), during)
+	require.NoError(t, err)
+	assert.Equal(t, int32(5), *r.Replicas, "no scale-down to the 3 pods seen during a scale-up")
 
 	api.usage = map[string]corev1.ResourceList{}
 	r, err = src.Recommend(context.Background(), request(cpuObjective(50)))
