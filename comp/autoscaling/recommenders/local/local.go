@@ -138,7 +138,7 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	}
 	now := s.now()
 	rec := &def.Recommendation{Source: v1alpha2.DatadogPodAutoscalerLocalValueSource, SourceName: Name, Timestamp: now}
-	rec.Replicas = replicas(req, byPod)
+	rec.Replicas = replicas(req, freshOnly(byPod, now))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,6 +324,21 @@ func bumpUpRatio(dpa *v1alpha2.DatadogPodAutoscaler) float64 {
 		}
 	}
 	return defaultBumpUpRatio
+}
+
+// maxMetricsAge is how old a pod's measurement may be and still count for replicas: older
+// ones (a stuck metrics-server) count as missing, so they can only hold the count back.
+const maxMetricsAge = 5 * time.Minute
+
+// freshOnly drops measurements older than maxMetricsAge.
+func freshOnly(byPod map[string]*metricsv1beta1.PodMetrics, now time.Time) map[string]*metricsv1beta1.PodMetrics {
+	out := make(map[string]*metricsv1beta1.PodMetrics, len(byPod))
+	for name, m := range byPod {
+		if now.Sub(m.Timestamp.Time) <= maxMetricsAge {
+			out[name] = m
+		}
+	}
+	return out
 }
 
 // replicas applies the HPA formula to each objective (the fallback's own objectives when it

@@ -200,3 +200,36 @@ func TestLocalFloors(t *testing.T) {
 	assert.Equal(t, "10m", r.Containers[0].Requests.Cpu().String())
 	assert.Equal(t, "32Mi", r.Containers[0].Requests.Memory().String())
 }
+
+// ContainerResource and AbsoluteValue objectives; measurements older than 5 minutes count as
+// missing.
+func TestLocalObjectiveKinds(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	api := &metricsAPI{at: now, usage: map[string]corev1.ResourceList{"web-a": usage("100m", "300Mi"), "web-b": usage("100m", "300Mi"), "web-c": usage("100m", "300Mi")}}
+	src := New(api, func() time.Time { return now })
+
+	abs := resource.MustParse("100Mi")
+	memoryPerPod := v1alpha2.DatadogPodAutoscalerObjective{Type: v1alpha2.DatadogPodAutoscalerPodResourceObjectiveType,
+		PodResource: &v1alpha2.DatadogPodAutoscalerPodResourceObjective{Name: corev1.ResourceMemory,
+			Value: v1alpha2.DatadogPodAutoscalerObjectiveValue{Type: v1alpha2.DatadogPodAutoscalerAbsoluteValueObjectiveValueType, AbsoluteValue: &abs}}}
+	r, err := src.Recommend(context.Background(), request(memoryPerPod))
+	require.NoError(t, err)
+	assert.Equal(t, int32(9), *r.Replicas, "300Mi per pod against 100Mi: 3 x 3")
+
+	util := int32(25)
+	appCPU := v1alpha2.DatadogPodAutoscalerObjective{Type: v1alpha2.DatadogPodAutoscalerContainerResourceObjectiveType,
+		ContainerResource: &v1alpha2.DatadogPodAutoscalerContainerResourceObjective{Name: corev1.ResourceCPU, Container: "app",
+			Value: v1alpha2.DatadogPodAutoscalerObjectiveValue{Type: v1alpha2.DatadogPodAutoscalerUtilizationObjectiveValueType, Utilization: &util}}}
+	r, err = src.Recommend(context.Background(), request(appCPU))
+	require.NoError(t, err)
+	assert.Equal(t, int32(6), *r.Replicas, "app at 50 %% of its 200m against 25 %%: 3 x 2")
+
+	r, err = src.Recommend(context.Background(), request(appCPU, memoryPerPod))
+	require.NoError(t, err)
+	assert.Equal(t, int32(9), *r.Replicas, "several objectives: the highest count")
+
+	now = now.Add(6 * time.Minute) // the metrics API still answers the same, old, measurements
+	r, err = src.Recommend(context.Background(), request(appCPU))
+	require.NoError(t, err)
+	assert.Nil(t, r.Replicas, "measurements 6 minutes old: no replica count")
+}
