@@ -188,11 +188,36 @@ func (p *profileController) runTerm(ctx context.Context) {
 	// pays for them.
 	needed := make(chan struct{})
 	need := sync.OnceFunc(func() { close(needed) })
-	_, _ = profiles.AddEventHandler(p.handler(func(m metav1.Object) {
+	onProfile := func(m metav1.Object, specChanged bool) {
 		need()
 		q.Add(profileKeyPrefix + m.GetName())
-		p.enqueueAllWorkloads() // its template or existence changed
-	}))
+		if specChanged {
+			p.enqueueAllWorkloads() // its template or existence changed
+		}
+	}
+	_, _ = profiles.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if m, err := meta.Accessor(obj); err == nil {
+				onProfile(m, true)
+			}
+		},
+		UpdateFunc: func(oldObj, obj any) {
+			o, err1 := meta.Accessor(oldObj)
+			m, err2 := meta.Accessor(obj)
+			if err1 == nil && err2 == nil {
+				// A status write (ours) leaves the generation: no workload to look at again.
+				onProfile(m, o.GetGeneration() != m.GetGeneration())
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if m, err := meta.Accessor(obj); err == nil {
+				onProfile(m, true)
+			}
+		},
+	})
 	for kind, inf := range workloads {
 		_, _ = inf.AddEventHandler(p.handler(func(m metav1.Object) { q.Add(kind + "/" + m.GetNamespace() + "/" + m.GetName()) }))
 	}
