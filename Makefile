@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build controlplane generate verify-generated vet run test test-unit bench bench-quick clean
+.PHONY: all build controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
 
 all: build
 
@@ -46,6 +46,11 @@ PODS ?= 1000,5000,20000
 BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,eager,reference
 bench: build controlplane
 	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/results.json -plots docs/bench
+	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
+
+## bench-doc: re-render docs/benchmarks.md's generated tables from docs/bench/results.json
+bench-doc:
+	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
 
 ## bench-quick: every mode at 1,000 pods, a few minutes, nothing written
 bench-quick: build controlplane

@@ -123,7 +123,20 @@ func main() {
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
+	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), then exit")
+	in := flag.String("in", "docs/bench/results.json", "the JSON report -render reads")
 	flag.Parse()
+	if *render != "" {
+		reports, err := readReports(*in)
+		if err == nil {
+			err = renderDoc(*render, reports)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var sizes []int
 	for _, f := range strings.Split(*podList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

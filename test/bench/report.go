@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+)
+
+// The report renders results.json into the marked parts of docs/benchmarks.md, so the tables
+// there are always what a run measured:
+//
+//	go run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
+//
+// Each part sits between "<!-- bench:NAME:begin -->" and "<!-- bench:NAME:end -->".
+
+// renderDoc replaces the generated parts of the markdown file doc with tables from reports.
+func renderDoc(doc string, reports []Report) error {
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	parts := map[string]string{"sizes": renderSizes(reports), "watchlist": renderWatchList(reports)}
+	for name, body := range parts {
+		begin, end := "<!-- bench:"+name+":begin -->", "<!-- bench:"+name+":end -->"
+		i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))
+		if i < 0 || j < i {
+			return fmt.Errorf("%s: markers %s ... %s not found", doc, begin, end)
+		}
+		b = append(append(append([]byte{}, b[:i+len(begin)]...), "\n"+body...), b[j:]...)
+	}
+	return os.WriteFile(doc, b, 0o644)
+}
+
+func readReports(path string) ([]Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Sizes []Report `json:"sizes"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc.Sizes, nil
+}
+
+func byMode(r Report) map[string]*Result {
+	out := map[string]*Result{}
+	for i := range r.Results {
+		out[r.Results[i].Mode] = &r.Results[i]
+	}
+	return out
+}
+
+const mib = 1 << 20
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// modeRows are the modes of the per-size table, in order, with their label.
+var modeRows = []struct{ mode, label string }{
+	{"disabled", "disabled"},
+	{"dormant", "dormant"},
+	{"webhook-skip", "dormant, webhook registered (always)"},
+	{"active", "active (watch_list)"},
+	{"active-list", "active-list"},
+	{"eager", "eager"},
+	{"reference", "**reference informer**"},
+}
+
+func renderSizes(reports []Report) string {
+	var w strings.Builder
+	for _, r := range reports {
+		m := byMode(r)
+		fmt.Fprintf(&w, "\n### %s pods\n\n", thousands(r.Pods))
+		fmt.Fprintf(&w, "Run %s. Plain paginated LIST of all pods: %.0f ms. Control plane once the pods exist: etcd %s MiB RSS, kube-apiserver %s MiB RSS.\n\n",
+			r.Date, r.PlainListMs, thousands(int(math.Round(r.EtcdRSSBytes/mib))), thousands(int(math.Round(r.APIServerRSSBytes/mib))))
+		w.WriteString("| mode | Go heap (alloc) | Go heap (in use) | RSS | peak RSS | pod LIST | pod WATCH | pods held | sync time |\n")
+		w.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+		for _, row := range modeRows {
+			x := m[row.mode]
+			if x == nil {
+				continue
+			}
+			sync := "–"
+			if x.ActivationMillis > 0 {
+				sync = fmt.Sprintf("%.0f ms", x.ActivationMillis)
+			}
+			fmt.Fprintf(&w, "| %s | %.2f MiB | %.2f MiB | %.1f MiB | %.1f MiB | %d | %d | %s | %s |\n", row.label,
+				x.HeapAllocBytes/mib, x.HeapInuseBytes/mib, x.RSSBytes/mib, x.PeakRSSBytes/mib, x.PodLists, x.PodWatches, thousands(x.EntitiesInStore), sync)
+		}
+		w.WriteString("\nTargets at this size:\n\n| target | measured | |\n|---|---|---|\n")
+		dis, dor, act, ref, skip := m["disabled"], m["dormant"], m["active"], m["reference"], m["webhook-skip"]
+		if dis != nil && dor != nil {
+			d := (dor.HeapAllocBytes - dis.HeapAllocBytes) / mib
+			fmt.Fprintf(&w, "| dormant − disabled heap < 1 MiB; 0 pod LIST/WATCH | %+.2f MiB; %d/%d | %s |\n", d, dor.PodLists, dor.PodWatches,
+				metOrMissed(d < 1 && dor.PodLists == 0 && dor.PodWatches == 0))
+			if dor.PodCreate != nil {
+				fmt.Fprintf(&w, "| dormant: 0 webhook calls while pods are created | %d calls for %d pods created | %s |\n", dor.WebhookCalls, dor.PodCreate.Count, metOrMissed(dor.WebhookCalls == 0))
+			}
+		}
+		if act != nil && dor != nil && ref != nil && dis != nil && act.EntitiesInStore > 0 && ref.EntitiesInStore > 0 {
+			// The agent's per-pod cost over its dormant self; the reference (a separate
+			// process without lazyscale) over the disabled agent.
+			a := (act.HeapAllocBytes - dor.HeapAllocBytes) / float64(act.EntitiesInStore)
+			f := (ref.HeapAllocBytes - dis.HeapAllocBytes) / float64(ref.EntitiesInStore)
+			fmt.Fprintf(&w, "| active heap per pod ≤ 1/10 of the reference's | %s B vs %s B = 1/%.1f | %s |\n", thousands(int(math.Round(a))), thousands(int(math.Round(f))), f/a, metOrMissed(f/a >= 10))
+		}
+		if act != nil {
+			fmt.Fprintf(&w, "| initial-sync peak RSS ≤ 1.5 × steady RSS (active) | %.1f / %.1f MiB = %.2f | %s |\n",
+				act.PeakRSSBytes/mib, act.RSSBytes/mib, act.PeakRSSBytes/act.RSSBytes, metOrMissed(act.PeakRSSBytes/act.RSSBytes <= 1.5))
+			if r.PlainListMs > 0 && act.ActivationMillis > 0 {
+				ratio := act.ActivationMillis / r.PlainListMs
+				fmt.Fprintf(&w, "| DPA → synced ≤ 1.5 × a plain paginated LIST | %.0f / %.0f ms = %.2f | %s |\n", act.ActivationMillis, r.PlainListMs, ratio, metOrMissed(ratio <= 1.5))
+			}
+			if act.PatcherMillis > 0 {
+				fmt.Fprintf(&w, "| (no target) DPA → `webhook.patcher_installed` | %.0f ms (polled every 10 ms) | – |\n", act.PatcherMillis)
+			}
+		}
+		if dis != nil && dis.PodCreate != nil {
+			base := dis.PodCreate.P50Ms
+			for _, c := range []struct {
+				x     *Result
+				label string
+			}{{skip, "pod create, webhook called (gate closed) ≤ 1.3 × none, p50"}, {act, "pod create, webhook patching ≤ 1.3 × none, p50"}} {
+				if c.x == nil || c.x.PodCreate == nil {
+					continue
+				}
+				ratio := c.x.PodCreate.P50Ms / base
+				fmt.Fprintf(&w, "| %s | %.2f / %.2f ms = %.2f | %s |\n", c.label, c.x.PodCreate.P50Ms, base, ratio, metOrMissed(ratio <= 1.3))
+			}
+		}
+	}
+	return w.String()
+}
+
+func renderWatchList(reports []Report) string {
+	var w strings.Builder
+	w.WriteString("\n| |")
+	for _, r := range reports {
+		fmt.Fprintf(&w, " %s pods |", thousands(r.Pods))
+	}
+	w.WriteString("\n|---|" + strings.Repeat("---|", len(reports)) + "\n")
+	for _, row := range []struct{ mode, label string }{
+		{"active", "streaming (watch_list=true): requests / peak RSS / DPA → synced"},
+		{"active-list", "paginated LIST (500 per page): requests / peak RSS / DPA → synced"},
+	} {
+		fmt.Fprintf(&w, "| %s |", row.label)
+		for _, r := range reports {
+			x := byMode(r)[row.mode]
+			if x == nil {
+				w.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&w, " %d / %.1f MiB / %.0f ms |", x.PodLists+x.PodWatches, x.PeakRSSBytes/mib, x.ActivationMillis)
+		}
+		w.WriteString("\n")
+	}
+	return w.String()
+}
