@@ -123,13 +123,16 @@ func main() {
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
-	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), then exit")
+	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), and -plots from it, then exit")
 	in := flag.String("in", "docs/bench/results.json", "the JSON report -render reads")
 	flag.Parse()
 	if *render != "" {
 		reports, err := readReports(*in)
 		if err == nil {
 			err = renderDoc(*render, reports)
+		}
+		if err == nil && *plots != "" {
+			err = writePlots(Run{Sizes: reports}, *plots)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
