@@ -572,17 +572,23 @@ func (c *controller) setCondition(dpa *v1alpha2.DatadogPodAutoscaler, typ string
 // writeStatus writes the status subresource, guarded by the cached resourceVersion: a
 // conflict means a newer DPA is on its way through the informer.
 func (c *controller) writeStatus(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) error {
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dpa)
-	if err != nil {
-		return fmt.Errorf("encode status: %w", err)
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	u.SetAPIVersion(v1alpha2.SchemeGroupVersion.String())
-	u.SetKind("DatadogPodAutoscaler")
-	_, err = c.dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(dpa.Namespace).
-		UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "lazyscale"})
-	if err != nil {
+	res := c.dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(dpa.Namespace)
+	if err := updateStatus(ctx, res, dpa, "DatadogPodAutoscaler"); err != nil {
 		return fmt.Errorf("write status of %s/%s: %w", dpa.Namespace, dpa.Name, err)
 	}
 	return nil
+}
+
+// updateStatus writes obj (a typed datadoghq.com/v1alpha2 object of kind) through the status
+// subresource of res, guarded by obj's resourceVersion.
+func updateStatus(ctx context.Context, res dynamic.ResourceInterface, obj runtime.Object, kind string) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(v1alpha2.SchemeGroupVersion.String())
+	u.SetKind(kind)
+	_, err = res.UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "lazyscale"})
+	return err
 }

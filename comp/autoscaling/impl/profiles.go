@@ -188,41 +188,19 @@ func (p *profileController) runTerm(ctx context.Context) {
 	// pays for them.
 	needed := make(chan struct{})
 	need := sync.OnceFunc(func() { close(needed) })
-	onProfile := func(m metav1.Object, specChanged bool) {
+	_, _ = profiles.AddEventHandler(p.handler(func(old, m metav1.Object) {
 		need()
 		q.Add(profileKeyPrefix + m.GetName())
-		if specChanged {
+		// A status write (ours) leaves the generation: no workload to look at again.
+		if old == nil || old.GetGeneration() != m.GetGeneration() {
 			p.enqueueAllWorkloads() // its template or existence changed
 		}
-	}
-	_, _ = profiles.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if m, err := meta.Accessor(obj); err == nil {
-				onProfile(m, true)
-			}
-		},
-		UpdateFunc: func(oldObj, obj any) {
-			o, err1 := meta.Accessor(oldObj)
-			m, err2 := meta.Accessor(obj)
-			if err1 == nil && err2 == nil {
-				// A status write (ours) leaves the generation: no workload to look at again.
-				onProfile(m, o.GetGeneration() != m.GetGeneration())
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if m, err := meta.Accessor(obj); err == nil {
-				onProfile(m, true)
-			}
-		},
-	})
+	}))
 	for kind, inf := range workloads {
-		_, _ = inf.AddEventHandler(p.handler(func(m metav1.Object) { q.Add(kind + "/" + m.GetNamespace() + "/" + m.GetName()) }))
+		_, _ = inf.AddEventHandler(p.handler(func(_, m metav1.Object) { q.Add(kind + "/" + m.GetNamespace() + "/" + m.GetName()) }))
 	}
-	_, _ = namespaces.AddEventHandler(p.handler(func(m metav1.Object) { p.enqueueNamespace(m.GetName()) }))
-	reg, err := p.dpas.AddEventHandler(p.handler(func(m metav1.Object) {
+	_, _ = namespaces.AddEventHandler(p.handler(func(_, m metav1.Object) { p.enqueueNamespace(m.GetName()) }))
+	reg, err := p.dpas.AddEventHandler(p.handler(func(_, m metav1.Object) {
 		if profile := m.GetLabels()[v1alpha2.GeneratedFromProfileLabel]; profile != "" {
 			need()
 			q.Add(profileKeyPrefix + profile) // its count
@@ -230,8 +208,7 @@ func (p *profileController) runTerm(ctx context.Context) {
 		// Its target: a generated DPA deleted by hand is recreated, and one made by hand
 		// replaces the generated one.
 		if u, ok := m.(*unstructured.Unstructured); ok {
-			kind, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "kind")
-			name, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "name")
+			kind, name := targetRefOf(u)
 			q.Add(kind + "/" + m.GetNamespace() + "/" + name)
 		}
 	}))
@@ -277,17 +254,35 @@ func (p *profileController) runTerm(ctx context.Context) {
 	p.log.Info("cluster profile controller stopped")
 }
 
-// handler calls f with the object of every add, update and delete.
-func (p *profileController) handler(f func(metav1.Object)) cache.ResourceEventHandler {
-	call := func(obj any) {
+// handler calls f with the object of every add, update and delete; old is the object an
+// update replaced, nil for an add or a delete.
+func (p *profileController) handler(f func(old, obj metav1.Object)) cache.ResourceEventHandler {
+	accessor := func(obj any) metav1.Object {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
 		}
-		if m, err := meta.Accessor(obj); err == nil {
-			f(m)
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return nil
 		}
+		return m
 	}
-	return cache.ResourceEventHandlerFuncs{AddFunc: call, UpdateFunc: func(_, obj any) { call(obj) }, DeleteFunc: call}
+	call := func(old, obj any) {
+		m := accessor(obj)
+		if m == nil {
+			return
+		}
+		var o metav1.Object
+		if old != nil {
+			o = accessor(old)
+		}
+		f(o, m)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { call(nil, obj) },
+		UpdateFunc: call,
+		DeleteFunc: func(obj any) { call(nil, obj) },
+	}
 }
 
 func (p *profileController) enqueueAllWorkloads() {
@@ -471,13 +466,18 @@ func (p *profileController) targetedByOther(ns, kind, name string) bool {
 		if !ok || u.GetLabels()[v1alpha2.GeneratedFromProfileLabel] != "" {
 			continue
 		}
-		k, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "kind")
-		n, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "name")
-		if k == kind && n == name {
+		if k, n := targetRefOf(u); k == kind && n == name {
 			return true
 		}
 	}
 	return false
+}
+
+// targetRefOf reads an unstructured DPA's target kind and name.
+func targetRefOf(u *unstructured.Unstructured) (kind, name string) {
+	kind, _, _ = unstructured.NestedString(u.Object, "spec", "targetRef", "kind")
+	name, _, _ = unstructured.NestedString(u.Object, "spec", "targetRef", "name")
+	return kind, name
 }
 
 // generatedDPA builds the DPA a profile gives a workload.
@@ -537,14 +537,7 @@ func (p *profileController) syncProfile(ctx context.Context, name string) error 
 		return nil
 	}
 	prof.Status = *st
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(prof)
-	if err != nil {
-		return fmt.Errorf("encode profile status: %w", err)
-	}
-	u := &unstructured.Unstructured{Object: obj}
-	u.SetAPIVersion(v1alpha2.SchemeGroupVersion.String())
-	u.SetKind("DatadogPodAutoscalerClusterProfile")
-	_, err = p.dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "lazyscale"})
+	err = updateStatus(ctx, p.dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource), prof, "DatadogPodAutoscalerClusterProfile")
 	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 		return nil // a newer version (or the deletion) is on its way through the informer
 	}
