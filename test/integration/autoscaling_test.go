@@ -429,11 +429,7 @@ func TestHorizontalThroughScale(t *testing.T) {
 	e.dpa("shop", "api", "api", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.applyPolicy.mode": "Preview"})
 	e.dpa("shop", "idle", "idle", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, nil)
 
-	require.Eventually(t, func() bool {
-		d, err := e.Kube.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{})
-		require.NoError(t, err)
-		return *d.Spec.Replicas == 5
-	}, waitFor, 100*time.Millisecond, "web was never scaled to maxReplicas")
+	e.waitReplicas("shop", "web", 5) // maxReplicas
 	limited := e.waitCondition("shop", "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
 	assert.Contains(t, limited.Message, "above maxReplicas 5")
 	var status *v1alpha2.DatadogPodAutoscalerHorizontalStatus
@@ -455,9 +451,7 @@ func TestHorizontalThroughScale(t *testing.T) {
 	zero := e.waitCondition("shop", "idle", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
 	assert.Equal(t, "ScalingDisabled", zero.Reason)
 	for name, n := range map[string]int32{"api": 1, "idle": 0} {
-		d, err := e.Kube.AppsV1().Deployments("shop").Get(ctx, name, metav1.GetOptions{})
-		require.NoError(t, err)
-		assert.Equal(t, n, *d.Spec.Replicas, "%s is never scaled", name)
+		assert.Equal(t, n, e.replicas("shop", name), "%s is never scaled", name)
 	}
 	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 1, "one /scale write in all")
 }

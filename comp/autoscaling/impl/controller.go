@@ -82,7 +82,8 @@ type controller struct {
 	history   map[string][]timedRecommendation
 	// answers caches the sources' answers per DPA (guarded by historyMu too).
 	answers map[string]cachedAnswer
-	// mapperResetAt is when the REST mapper last rediscovered (guarded by historyMu too).
+	// mapperResetAt is when the REST mapper last rediscovered.
+	mapperMu      sync.Mutex
 	mapperResetAt time.Time
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
@@ -192,7 +193,6 @@ func (c *controller) reconcile(ctx context.Context, key string) (time.Duration, 
 
 // evaluate fills dpa.Status and performs the actions the DPA calls for.
 func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler) (time.Duration, error) {
-	st := &dpa.Status
 	resync := c.cfg.ResyncPeriod
 	if isPaused(dpa) {
 		c.setCondition(dpa, v1alpha2.ConditionActive, false, reasonPaused, "annotation "+v1alpha2.PauseAnnotation+" is \"true\": no action is taken")
@@ -230,13 +230,7 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		_, ferr := fail(reasonInvalidSpec, err.Error())
 		return resync, ferr // the workload may change: look again (its changes are not watched)
 	}
-	c.pods.follow(ctx, target)
-	counts := c.pods.counts(target)
-	st.CurrentReplicas = &counts.Current
-	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
-	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
-
-	g := c.gather(ctx, dpa, c.request(dpa, target, counts, w))
+	counts, g := c.activate(ctx, dpa, target, w)
 	after := resync
 	var errs []error
 	if version := c.recommendVertical(dpa, g, w.template.Spec.Containers); version != "" {
@@ -246,7 +240,7 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		}
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.horizontal(ctx, key, dpa, g))
+	errs = append(errs, c.horizontal(ctx, key, dpa, g, nil))
 	return after, errors.Join(errs...)
 }
 
@@ -256,7 +250,7 @@ func (c *controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 func (c *controller) evaluateScalable(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, target targetKey,
 	fail func(reason, msg string) (time.Duration, error)) (time.Duration, error) {
 	resync := c.cfg.ResyncPeriod
-	_, sc, err := c.getScale(ctx, dpa)
+	scale, err := c.getScale(ctx, dpa)
 	if err != nil {
 		reason, msg := c.explainScaleError(ctx, dpa, err)
 		if reason == "" {
@@ -265,20 +259,24 @@ func (c *controller) evaluateScalable(ctx context.Context, key string, dpa *v1al
 		_, ferr := fail(reason, msg)
 		return resync, ferr // the target (or its CRD) may appear later
 	}
-	c.pods.follow(ctx, target)
-	counts := c.pods.counts(target)
-	dpa.Status.CurrentReplicas = &counts.Current
-	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
-	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+	_, g := c.activate(ctx, dpa, target, &workload{selector: scale.sc.Status.Selector, replicas: scale.sc.Spec.Replicas})
 	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonUnsupportedTarget,
 		fmt.Sprintf("vertical scaling needs a pod template lazyscale reads (apps/v1 Deployment or StatefulSet): this %s is scaled horizontally only", target.Kind))
 	if dpa.Status.Vertical != nil {
 		dpa.Status.Vertical.Target = nil
 	}
-	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
-		TargetReplicas: sc.Spec.Replicas, Selector: sc.Status.Selector, Pods: c.pods.podStates(target)}
-	g := c.gather(ctx, dpa, req)
-	return resync, c.horizontal(ctx, key, dpa, g)
+	return resync, c.horizontal(ctx, key, dpa, g, scale) // /scale already read: not again
+}
+
+// activate follows the target's pods, marks the DPA active and asks the recommendation
+// sources about it.
+func (c *controller) activate(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target targetKey, w *workload) (podCounts, gathered) {
+	c.pods.follow(ctx, target)
+	counts := c.pods.counts(target)
+	dpa.Status.CurrentReplicas = &counts.Current
+	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
+	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+	return counts, c.gather(ctx, dpa, c.request(dpa, target, counts, w))
 }
 
 // explainScaleError turns a failure to read a target's /scale into a condition: the kind is
@@ -315,6 +313,9 @@ type gathered struct {
 func (c *controller) request(dpa *v1alpha2.DatadogPodAutoscaler, t targetKey, counts podCounts, w *workload) def.Request {
 	req := def.Request{Autoscaler: dpa.DeepCopy(), CurrentReplicas: counts.Current, ReadyReplicas: counts.Ready,
 		TargetReplicas: w.replicas, Selector: w.selector, Pods: c.pods.podStates(t)}
+	if w.template == nil {
+		return req
+	}
 	for _, ctr := range w.template.Spec.Containers {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
@@ -517,9 +518,9 @@ func (c *controller) triggerRollout(ctx context.Context, t targetKey, version st
 
 // workload is what the controller reads of the target.
 type workload struct {
-	template *corev1.PodTemplateSpec
-	selector string // spec.selector, as a label selector string
-	replicas int32  // spec.replicas (1 when unset, as the API defaults it)
+	template *corev1.PodTemplateSpec // nil for a kind read through /scale only
+	selector string                  // spec.selector, as a label selector string
+	replicas int32                   // spec.replicas (1 when unset, as the API defaults it)
 }
 
 // workload reads the target's pod template and selector.

@@ -235,7 +235,8 @@ const maxLastActions = 10
 
 // horizontal records the winning horizontal recommendation and scales the target through its
 // /scale subresource when the decision says so. Preview records only; pause never gets here.
-func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered) error {
+// known is the target's /scale when the caller has read it already, else nil.
+func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered, known *targetScale) error {
 	st := &dpa.Status
 	now := c.now()
 	sel := selectHorizontal(dpa, g, now)
@@ -253,11 +254,15 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 			GeneratedAt: metav1.NewTime(rec.Timestamp.Truncate(time.Second)), DesiredReplicas: *rec.Replicas}
 	}
 
-	gr, sc, err := c.getScale(ctx, dpa)
-	if err != nil {
-		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedGetScale", err.Error())
-		return err
+	scale := known
+	if scale == nil {
+		var err error
+		if scale, err = c.getScale(ctx, dpa); err != nil {
+			c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedGetScale", err.Error())
+			return err
+		}
 	}
+	gr, sc := scale.gr, scale.sc
 	up, down := policies(dpa)
 	history := c.recordRecommendation(key, now, sc.Spec.Replicas, *rec.Replicas, up, down)
 	d := decideHorizontal(horizontalInput{now: now, current: sc.Spec.Replicas, recommended: *rec.Replicas,
@@ -360,31 +365,37 @@ func (c *controller) resetMapper() bool {
 	if !ok {
 		return false
 	}
-	c.historyMu.Lock()
+	c.mapperMu.Lock()
 	now := time.Now()
 	if now.Sub(c.mapperResetAt) < mapperResetInterval {
-		c.historyMu.Unlock()
+		c.mapperMu.Unlock()
 		return false
 	}
 	c.mapperResetAt = now
-	c.historyMu.Unlock()
+	c.mapperMu.Unlock()
 	r.Reset()
 	return true
 }
 
+// targetScale is a target's /scale and the resource it was read from.
+type targetScale struct {
+	gr schema.GroupResource
+	sc *autoscalingv1.Scale
+}
+
 // getScale reads the target's /scale through the REST mapper, so any scalable kind works.
-func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupResource, *autoscalingv1.Scale, error) {
+func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (*targetScale, error) {
 	gvr, err := c.targetResource(dpa)
 	if err != nil {
-		return schema.GroupResource{}, nil, err
+		return nil, err
 	}
 	gr := gvr.GroupResource()
 	t := dpa.Spec.TargetRef
 	sc, err := c.scales.Scales(dpa.Namespace).Get(ctx, gr, t.Name, metav1.GetOptions{})
 	if err != nil {
-		return gr, nil, fmt.Errorf("read /scale of %s %s: %w", t.Kind, t.Name, err)
+		return nil, fmt.Errorf("read /scale of %s %s: %w", t.Kind, t.Name, err)
 	}
-	return gr, sc, nil
+	return &targetScale{gr: gr, sc: sc}, nil
 }
 
 func constraintsMin(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {

@@ -11,7 +11,7 @@ import (
 )
 
 // horizontalSim plays recommendations against a fake clock, recording actions and history as
-// the controller does.
+// the controller does (without the first-look seed of recordRecommendation, tested on its own).
 type horizontalSim struct {
 	now      time.Time
 	current  int32

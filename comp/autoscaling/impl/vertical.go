@@ -171,6 +171,18 @@ func decideRollout(version, templateRecID string, pods podCounts, last *v1alpha2
 	return rolloutDecision{Reason: fmt.Sprintf("last rollout %s ago; next allowed in %s", since.Round(time.Second), (interval - since).Round(time.Second)), Retry: interval - since}
 }
 
+// setResource sets name to q in *rl (created when nil) and reports whether it changed.
+func setResource(rl *corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) bool {
+	if cur, ok := (*rl)[name]; ok && cur.Cmp(q) == 0 {
+		return false
+	}
+	if *rl == nil {
+		*rl = corev1.ResourceList{}
+	}
+	(*rl)[name] = q.DeepCopy()
+	return true
+}
+
 // applyToContainer sets a container's resources from its desired resources. Requests are set
 // as recommended. Limits: a recommended limit is used as is; otherwise, when limits are
 // controlled and the container has a limit for a resource whose request changes, the limit
@@ -186,27 +198,13 @@ func applyToContainer(c *corev1.Container, d v1alpha2.DatadogPodAutoscalerContai
 				q = l.DeepCopy()
 			}
 		}
-		if cur, ok := c.Resources.Requests[name]; ok && cur.Cmp(q) == 0 {
-			continue
-		}
-		if c.Resources.Requests == nil {
-			c.Resources.Requests = corev1.ResourceList{}
-		}
-		c.Resources.Requests[name] = q.DeepCopy()
-		changed = true
+		changed = setResource(&c.Resources.Requests, name, q) || changed
 	}
 	if onlyRequests {
 		return changed
 	}
 	for name, q := range d.Limits {
-		if cur, ok := c.Resources.Limits[name]; ok && cur.Cmp(q) == 0 {
-			continue
-		}
-		if c.Resources.Limits == nil {
-			c.Resources.Limits = corev1.ResourceList{}
-		}
-		c.Resources.Limits[name] = q.DeepCopy()
-		changed = true
+		changed = setResource(&c.Resources.Limits, name, q) || changed
 	}
 	for name, newReq := range d.Requests {
 		if _, given := d.Limits[name]; given {
