@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,35 +12,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestRoutinesStopJoins(t *testing.T) {
-	var unused Routines
-	require.NoError(t, unused.Stop(context.Background()), "stop before any Go")
-	var r Routines
-	exited := make(chan struct{}, 2)
-	for range 2 {
-		r.Go(func(ctx context.Context) {
-			<-ctx.Done()
-			exited <- struct{}{}
-		})
-	}
-	require.NoError(t, r.Stop(context.Background()))
-	assert.Len(t, exited, 2, "Stop returned only after both goroutines")
-	r.Go(func(context.Context) { t.Error("Go after Stop must not run") })
-	require.NoError(t, r.Stop(context.Background()), "idempotent")
-}
-
-func TestRoutinesStopBounded(t *testing.T) {
-	var r Routines
-	release := make(chan struct{})
-	r.Go(func(context.Context) { <-release })
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err := r.Stop(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	close(release)
-	require.NoError(t, r.Stop(context.Background()))
-}
 
 func TestRunAppReturnsStartErrors(t *testing.T) {
 	boom := errors.New("boom")
@@ -69,9 +39,4 @@ func TestRunReturnsConstructionErrors(t *testing.T) {
 	err := Run(fx.NopLogger, fx.Provide(func() (int, error) { return 0, errors.New("bad") }), fx.Invoke(func(int) {}))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bad")
-}
-
-func TestTestHelper(t *testing.T) {
-	got := Test[int](t, fx.NopLogger, fx.Supply(42))
-	assert.Equal(t, 42, got)
 }

@@ -1,6 +1,7 @@
-// Package fxutil holds the two small helpers every lazyscale binary and component test
-// uses: Run, which runs an fx application until a signal and returns its errors instead of
-// exiting, and Test, which builds a component under fxtest.
+// Package fxutil holds what lazyscale's binaries need from fx and nothing else: Run, which runs
+// an fx application until a signal and returns its errors instead of exiting. Plain lifecycle
+// helpers live in package lifecycle and the fxtest helpers in fxutil/fxutiltest, so that
+// neither impl packages nor the binary link fx's test support or package testing through it.
 package fxutil
 
 import (

@@ -22,7 +22,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Requires is what the admission server needs.
@@ -59,8 +59,8 @@ type server struct {
 	self      *selfManaged // nil in files mode
 	files     *filesSource // nil in self-managed mode
 	registrar *registrar
-	http      fxutil.HTTPServer
-	routines  fxutil.Routines
+	http      lifecycle.HTTPServer
+	routines  lifecycle.Routines
 	// demandLeadership starts, once, the loop that does the leader's writes. It is called
 	// when there is something to write: a certificate missing or due, an entry wanted. A
 	// dormant replica whose certificate is in its Secret stands for no election.

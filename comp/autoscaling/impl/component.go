@@ -34,7 +34,7 @@ import (
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Requires is what the stack needs.
@@ -69,7 +69,7 @@ type component struct {
 	log      *zap.Logger
 	reqs     Requires
 	enabled  bool
-	routines fxutil.Routines
+	routines lifecycle.Routines
 
 	autoscalers *autoscalers
 	pods        *podWatcher

@@ -15,7 +15,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // processStart approximates the process start time: package initialisation runs before main.
@@ -50,7 +50,7 @@ type component struct {
 	dpa       cache.SharedIndexInformer
 	openGauge prometheus.Gauge
 
-	routines fxutil.Routines
+	routines lifecycle.Routines
 }
 
 var _ def.Component = (*component)(nil)

@@ -21,7 +21,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Requires is what leader election needs.
@@ -53,7 +53,7 @@ type component struct {
 	identity string
 	isLeader prometheus.Gauge
 	gained   prometheus.Counter
-	routines fxutil.Routines
+	routines lifecycle.Routines
 
 	// life ends when the component stops; with election disabled it is the only term.
 	life    context.Context

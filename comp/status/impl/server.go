@@ -17,7 +17,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/core/version"
 	"github.com/lazyscale/lazyscale/comp/status/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Requires is what the status server needs.
@@ -41,7 +41,7 @@ type server struct {
 	addr     string
 	sections []def.Section
 	checks   []def.Check
-	http     fxutil.HTTPServer
+	http     lifecycle.HTTPServer
 }
 
 var _ def.Component = (*server)(nil)

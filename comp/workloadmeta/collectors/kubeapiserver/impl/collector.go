@@ -18,7 +18,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
-	"github.com/lazyscale/lazyscale/fxutil"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Requires is what the pod collector needs.
@@ -63,7 +63,7 @@ type collector struct {
 	lw       *podListWatch
 	gate     gatedef.Component
 	wm       wmdef.Component
-	routines fxutil.Routines
+	routines lifecycle.Routines
 	syncedIn time.Duration // written before the synced state is published, read after
 }
 

@@ -1,4 +1,4 @@
-package fxutil
+package lifecycle
 
 import (
 	"context"
