@@ -22,6 +22,7 @@ import (
 	configimpl "github.com/lazyscale/lazyscale/comp/core/config/impl"
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
 	"github.com/lazyscale/lazyscale/comp/core/version"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/fxutil"
 )
 
@@ -141,9 +142,9 @@ func printStatus(cmd *cobra.Command, g *globalFlags) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status server answered %s", resp.Status)
 	}
-	var doc statusDoc
+	var doc statusdef.Document
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("decode status: %w", err)
 	}
-	return doc.print(cmd.OutOrStdout(), addr)
+	return printDocument(doc, cmd.OutOrStdout(), addr)
 }

@@ -5,60 +5,12 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 )
 
-// statusDoc is the part of /status that `lazyscale status` prints.
-type statusDoc struct {
-	Version string `json:"version"`
-	Gate    *struct {
-		Open                bool      `json:"open"`
-		OpenedAt            time.Time `json:"opened_at"`
-		WorkloadAutoscaling bool      `json:"workload_autoscaling"`
-		PodCollectionSynced bool      `json:"pod_collection_synced"`
-		Trigger             *struct {
-			Kind      string `json:"kind"`
-			Namespace string `json:"namespace"`
-			Name      string `json:"name"`
-		} `json:"trigger"`
-	} `json:"gate"`
-	PodCollection *struct {
-		State     string `json:"state"`
-		Mode      string `json:"mode"`
-		Pods      int    `json:"pods"`
-		WatchList bool   `json:"watch_list"`
-		SyncedIn  string `json:"synced_in"`
-	} `json:"pod_collection"`
-	Webhook *struct {
-		Enabled          bool            `json:"enabled"`
-		Register         string          `json:"register"`
-		Registered       map[string]bool `json:"registered"`
-		PatcherInstalled bool            `json:"patcher_installed"`
-		Certificate      *struct {
-			NotAfter  time.Time `json:"not_after"`
-			ExpiresIn string    `json:"expires_in"`
-		} `json:"certificate"`
-	} `json:"webhook"`
-	Autoscaling *struct {
-		State    string `json:"state"`
-		Leader   *bool  `json:"leader"`
-		Profiles *struct {
-			State            string `json:"state"`
-			WorkloadsWatched int    `json:"workloads_watched"`
-		} `json:"profiles"`
-	} `json:"autoscaling"`
-	Autoscalers *int `json:"autoscalers"`
-	Leader      *struct {
-		Enabled     bool   `json:"enabled"`
-		Leader      bool   `json:"leader"`
-		Campaigning bool   `json:"campaigning"`
-		Identity    string `json:"identity"`
-		Holder      string `json:"holder"`
-		Lease       string `json:"lease"`
-		LeaseError  string `json:"lease_error"`
-	} `json:"leader"`
-}
-
-func (d statusDoc) print(w io.Writer, addr string) error {
+// printStatus renders a /status document for a person.
+func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "agent\t%s (version %s)\n", addr, d.Version)
 	if g := d.Gate; g != nil {
@@ -107,7 +59,7 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 		}
 	}
 	if a := d.Autoscaling; a != nil {
-		line := a.State
+		line := string(a.State)
 		switch a.State {
 		case "waiting_for_gate":
 			line = "dormant: starts when the gate opens and the pod collection has synced"
@@ -125,7 +77,7 @@ func (d statusDoc) print(w io.Writer, addr string) error {
 			line += fmt.Sprintf(", %d DatadogPodAutoscalers", *d.Autoscalers)
 		}
 		fmt.Fprintf(tw, "autoscaling stack\t%s\n", line)
-		if p := a.Profiles; p != nil {
+		if p := a.Profiles; p.State != "" {
 			switch p.State {
 			case "waiting_for_profile":
 				fmt.Fprintf(tw, "cluster profiles\tno profile yet: no workload watched\n")

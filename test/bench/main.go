@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/test/controlplane"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
@@ -326,15 +327,11 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		var syncedAt time.Time
 		if err := waitUntil(5*time.Minute, func() bool {
 			_, body := get(addr, "/status")
-			var st struct {
-				Gate struct {
-					SyncedAt time.Time `json:"pod_collection_synced_at"`
-				} `json:"gate"`
-			}
-			if json.Unmarshal([]byte(body), &st) != nil {
+			var st statusdef.Document
+			if json.Unmarshal([]byte(body), &st) != nil || st.PodCollection == nil {
 				return false
 			}
-			syncedAt = st.Gate.SyncedAt
+			syncedAt = st.PodCollection.SyncedAt
 			return !syncedAt.IsZero()
 		}); err != nil {
 			return r, fmt.Errorf("pod collection never synced: %w", err)
@@ -343,7 +340,8 @@ func measure(ctx context.Context, cp *controlplane.ControlPlane, dyn dynamic.Int
 		r.ActivationMillis = float64(syncedAt.Sub(start).Microseconds()) / 1000
 		if err := waitUntil(5*time.Minute, func() bool {
 			_, body := get(addr, "/status")
-			return strings.Contains(body, `"patcher_installed": true`)
+			var st statusdef.Document
+			return json.Unmarshal([]byte(body), &st) == nil && st.Webhook != nil && st.Webhook.PatcherInstalled
 		}); err != nil {
 			return r, fmt.Errorf("patcher never installed: %w", err)
 		}

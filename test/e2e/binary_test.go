@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -21,6 +22,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
@@ -50,26 +53,8 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-type statusDoc struct {
-	Gate struct {
-		Open bool `json:"open"`
-	} `json:"gate"`
-	PodCollection struct {
-		State string `json:"state"`
-		Pods  int    `json:"pods"`
-	} `json:"pod_collection"`
-	Autoscaling struct {
-		State string `json:"state"`
-	} `json:"autoscaling"`
-	Leader struct {
-		Leader      bool   `json:"leader"`
-		Campaigning bool   `json:"campaigning"`
-		Holder      string `json:"holder"`
-	} `json:"leader"`
-}
-
-func getStatus(addr string) (statusDoc, error) {
-	var d statusDoc
+func getStatus(addr string) (statusdef.Document, error) {
+	var d statusdef.Document
 	resp, err := http.Get("http://" + addr + "/status")
 	if err != nil {
 		return d, err
@@ -79,7 +64,13 @@ func getStatus(addr string) (statusDoc, error) {
 	if err != nil {
 		return d, err
 	}
-	return d, json.Unmarshal(body, &d)
+	if err := json.Unmarshal(body, &d); err != nil {
+		return d, err
+	}
+	if d.Gate == nil || d.PodCollection == nil || d.Autoscaling == nil || d.Leader == nil {
+		return d, fmt.Errorf("/status lacks a section: %s", body)
+	}
+	return d, nil
 }
 
 // A cluster without the CRDs: the binary starts, is ready, logs the missing resource once
@@ -139,7 +130,7 @@ func TestBinaryMissingCRDThenDPA(t *testing.T) {
 	d, err := getStatus(addr)
 	require.NoError(t, err)
 	assert.False(t, d.Gate.Open)
-	assert.Equal(t, "dormant", d.PodCollection.State)
+	assert.Equal(t, wmdef.StateDormant, d.PodCollection.State)
 
 	e.InstallCRDs()
 	e.CreateDPA("shop", "cart", "cart")

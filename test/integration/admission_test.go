@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,10 +111,12 @@ func TestLazyRegistration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, other.Annotations[v1alpha2.AutoscalerIDAnnotation])
 
-	d := a.statusDocRaw()
-	assert.Contains(t, d, `"patcher_installed": true`)
-	assert.Contains(t, d, `"autoscaling": true`)
-	assert.Contains(t, d, `"not_after"`)
+	wh := a.statusDoc().Webhook
+	require.NotNil(t, wh)
+	assert.True(t, wh.PatcherInstalled)
+	assert.True(t, wh.Registered["autoscaling"])
+	require.NotNil(t, wh.Certificate)
+	assert.False(t, wh.Certificate.NotAfter.IsZero())
 	assert.NotEmpty(t, a.webhookResults("patched"))
 }
 
@@ -124,7 +125,7 @@ func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
 	e.Namespace("shop", nil)
 	a := e.startAgent(map[string]string{"admission.register": "always"})
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
-	require.False(t, a.gate.IsEnabled())
+	require.False(t, a.gate.IsOpen())
 
 	var created *corev1.Pod
 	i := 0
@@ -183,12 +184,6 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, len(seen), 3, "the certificate was renewed at least twice")
 	assert.Equal(t, "0", a.webhookResults("error"))
-}
-
-func (a *agent) statusDocRaw() string {
-	code, body := a.get("/status")
-	require.Equal(a.t, http.StatusOK, code)
-	return string(bytes.TrimSpace(body))
 }
 
 // files mode: the certificate comes from a directory (a cert-manager Secret volume, say); a new

@@ -251,7 +251,7 @@ func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
 		}
 		return false
 	}, waitFor, 100*time.Millisecond, "no RecommendationApplied event")
-	assert.Equal(t, "running", a.statusField("autoscaling", "state"))
+	assert.Equal(t, "running", string(a.statusDoc().Autoscaling.State))
 }
 
 // ptrQ renders a quantity.

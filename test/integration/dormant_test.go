@@ -51,7 +51,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	e.CreateProfile("default")
 
 	assert.Never(t, func() bool {
-		return len(e.LazyscaleRequests("pods")) > 0 || a.gate.IsEnabled()
+		return len(e.LazyscaleRequests("pods")) > 0 || a.gate.IsOpen()
 	}, quietWindow, 100*time.Millisecond, "dormant agent touched pods or opened the gate")
 	assert.Empty(t, e.LazyscaleRequests("pods", "list", "watch"), "no pod LIST/WATCH in the audit log")
 	assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
@@ -66,7 +66,7 @@ func TestDormantUntilDPA(t *testing.T) {
 		assert.Empty(t, e.LazyscaleRequests(r, "get", "patch", "update", "create"), "dormant agent touched %s", r)
 	}
 	assert.Empty(t, e.LazyscaleRequests("datadogpodautoscalers", "update", "patch"), "dormant agent wrote a DPA")
-	assert.Equal(t, "waiting_for_gate", a.statusField("autoscaling", "state"))
+	assert.Equal(t, "waiting_for_gate", string(a.statusDoc().Autoscaling.State))
 	assert.Equal(t, "1", a.metric(`lazyscale_autoscaling_stack_state{state="waiting_for_gate"}`))
 	assert.False(t, a.webhook.PatcherInstalled())
 
@@ -74,7 +74,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	a.waitGate()
 	a.waitState(wmdef.StateSynced)
 	assert.Equal(t, 200, a.wm.Count(wmdef.KindPod))
-	assert.True(t, a.gate.IsEnabled())
+	assert.True(t, a.gate.IsOpen())
 	require.Eventually(t, func() bool { return a.statusDoc().PodCollection.State == "synced" }, waitFor, 50*time.Millisecond)
 
 	doc = a.statusDoc()
@@ -88,7 +88,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, "200", a.metric(`lazyscale_workloadmeta_entities{kind="pod"}`))
 	assert.Equal(t, "1", a.metric(`lazyscale_workloadmeta_collection_state{kind="pod",state="synced"}`))
 	// The stack started after the pod collection synced, and its controller wrote the status.
-	require.Eventually(t, func() bool { return a.statusField("autoscaling", "state") == "running" }, waitFor, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return string(a.statusDoc().Autoscaling.State) == "running" }, waitFor, 50*time.Millisecond)
 	e.waitCondition("shop", "cart", v1alpha2.ConditionActive, metav1.ConditionTrue)
 
 	// Pinned defaults: the pod collection streams its initial sync (one WATCH, no LIST); the
@@ -155,7 +155,7 @@ func TestProfileLabelsOpenTheGate(t *testing.T) {
 			e.CreatePods("shop", "cart", 20)
 			a := e.startAgent(nil)
 			e.waitTriggerWatches(a)
-			require.False(t, a.gate.IsEnabled())
+			require.False(t, a.gate.IsOpen())
 
 			tt.create(e)
 			a.waitGate()
@@ -183,7 +183,7 @@ func TestMissingCRDThenInstalled(t *testing.T) {
 		}
 		return false
 	}, waitFor, 50*time.Millisecond, "the DPA watch never tried the missing resource")
-	assert.False(t, a.gate.IsEnabled())
+	assert.False(t, a.gate.IsOpen())
 	assert.Empty(t, e.LazyscaleRequests("pods"))
 
 	e.InstallCRDs()
@@ -191,7 +191,7 @@ func TestMissingCRDThenInstalled(t *testing.T) {
 	// The reflector's backoff caps at 30s between retries.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	require.True(t, a.gate.WaitForEnable(ctx), "gate never opened after the CRD and a DPA appeared")
+	require.True(t, a.gate.Wait(ctx), "gate never opened after the CRD and a DPA appeared")
 	a.waitState(wmdef.StateSynced)
 	assert.Equal(t, 10, a.wm.Count(wmdef.KindPod))
 }
@@ -204,9 +204,9 @@ func TestCollectionModes(t *testing.T) {
 		a := e.startAgent(map[string]string{"workloadmeta.pods.collection": "eager"})
 		a.waitState(wmdef.StateSynced)
 		assert.Equal(t, 50, a.wm.Count(wmdef.KindPod))
-		assert.False(t, a.gate.IsEnabled(), "eager collection does not open the gate")
-		assert.True(t, a.gate.Status().PodCollectionSynced, "eager collection marks the synced half")
-		assert.Equal(t, "eager", a.statusDoc().PodCollection.Mode)
+		assert.False(t, a.gate.IsOpen(), "eager collection does not open the gate")
+		assert.False(t, a.statusDoc().PodCollection.SyncedAt.IsZero(), "eager collection reports its sync")
+		assert.Equal(t, wmdef.ModeEager, a.statusDoc().PodCollection.Mode)
 		assert.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
 	})
 	t.Run("watch_list=false pages through LIST instead of streaming", func(t *testing.T) {
@@ -234,7 +234,7 @@ func TestCollectionModes(t *testing.T) {
 		e.CreateDPA("shop", "cart", "cart")
 		a.waitGate()
 		assert.Never(t, func() bool { return len(e.LazyscaleRequests("pods")) > 0 }, quietWindow, 100*time.Millisecond)
-		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
+		assert.Equal(t, "off", string(a.statusDoc().PodCollection.State))
 		assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
 	})
 	t.Run("autoscaling disabled has no trigger watches", func(t *testing.T) {
@@ -244,9 +244,9 @@ func TestCollectionModes(t *testing.T) {
 		a := e.startAgent(map[string]string{"autoscaling.workload.enabled": "false"})
 		require.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
 		e.CreateDPA("shop", "cart", "cart")
-		assert.Never(t, func() bool { return len(e.LazyscaleRequests("")) > 0 || a.gate.IsEnabled() },
+		assert.Never(t, func() bool { return len(e.LazyscaleRequests("")) > 0 || a.gate.IsOpen() },
 			quietWindow, 100*time.Millisecond, "a disabled agent made API requests")
-		assert.Equal(t, "off", a.statusDoc().PodCollection.State)
+		assert.Equal(t, "off", string(a.statusDoc().PodCollection.State))
 	})
 }
 

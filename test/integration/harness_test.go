@@ -5,7 +5,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -92,29 +91,13 @@ func (a *agent) get(path string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// statusDoc is the /status document, decoded generically as a user's script would.
-type statusDoc struct {
-	Gate struct {
-		Open    bool `json:"open"`
-		Trigger *struct {
-			Kind      string `json:"kind"`
-			Namespace string `json:"namespace"`
-			Name      string `json:"name"`
-		} `json:"trigger"`
-		OpenedAt string `json:"opened_at"`
-	} `json:"gate"`
-	PodCollection struct {
-		State string `json:"state"`
-		Mode  string `json:"mode"`
-		Pods  int    `json:"pods"`
-	} `json:"pod_collection"`
-}
-
-func (a *agent) statusDoc() statusDoc {
+// statusDoc is the /status document, decoded into the one schema the server, the CLI and the
+// tests share.
+func (a *agent) statusDoc() statusdef.Document {
 	a.t.Helper()
 	code, body := a.get("/status")
 	require.Equal(a.t, http.StatusOK, code)
-	var d statusDoc
+	var d statusdef.Document
 	require.NoError(a.t, json.Unmarshal(body, &d), string(body))
 	return d
 }
@@ -143,16 +126,5 @@ func (a *agent) waitGate() {
 	a.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	require.True(a.t, a.gate.WaitForEnable(ctx), "gate never opened")
-}
-
-// statusField reads section.field of /status, rendered as a string.
-func (a *agent) statusField(section, field string) string {
-	a.t.Helper()
-	code, body := a.get("/status")
-	require.Equal(a.t, http.StatusOK, code)
-	var doc map[string]any
-	require.NoError(a.t, json.Unmarshal(body, &doc), string(body))
-	sec, _ := doc[section].(map[string]any)
-	return fmt.Sprint(sec[field])
+	require.True(a.t, a.gate.Wait(ctx), "gate never opened")
 }

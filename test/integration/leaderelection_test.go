@@ -139,7 +139,8 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	secret, err = e.Kube.CoreV1().Secrets("lazyscale").Get(context.Background(), "lazyscale-webhook-cert", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, secretVersion, secret.ResourceVersion)
-	assert.NotContains(t, b.statusDocRaw(), `"autoscaling": true`)
+	require.NotNil(t, b.statusDoc().Webhook)
+	assert.False(t, b.statusDoc().Webhook.Registered["autoscaling"])
 
 	// The leader stops (releasing its lease): the follower takes over within the lease
 	// duration, registers itself, and keeps the same CA.

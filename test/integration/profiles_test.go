@@ -111,7 +111,7 @@ func TestClusterProfiles(t *testing.T) {
 	e.CreateProfile("other")
 	e.Namespace("shop", nil)
 	// A profile alone opens nothing.
-	require.Never(t, a.gate.IsEnabled, 500*time.Millisecond, 50*time.Millisecond)
+	require.Never(t, a.gate.IsOpen, 500*time.Millisecond, 50*time.Millisecond)
 
 	_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "web", map[string]string{v1alpha2.ProfileLabel: "standard"}), metav1.CreateOptions{})
 	require.NoError(t, err)
@@ -155,7 +155,7 @@ func TestClusterProfiles(t *testing.T) {
 	hash := prof.Status.TemplateHash
 	assert.Equal(t, hash, web.Annotations[v1alpha2.ProfileTemplateHashAnnotation])
 	assert.Nil(t, e.lookupDPA("team", generatedName("Deployment", "team", "opted")), "excluded opts out")
-	assert.Contains(t, a.statusField("autoscaling", "profiles"), "state:running", "/status autoscaling.profiles")
+	assert.Equal(t, "running", a.statusDoc().Autoscaling.Profiles.State, "/status autoscaling.profiles")
 
 	// Editing the profile updates every DPA generated from it.
 	e.patch("Profile", "", "standard", `{"spec":{"template":{"objectives":[{"type":"PodResource","podResource":{"name":"memory","value":{"type":"Utilization","utilization":60}}}]}}}`)

@@ -64,3 +64,23 @@ var (
 	DatadogPodAutoscalersResource               = SchemeGroupVersion.WithResource("datadogpodautoscalers")
 	DatadogPodAutoscalerClusterProfilesResource = SchemeGroupVersion.WithResource("datadogpodautoscalerclusterprofiles")
 )
+
+// ProfileLabelledResource is a kind ProfileLabel may be set on.
+type ProfileLabelledResource struct {
+	Kind     string
+	Resource schema.GroupVersionResource
+}
+
+// Kinds ProfileLabel opts in.
+var (
+	DeploymentsResource  = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	StatefulSetsResource = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+	NamespacesResource   = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	// ProfileWorkloadResources are the workload kinds a profile generates DPAs for, by kind.
+	ProfileWorkloadResources = map[string]schema.GroupVersionResource{"Deployment": DeploymentsResource, "StatefulSet": StatefulSetsResource}
+	// ProfileLabelledResources are every kind ProfileLabel is read on: the workloads and their
+	// namespaces.
+	ProfileLabelledResources = []ProfileLabelledResource{
+		{"Deployment", DeploymentsResource}, {"StatefulSet", StatefulSetsResource}, {"Namespace", NamespacesResource},
+	}
+)

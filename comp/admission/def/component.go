@@ -62,3 +62,25 @@ type Component interface {
 	// CertificateNotAfter is when the current serving certificate expires.
 	CertificateNotAfter() time.Time
 }
+
+// Status is the "webhook" section of /status. The admission server fills what it owns; a
+// webhook whose behaviour is wired late (the autoscaling one) fills PatcherInstalled.
+type Status struct {
+	// Enabled: the server serves (admission.enabled and at least one webhook).
+	Enabled bool `json:"enabled"`
+	// Register is admission.register: lazy, always or never.
+	Register string `json:"register"`
+	// Registered says, per webhook, whether this replica has its entry applied.
+	Registered map[string]bool `json:"registered,omitempty"`
+	// PatcherInstalled: the autoscaling webhook patches pods (else it admits them unchanged
+	// without decoding them).
+	PatcherInstalled bool               `json:"patcher_installed"`
+	Certificate      *CertificateStatus `json:"certificate,omitempty"`
+}
+
+// CertificateStatus is the serving certificate.
+type CertificateStatus struct {
+	Mode      string    `json:"mode"`
+	NotAfter  time.Time `json:"not_after"`
+	ExpiresIn string    `json:"expires_in"`
+}

@@ -42,17 +42,43 @@ type certSource struct {
 	refresh  func(ctx context.Context) error
 	interval time.Duration
 	log      *zap.Logger
-	onChange func(*servingCert)
+	hooks    certHooks
 	// kicked asks for a refresh now (e.g. on becoming leader).
-	kicked chan struct{}
+	kicked notifier
+}
+
+// certHooks are what a certificate source reports to: given at construction.
+type certHooks struct {
+	// onChange is called when a new certificate is served (nil: nobody listens).
+	onChange func(*servingCert)
 	// handshakes counts TLS handshakes: a client that does not reuse connections pays one
-	// per review.
+	// per review (nil: not counted).
 	handshakes prometheus.Counter
 }
 
+func newCertSource(refresh func(context.Context) error, interval time.Duration, hooks certHooks, log *zap.Logger) *certSource {
+	return &certSource{refresh: refresh, interval: interval, hooks: hooks, log: log, kicked: newNotifier()}
+}
+
+// caBundle is the PEM CA of the current certificate, nil before the first.
+func (s *certSource) caBundle() []byte {
+	if c := s.current.Load(); c != nil {
+		return c.caPEM
+	}
+	return nil
+}
+
+// notAfter is when the current certificate expires, zero before the first.
+func (s *certSource) notAfter() time.Time {
+	if c := s.current.Load(); c != nil {
+		return c.notAfter
+	}
+	return time.Time{}
+}
+
 func (s *certSource) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if s.handshakes != nil {
-		s.handshakes.Inc()
+	if s.hooks.handshakes != nil {
+		s.hooks.handshakes.Inc()
 	}
 	c := s.current.Load()
 	if c == nil {
@@ -65,19 +91,14 @@ func (s *certSource) set(c *servingCert) {
 	prev := s.current.Swap(c)
 	if prev == nil || !bytes.Equal(prev.cert.Certificate[0], c.cert.Certificate[0]) {
 		s.log.Info("serving certificate loaded", zap.Time("not_after", c.notAfter))
-		if s.onChange != nil {
-			s.onChange(c)
+		if s.hooks.onChange != nil {
+			s.hooks.onChange(c)
 		}
 	}
 }
 
 // kick asks run for a refresh now; it never blocks.
-func (s *certSource) kick() {
-	select {
-	case s.kicked <- struct{}{}:
-	default:
-	}
-}
+func (s *certSource) kick() { s.kicked.notify() }
 
 // run refreshes until ctx is done: every interval, every second while there is no
 // certificate yet (a follower waiting for the leader's), and when kicked. Failures are logged
@@ -132,9 +153,12 @@ type selfManaged struct {
 	warnedNS bool
 }
 
-func newSelfManaged(kube kubernetes.Interface, namespace, secretName string, hosts []string, validity time.Duration, writer func() bool, log *zap.Logger) *selfManaged {
-	m := &selfManaged{writer: writer, kube: kube, namespace: namespace, secretName: secretName, hosts: hosts, validity: validity, log: log}
-	m.src = &certSource{refresh: m.refresh, interval: min(max(validity/10, time.Second), time.Hour), log: log, kicked: make(chan struct{}, 1)}
+// newSelfManaged: writer reports whether this replica may write the Secret now; needWriter
+// is called when a write is due and it may not.
+func newSelfManaged(kube kubernetes.Interface, namespace, secretName string, hosts []string, validity time.Duration,
+	writer func() bool, needWriter func(), hooks certHooks, log *zap.Logger) *selfManaged {
+	m := &selfManaged{writer: writer, needWriter: needWriter, kube: kube, namespace: namespace, secretName: secretName, hosts: hosts, validity: validity, log: log}
+	m.src = newCertSource(m.refresh, min(max(validity/10, time.Second), time.Hour), hooks, log)
 	return m
 }
 
@@ -157,7 +181,7 @@ func (m *selfManaged) load(ctx context.Context) error {
 			m.ca, m.caKey, m.caPEM = ca, key, caPEM
 			if c, cerr := m.parseServing(sec.Data["tls.crt"], sec.Data["tls.key"]); cerr == nil && (!m.due(c) || !writer && time.Now().Before(c.notAfter)) {
 				m.src.set(c)
-				if m.due(c) && m.needWriter != nil {
+				if m.due(c) {
 					m.needWriter() // a follower serves it, but someone must renew it
 				}
 				return nil
@@ -165,9 +189,7 @@ func (m *selfManaged) load(ctx context.Context) error {
 		}
 	}
 	if !writer {
-		if m.needWriter != nil {
-			m.needWriter()
-		}
+		m.needWriter()
 		return errNoCertificateYet
 	}
 	if m.ca == nil {
@@ -336,9 +358,9 @@ type filesSource struct {
 	modTime time.Time
 }
 
-func newFilesSource(dir string, log *zap.Logger) *filesSource {
+func newFilesSource(dir string, hooks certHooks, log *zap.Logger) *filesSource {
 	f := &filesSource{dir: dir}
-	f.src = &certSource{refresh: func(context.Context) error { return f.reload() }, interval: 10 * time.Second, log: log}
+	f.src = newCertSource(func(context.Context) error { return f.reload() }, 10*time.Second, hooks, log)
 	return f
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +20,6 @@ import (
 	"github.com/lazyscale/lazyscale/comp/admission/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
-	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
@@ -36,17 +34,13 @@ type Requires struct {
 	Webhooks []def.Webhook
 }
 
-// Provides is what the admission server gives.
+// Provides is what the admission server gives: its lifecycle hooks and the server's fields of
+// the "webhook" /status section (the webhooks fill their own).
 type Provides struct {
-	Comp    def.Component
-	Start   func(context.Context) error
-	Stop    func(context.Context) error
-	Section statusdef.Section
-}
-
-// StatusReporter is implemented by webhooks that add fields to the "webhook" /status section.
-type StatusReporter interface {
-	Status() map[string]any
+	Comp       def.Component
+	Start      func(context.Context) error
+	Stop       func(context.Context) error
+	FillStatus func(*def.Status)
 }
 
 type server struct {
@@ -61,10 +55,10 @@ type server struct {
 	registrar *registrar
 	http      lifecycle.HTTPServer
 	routines  lifecycle.Routines
-	// demandLeadership starts, once, the loop that does the leader's writes. It is called
-	// when there is something to write: a certificate missing or due, an entry wanted. A
-	// dormant replica whose certificate is in its Secret stands for no election.
-	demandLeadership func()
+	// leaderWork is fired when there is something for the leader to write: a certificate
+	// missing or due, an entry wanted. Only then does this replica stand for election: a
+	// dormant replica whose certificate is in its Secret never touches the Lease.
+	leaderWork *latch
 }
 
 var _ def.Component = (*server)(nil)
@@ -72,15 +66,14 @@ var _ def.Component = (*server)(nil)
 // NewComponent builds the server. Nothing listens and nothing is registered before Start.
 func NewComponent(reqs Requires) (Provides, error) {
 	cfg := reqs.Config.Get().Admission
-	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, leader: reqs.Leader, webhooks: reqs.Webhooks}
-	section := statusdef.Section{Name: "webhook", Value: s.status}
+	s := &server{cfg: cfg, log: reqs.Logger.Named("admission"), kube: reqs.Kube, leader: reqs.Leader, webhooks: reqs.Webhooks, leaderWork: newLatch()}
 	if !cfg.Enabled || len(reqs.Webhooks) == 0 {
 		// Nothing to serve (admission disabled, or no webhook enabled): no port, no certificate,
 		// no request to the apiserver.
 		return Provides{Comp: s, Start: func(context.Context) error {
 			s.log.Info("admission server not started", zap.Bool("enabled", cfg.Enabled), zap.Int("webhooks", len(reqs.Webhooks)))
 			return nil
-		}, Stop: s.routines.Stop, Section: section}, nil
+		}, Stop: s.routines.Stop, FillStatus: s.fillStatus}, nil
 	}
 	m, err := newMetrics(reqs.Registerer)
 	if err != nil {
@@ -95,37 +88,25 @@ func NewComponent(reqs Requires) (Provides, error) {
 		seen[w.Path()], seen[w.Name()] = true, true
 		mux.Handle(w.Path(), &reviewHandler{webhook: w, log: s.log, metrics: m.forWebhook(w.Name())})
 	}
+	// A new CA must reach the apiserver before it meets a certificate signed by it: a new
+	// certificate wakes the registrar.
+	caChanged := newNotifier()
+	hooks := certHooks{handshakes: m.handshakes, onChange: func(*servingCert) { caChanged.notify() }}
 	switch cfg.Certificate.Mode {
 	case configdef.CertFiles:
-		s.files = newFilesSource(cfg.Certificate.Dir, s.log)
+		s.files = newFilesSource(cfg.Certificate.Dir, hooks, s.log)
 		s.certs = s.files.src
 	default:
 		hosts, err := certHosts(cfg)
 		if err != nil {
 			return Provides{}, err
 		}
-		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity, reqs.Leader.IsLeader, s.log)
+		s.self = newSelfManaged(reqs.Kube, cfg.ServiceNamespace, cfg.Certificate.SecretName, hosts, cfg.Certificate.Validity,
+			reqs.Leader.IsLeader, s.leaderWork.fire, hooks, s.log)
 		s.certs = s.self.src
 	}
-	s.certs.handshakes = m.handshakes
-	s.demandLeadership = sync.OnceFunc(func() {
-		s.routines.Go(func(ctx context.Context) {
-			leaderdef.WhileLeading(ctx, s.leader, func(leading context.Context) {
-				s.certs.kick() // a new leader may have a certificate to issue
-				if s.registrar != nil {
-					s.registrar.run(leading)
-				}
-			})
-		})
-	})
-	if s.self != nil {
-		s.self.needWriter = s.demandLeadership
-	}
 	if cfg.Register != configdef.RegisterNever {
-		s.registrar = newRegistrar(reqs.Kube, cfg, reqs.Webhooks, s.CABundle, s.log)
-		s.registrar.onWanted = s.demandLeadership
-		// A new CA must reach the apiserver before it meets a certificate signed by it.
-		s.certs.onChange = func(*servingCert) { s.registrar.poke() }
+		s.registrar = newRegistrar(reqs.Kube, cfg, reqs.Webhooks, s.certs.caBundle, caChanged, s.leaderWork.fire, s.log)
 	}
 	s.http.OnServeError = func(err error) { s.log.Error("admission server stopped", zap.Error(err)) }
 	s.http.Server = &http.Server{
@@ -138,7 +119,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 			GetCertificate: s.certs.getCertificate,
 		},
 	}
-	return Provides{Comp: s, Start: s.start, Stop: s.stop, Section: section}, nil
+	return Provides{Comp: s, Start: s.start, Stop: s.stop, FillStatus: s.fillStatus}, nil
 }
 
 // certHosts are the names the apiserver may use: the service's DNS names and the URL's host.
@@ -183,12 +164,29 @@ func (s *server) start(ctx context.Context) error {
 		return fmt.Errorf("admission server on %s: %w", addr, err)
 	}
 	s.routines.Go(s.certs.run)
+	s.routines.Go(s.leaderWrites)
 	if s.registrar != nil {
 		s.registrar.watchWanted(s.routines.Go)
 	}
 	s.log.Info("admission server listening", zap.String("addr", bound.String()),
 		zap.String("register", s.cfg.Register), zap.String("certificate", s.cfg.Certificate.Mode))
 	return nil
+}
+
+// leaderWrites does the leader's writes (certificate, registration) under each leadership
+// term, once there is something to write.
+func (s *server) leaderWrites(ctx context.Context) {
+	select {
+	case <-s.leaderWork.fired():
+	case <-ctx.Done():
+		return
+	}
+	leaderdef.WhileLeading(ctx, s.leader, func(leading context.Context) {
+		s.certs.kick() // a new leader may have a certificate to issue
+		if s.registrar != nil {
+			s.registrar.run(leading)
+		}
+	})
 }
 
 // stop drains in-flight reviews (bounded by ctx), then stops rotation and registration. The
@@ -204,39 +202,27 @@ func (s *server) CABundle() []byte {
 	if s.certs == nil {
 		return nil
 	}
-	if c := s.certs.current.Load(); c != nil {
-		return c.caPEM
-	}
-	return nil
+	return s.certs.caBundle()
 }
 
 func (s *server) CertificateNotAfter() time.Time {
 	if s.certs == nil {
 		return time.Time{}
 	}
-	if c := s.certs.current.Load(); c != nil {
-		return c.notAfter
-	}
-	return time.Time{}
+	return s.certs.notAfter()
 }
 
-func (s *server) status() any {
-	out := map[string]any{"enabled": s.cfg.Enabled && len(s.webhooks) > 0, "register": s.cfg.Register}
+// fillStatus sets the server's fields of the "webhook" section.
+func (s *server) fillStatus(st *def.Status) {
+	st.Enabled, st.Register = s.cfg.Enabled && len(s.webhooks) > 0, s.cfg.Register
 	if s.certs == nil {
-		return out
+		return
 	}
-	registered := map[string]bool{}
+	st.Registered = map[string]bool{}
 	for _, w := range s.webhooks {
-		registered[w.Name()] = s.registrar != nil && s.registrar.isRegistered(w.Name())
-		if r, ok := w.(StatusReporter); ok {
-			for k, v := range r.Status() {
-				out[k] = v
-			}
-		}
+		st.Registered[w.Name()] = s.registrar != nil && s.registrar.isRegistered(w.Name())
 	}
-	out["registered"] = registered
 	if na := s.CertificateNotAfter(); !na.IsZero() {
-		out["certificate"] = map[string]any{"mode": s.cfg.Certificate.Mode, "not_after": na, "expires_in": time.Until(na).Round(time.Second).String()}
+		st.Certificate = &def.CertificateStatus{Mode: s.cfg.Certificate.Mode, NotAfter: na, ExpiresIn: time.Until(na).Round(time.Second).String()}
 	}
-	return out
 }

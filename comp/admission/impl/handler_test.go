@@ -42,7 +42,7 @@ func (panicky) Handle(context.Context, types.UID, []byte) def.Response { panic("
 // closedGate is enough of a gate for the webhook's constructor.
 type closedGate struct{ gatedef.Component }
 
-func (closedGate) Enabled() <-chan struct{} { return make(chan struct{}) }
+func (closedGate) Opened() <-chan struct{} { return make(chan struct{}) }
 
 func newHandler(t testing.TB, w def.Webhook) http.Handler {
 	m, err := newMetrics(prometheus.NewRegistry())

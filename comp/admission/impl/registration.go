@@ -30,7 +30,8 @@ type registrar struct {
 	webhooks []def.Webhook
 	caBundle func() []byte
 	log      *zap.Logger
-	changed  chan struct{}
+	// changed wakes run: an entry became wanted, or the CA changed.
+	changed notifier
 	// onWanted is called when an entry becomes wanted: there is something for the leader to
 	// write.
 	onWanted func()
@@ -40,26 +41,22 @@ type registrar struct {
 	registered []string
 }
 
-func newRegistrar(kube kubernetes.Interface, cfg configdef.AdmissionConfig, webhooks []def.Webhook, caBundle func() []byte, log *zap.Logger) *registrar {
+// newRegistrar: changed is notified by whoever changes the CA; onWanted is called when an
+// entry becomes wanted.
+func newRegistrar(kube kubernetes.Interface, cfg configdef.AdmissionConfig, webhooks []def.Webhook, caBundle func() []byte,
+	changed notifier, onWanted func(), log *zap.Logger) *registrar {
 	return &registrar{kube: kube, cfg: cfg, webhooks: webhooks, caBundle: caBundle, log: log,
-		changed: make(chan struct{}, 1), wanted: map[string]bool{}}
+		changed: changed, onWanted: onWanted, wanted: map[string]bool{}}
 }
 
 // poke asks for a reconcile soon; it never blocks.
-func (r *registrar) poke() {
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
-}
+func (r *registrar) poke() { r.changed.notify() }
 
 func (r *registrar) want(name string) {
 	r.mu.Lock()
 	r.wanted[name] = true
 	r.mu.Unlock()
-	if r.onWanted != nil {
-		r.onWanted()
-	}
+	r.onWanted()
 	r.poke()
 }
 

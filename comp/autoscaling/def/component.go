@@ -128,3 +128,37 @@ type RecommendationSource interface {
 type Forgetter interface {
 	Forget(namespace, name string)
 }
+
+// Target names an autoscaled workload: a DPA's targetRef in the DPA's namespace.
+type Target struct {
+	Namespace, Kind, Name string
+}
+
+func (t Target) String() string { return t.Namespace + "/" + t.Kind + "/" + t.Name }
+
+// Status is the "autoscaling" section of /status.
+type Status struct {
+	State State     `json:"state"`
+	Since time.Time `json:"since,omitzero"`
+	// Leader is whether this replica runs the controllers; absent before the stack runs.
+	Leader *bool `json:"leader,omitempty"`
+	// TargetsFollowed is how many workloads the pod watcher keeps pods for; absent before the
+	// stack runs.
+	TargetsFollowed *int           `json:"targets_followed,omitempty"`
+	Profiles        ProfilesStatus `json:"profiles"`
+}
+
+// ProfilesStatus is the cluster profile controller's part of Status.
+type ProfilesStatus struct {
+	// State is idle (gate closed, or a follower), waiting_for_profile or running.
+	State string `json:"state"`
+	// WorkloadsWatched is how many Deployments and StatefulSets it watches (metadata only).
+	WorkloadsWatched int `json:"workloads_watched"`
+}
+
+// States of the cluster profile controller on this replica.
+const (
+	ProfilesIdle              = "idle"
+	ProfilesWaitingForProfile = "waiting_for_profile"
+	ProfilesRunning           = "running"
+)

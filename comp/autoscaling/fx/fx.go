@@ -1,5 +1,6 @@
 // Package fx provides the autoscaling stack. It is pulled into the graph by the bundle's
-// invoke; it starts nothing before the gate opens and the pod collection syncs. Recommendation
+// invoke; it starts nothing before the gate opens, and its controllers nothing before the pod
+// collection and the DPA cache have synced. Recommendation
 // sources join it through the "recommendation_sources" value group.
 package fx
 
@@ -17,6 +18,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/impl"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	dpacachedef "github.com/lazyscale/lazyscale/comp/dpacache/def"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
@@ -37,6 +39,7 @@ type in struct {
 	Metadata     metadata.Interface
 	RESTConfig   *rest.Config
 	Gate         gatedef.Component
+	DPAs         dpacachedef.Component
 	Workloadmeta wmdef.Component
 	Leader       leaderdef.Component
 	Webhook      webhookdef.Component
@@ -53,12 +56,15 @@ type out struct {
 
 func newComponent(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Metadata: i.Metadata, RESTConfig: i.RESTConfig, Gate: i.Gate, Workloadmeta: i.Workloadmeta,
+		Config: i.Config, Logger: i.Logger, Kube: i.Kube, Dynamic: i.Dynamic, Metadata: i.Metadata, RESTConfig: i.RESTConfig, Gate: i.Gate, DPAs: i.DPAs, Workloadmeta: i.Workloadmeta,
 		Leader: i.Leader, Webhook: i.Webhook, Registerer: i.Registerer, Sources: i.Sources, Now: i.Clock,
 	})
 	if err != nil {
 		return out{}, err
 	}
 	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
-	return out{Comp: p.Comp, Sections: p.Sections}, nil
+	return out{Comp: p.Comp, Sections: []statusdef.Section{
+		{Name: "autoscaling", Fill: func(d *statusdef.Document) { st := p.Status(); d.Autoscaling = &st }},
+		{Name: "autoscalers", Fill: func(d *statusdef.Document) { n := p.Autoscalers(); d.Autoscalers = &n }},
+	}}, nil
 }

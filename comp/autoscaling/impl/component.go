@@ -1,14 +1,21 @@
-// Package impl implements the autoscaling stack: a typed view of the DPAs kept from the gate's
-// shared informer, the pod watcher, the DPA controller (leader only) with its vertical
-// actuator, and the pod patcher the webhook uses on every replica.
+// Package impl composes the autoscaling stack from its parts, each its own package built
+// whole by its constructor: the DPA view and pod patcher (dpaview), the pod watcher
+// (podwatcher), the DPA controller (controller) and the cluster-profile controller
+// (profiles). It owns the start order and nothing else:
+//
+//  1. the gate opens: the cluster-profile controller runs on the leader (it needs no pods);
+//  2. workloadmeta's pod collection and the DPA cache have synced: the view, the pod watcher
+//     and the DPA controller are built and run;
+//  3. the view has synced: the pod patcher is installed into the webhook, and the DPA
+//     controller reconciles on the leader.
 package impl
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,11 +35,15 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/controller"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/profiles"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	dpacachedef "github.com/lazyscale/lazyscale/comp/dpacache/def"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
-	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/lifecycle"
 )
@@ -47,6 +58,7 @@ type Requires struct {
 	// RESTConfig builds the scale client.
 	RESTConfig   *rest.Config
 	Gate         gatedef.Component
+	DPAs         dpacachedef.Component
 	Workloadmeta wmdef.Component
 	Leader       leaderdef.Component
 	Webhook      webhookdef.Component
@@ -57,29 +69,36 @@ type Requires struct {
 	Now func() time.Time
 }
 
-// Provides is what the stack gives.
+// Provides is what the stack gives: its lifecycle hooks and its /status values.
 type Provides struct {
-	Comp     def.Component
-	Start    func(context.Context) error
-	Stop     func(context.Context) error
-	Sections []statusdef.Section
+	Comp   def.Component
+	Start  func(context.Context) error
+	Stop   func(context.Context) error
+	Status func() def.Status
+	// Autoscalers is how many DPAs the running stack follows (0 before).
+	Autoscalers func() int
+}
+
+// parts are what the stack built once the gate opened and the caches synced.
+type parts struct {
+	view *dpaview.View
+	pods *podwatcher.Watcher
 }
 
 type component struct {
 	log      *zap.Logger
 	reqs     Requires
-	enabled  bool
+	cfg      configdef.Config
 	routines lifecycle.Routines
 
-	autoscalers *autoscalers
-	pods        *podWatcher
-	ctrl        *controller
-	profiles    *profileController
+	ctrlMetrics *controller.Metrics
+	profiles    *profiles.Controller // nil when disabled
+	running     chan struct{}
+	parts       atomic.Pointer[parts]
 
 	mu          sync.Mutex
 	state       def.State
 	since       time.Time
-	running     chan struct{}
 	transitions *prometheus.CounterVec
 	stateGauge  *prometheus.GaugeVec
 }
@@ -88,16 +107,14 @@ var _ def.Component = (*component)(nil)
 
 var allStates = []def.State{def.StateDisabled, def.StateWaitingForGate, def.StateWaitingForPods, def.StateRunning, def.StateStopped}
 
-// NewComponent builds the stack. Nothing runs, lists or watches before the gate opens and
-// the pod collection has synced.
+// NewComponent builds the stack's composition. Nothing runs, lists or watches before the
+// gate opens.
 func NewComponent(reqs Requires) (Provides, error) {
-	cfg := reqs.Config.Get()
 	if reqs.Now == nil {
 		reqs.Now = time.Now
 	}
 	c := &component{
-		log: reqs.Logger.Named("autoscaling"), reqs: reqs, enabled: cfg.Autoscaling.Workload.Enabled,
-		running: make(chan struct{}),
+		log: reqs.Logger.Named("autoscaling"), reqs: reqs, cfg: reqs.Config.Get(), running: make(chan struct{}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lazyscale_autoscaling_stack_transitions_total",
 			Help: "Transitions of the autoscaling stack into each state.",
@@ -107,49 +124,37 @@ func NewComponent(reqs Requires) (Provides, error) {
 			Help: "1 for the autoscaling stack's current state, 0 for the others.",
 		}, []string{"state"}),
 	}
-	sources := slices.Clone(reqs.Sources)
-	slices.SortStableFunc(sources, func(a, b def.RecommendationSource) int { return cmp.Compare(b.Priority(), a.Priority()) })
-	c.ctrl = &controller{
-		log: c.log.Named("controller"), cfg: cfg.Autoscaling.Workload, ownNamespace: cfg.Admission.ServiceNamespace,
-		kube: reqs.Kube, dyn: reqs.Dynamic, sources: sources, now: reqs.Now,
-		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_reconciles_total", Help: "DPA reconciliations by result.",
-		}, []string{"result"}),
-		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_vertical_rollouts_total", Help: "Vertical rollouts triggered, by result.",
-		}, []string{"result"}),
-		scalings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result.",
-		}, []string{"result"}),
-		history: map[string][]timedRecommendation{},
-		answers: map[string]cachedAnswer{},
-	}
-	c.profiles = &profileController{
-		log: c.log.Named("profiles"), dyn: reqs.Dynamic, md: reqs.Metadata, ownNamespace: cfg.Admission.ServiceNamespace,
-		workers: cfg.Autoscaling.Workload.NumWorkers, now: reqs.Now,
-		generated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_generated_autoscalers_total", Help: "DPAs created, updated and deleted from cluster profiles.",
-		}, []string{"action"}),
-	}
-	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge, c.ctrl.reconciles, c.ctrl.rollouts, c.ctrl.scalings, c.profiles.generated} {
+	for _, m := range []prometheus.Collector{c.transitions, c.stateGauge} {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register autoscaling metrics: %w", err)
 		}
 	}
-	initial := def.StateWaitingForGate
-	if !c.enabled {
-		initial = def.StateDisabled
+	var err error
+	if c.ctrlMetrics, err = controller.NewMetrics(reqs.Registerer); err != nil {
+		return Provides{}, err
+	}
+	profileMetrics, err := profiles.NewMetrics(reqs.Registerer)
+	if err != nil {
+		return Provides{}, err
+	}
+	initial := def.StateDisabled
+	if c.cfg.Autoscaling.Workload.Enabled {
+		initial = def.StateWaitingForGate
+		c.profiles, err = profiles.New(profiles.Options{
+			Logger: c.log.Named("profiles"), Dynamic: reqs.Dynamic, Metadata: reqs.Metadata, DPAs: reqs.DPAs.Informer(),
+			Leader: reqs.Leader, OwnNamespace: c.cfg.Admission.ServiceNamespace, Workers: c.cfg.Autoscaling.Workload.NumWorkers,
+			Now: reqs.Now, Metrics: profileMetrics,
+		})
+		if err != nil {
+			return Provides{}, err
+		}
 	}
 	c.setState(initial)
-	sections := []statusdef.Section{
-		{Name: "autoscaling", Value: func() any { return c.status() }},
-		{Name: "autoscalers", Value: func() any { return c.autoscalerCount() }},
-	}
-	return Provides{Comp: c, Start: c.start, Stop: c.stop, Sections: sections}, nil
+	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.status, Autoscalers: c.autoscalerCount}, nil
 }
 
 func (c *component) start(context.Context) error {
-	if !c.enabled {
+	if c.profiles == nil {
 		return nil
 	}
 	c.routines.Go(c.run)
@@ -157,106 +162,83 @@ func (c *component) start(context.Context) error {
 	return nil
 }
 
-// runProfiles starts the cluster profile controller once the gate is open, on the leader,
-// without waiting for the pod collection: what it generates does not depend on pods.
+// runProfiles runs the cluster profile controller once the gate is open, without waiting
+// for the pod collection: what it generates does not depend on pods.
 func (c *component) runProfiles(ctx context.Context) {
-	if !c.reqs.Gate.WaitForEnable(ctx) {
+	if !c.reqs.Gate.Wait(ctx) {
 		return
 	}
-	c.profiles.dpas = c.reqs.Gate.Autoscalers()
-	if c.profiles.dpas == nil {
-		return
-	}
-	leaderdef.WhileLeading(ctx, c.reqs.Leader, c.profiles.runTerm)
+	_ = c.profiles.Run(ctx) // returns nil when ctx ends
 }
 
 func (c *component) stop(ctx context.Context) error {
 	err := c.routines.Stop(ctx)
-	if c.enabled {
+	if c.profiles != nil {
 		c.setState(def.StateStopped)
 	}
 	return err
 }
 
-// run is the start order: gate, pod collection, then the stack.
+// run is the start order: gate, pod collection and DPA cache, then the stack.
 func (c *component) run(ctx context.Context) {
-	if !c.reqs.Gate.WaitForEnable(ctx) {
+	if !c.reqs.Gate.Wait(ctx) {
 		return
 	}
 	c.setState(def.StateWaitingForPods)
-	if !c.reqs.Gate.WaitForPodCollectionSynced(ctx) {
+	if !c.reqs.Workloadmeta.WaitForCollectionState(ctx, wmdef.KindPod, wmdef.StateSynced) || !c.reqs.DPAs.WaitForSync(ctx) {
 		return
 	}
-	informer := c.reqs.Gate.Autoscalers()
-	if informer == nil {
-		return
+	if err := c.runStack(ctx); err != nil {
+		c.log.Error("autoscaling stack stopped; autoscaling stays off until restart", zap.Error(err))
 	}
+}
 
+// runStack builds the parts, runs them until ctx ends and joins them.
+func (c *component) runStack(ctx context.Context) error {
 	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha2.AddToScheme(scheme)
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha2.AddToScheme(scheme)); err != nil {
+		return fmt.Errorf("event scheme: %w", err)
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	defer broadcaster.Shutdown()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.reqs.Kube.CoreV1().Events("")})
-	c.ctrl.recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"})
 
 	// The scale client and its REST mapper discover lazily, on the first scaling.
 	discovery := memory.NewMemCacheClient(c.reqs.Kube.Discovery())
-	c.ctrl.mapper = restmapper.NewDeferredDiscoveryRESTMapper(discovery)
-	scales, err := scale.NewForConfig(c.reqs.RESTConfig, c.ctrl.mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(discovery))
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(discovery)
+	scales, err := scale.NewForConfig(c.reqs.RESTConfig, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(discovery))
 	if err != nil {
-		c.log.Error("cannot build the scale client; autoscaling stays off", zap.Error(err))
-		return
+		return fmt.Errorf("scale client: %w", err)
 	}
-	c.ctrl.scales = scales
 
-	c.autoscalers = newAutoscalers()
-	c.pods = newPodWatcher(c.reqs.Workloadmeta)
-	c.ctrl.autoscalers, c.ctrl.pods = c.autoscalers, c.pods
-	c.autoscalers.onChange = func(keys []string) { c.ctrl.enqueue(keys...) }
-	c.autoscalers.onRemove = func(remaining int, target targetKey, orphan bool) {
-		if orphan {
-			c.pods.forget(target) // nobody autoscales it any more: drop its pods
-		}
-		// A DPA left: one held back by the limit may become active.
-		if remaining >= c.ctrl.cfg.Limit {
-			c.ctrl.enqueue(c.autoscalers.keys()...)
-		}
+	view := dpaview.New(c.reqs.DPAs.Informer(), c.log.Named("dpaview"))
+	pods := podwatcher.New(c.reqs.Workloadmeta)
+	ctrl, err := controller.New(controller.Options{
+		Config: c.cfg.Autoscaling.Workload, OwnNamespace: c.cfg.Admission.ServiceNamespace, Logger: c.log.Named("controller"),
+		Kube: c.reqs.Kube, Dynamic: c.reqs.Dynamic, Scales: scales, Mapper: mapper,
+		Recorder: broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"}),
+		View:     view, Pods: pods, Leader: c.reqs.Leader, Sources: c.reqs.Sources, Now: c.reqs.Now, Metrics: c.ctrlMetrics,
+	})
+	if err != nil {
+		return err
 	}
-	c.autoscalers.onConvertError = func(key string, err error) {
-		c.log.Warn("not a valid DatadogPodAutoscaler; ignored", zap.String("autoscaler", key), zap.Error(err))
-	}
-	c.pods.onChange = c.ctrl.enqueueTarget
-	c.pods.onPatchedPod = c.recommendationApplied
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { c.pods.run(ctx) })
-	// The gate's informer: one DPA watch for the trigger, the controller and the patcher.
-	reg, err := informer.AddEventHandler(c.autoscalers.handler())
-	if err != nil {
-		c.log.Error("cannot follow DPAs; autoscaling stays off", zap.Error(err))
-		return
+	wg.Go(func() { _ = view.Run(ctx) })
+	wg.Go(func() { _ = pods.Run(ctx) })
+	// The patcher reads the view: it goes live only once the view holds every DPA, or a new
+	// pod of an autoscaled workload would be admitted without its recommendation.
+	select {
+	case <-view.Synced():
+	case <-ctx.Done():
+		return nil
 	}
-	defer func() { _ = informer.RemoveEventHandler(reg) }()
-	c.reqs.Webhook.SetPatcher(&podPatcher{autoscalers: c.autoscalers})
+	c.parts.Store(&parts{view: view, pods: pods})
+	c.reqs.Webhook.SetPatcher(dpaview.NewPatcher(view))
 	c.setState(def.StateRunning)
 	close(c.running)
-
-	leaderdef.WhileLeading(ctx, c.reqs.Leader, c.ctrl.runTerm)
-}
-
-// recommendationApplied reports a pod the webhook patched, once, from the leader.
-func (c *component) recommendationApplied(p *wmdef.Pod) {
-	if !c.reqs.Leader.IsLeader() {
-		return
-	}
-	dpa := c.autoscalers.get(p.Annotations[v1alpha2.AutoscalerIDAnnotation])
-	if dpa == nil {
-		return
-	}
-	c.ctrl.recorder.Eventf(dpa, corev1.EventTypeNormal, "RecommendationApplied", "pod %s created with recommendation %s",
-		p.Name, p.Annotations[v1alpha2.RecommendationIDAnnotation])
+	return ctrl.Run(ctx)
 }
 
 func (c *component) setState(s def.State) {
@@ -290,23 +272,22 @@ func (c *component) State() def.State {
 func (c *component) Running() <-chan struct{} { return c.running }
 
 func (c *component) autoscalerCount() int {
-	select {
-	case <-c.running:
-		return c.autoscalers.count()
-	default:
-		return 0
+	if p := c.parts.Load(); p != nil {
+		return p.view.Count()
 	}
+	return 0
 }
 
-func (c *component) status() map[string]any {
+func (c *component) status() def.Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]any{"state": c.state, "since": c.since, "profiles": c.profiles.status()}
-	select {
-	case <-c.running:
-		out["leader"] = c.reqs.Leader.IsLeader()
-		out["targets_followed"] = c.pods.followed()
-	default:
+	st := def.Status{State: c.state, Since: c.since, Profiles: def.ProfilesStatus{State: def.ProfilesIdle}}
+	c.mu.Unlock()
+	if c.profiles != nil {
+		st.Profiles = c.profiles.Status()
 	}
-	return out
+	if p := c.parts.Load(); p != nil {
+		leader, followed := c.reqs.Leader.IsLeader(), p.pods.Followed()
+		st.Leader, st.TargetsFollowed = &leader, &followed
+	}
+	return st
 }

@@ -1,22 +1,22 @@
 // Package fx provides the autoscaling gate. Its trigger watches start with the app and stop
 // with it; the gate itself is injected into whatever waits on it (the deferred pod collector,
-// later the autoscaling controllers and the webhook patcher).
+// the autoscaling stack, the webhook's registration).
 package fx
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 
 	"github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	"github.com/lazyscale/lazyscale/comp/autoscalinggate/impl"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	dpacachedef "github.com/lazyscale/lazyscale/comp/dpacache/def"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 )
 
-// Module provides def.Component, a /status section and a readiness check.
+// Module provides def.Component, the "gate" /status section and a readiness check.
 func Module() fx.Option {
 	return fx.Module("autoscalinggate", fx.Provide(newComponent))
 }
@@ -26,7 +26,7 @@ type in struct {
 	Lc         fx.Lifecycle
 	Config     configdef.Component
 	Logger     *zap.Logger
-	Dynamic    dynamic.Interface
+	DPAs       dpacachedef.Component
 	Metadata   metadata.Interface
 	Registerer prometheus.Registerer
 }
@@ -40,11 +40,15 @@ type out struct {
 
 func newComponent(i in) (out, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Dynamic: i.Dynamic, Metadata: i.Metadata, Registerer: i.Registerer,
+		Config: i.Config, Logger: i.Logger, DPAs: i.DPAs, Metadata: i.Metadata, Registerer: i.Registerer,
 	})
 	if err != nil {
 		return out{}, err
 	}
 	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
-	return out{Comp: p.Comp, Section: p.Section, Check: p.Check}, nil
+	return out{
+		Comp:    p.Comp,
+		Section: statusdef.Section{Name: "gate", Fill: func(d *statusdef.Document) { st := p.Status(); d.Gate = &st }},
+		Check:   statusdef.Check{Name: "autoscalinggate", Ready: p.Ready},
+	}, nil
 }

@@ -27,9 +27,8 @@ func TestDisabledHasNoTriggerWatches(t *testing.T) {
 	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Registerer: reg})
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
-	assert.Nil(t, p.Comp.Autoscalers())
 	assert.False(t, p.Comp.Status().WorkloadAutoscaling)
-	assert.NoError(t, p.Check.Ready())
+	assert.NoError(t, p.Ready())
 	require.NoError(t, p.Stop(context.Background()))
 	require.NoError(t, p.Stop(context.Background()), "stop is idempotent")
 }
@@ -40,9 +39,21 @@ func TestOpeningSetsMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zap.NewNop(), Registerer: reg})
 	require.NoError(t, err)
-	assert.Equal(t, 0.0, testutil.ToFloat64(p.Comp.(*component).openGauge))
-	p.Comp.Enable(def.Trigger{Kind: "Config"})
-	assert.Equal(t, 1.0, testutil.ToFloat64(p.Comp.(*component).openGauge))
-	s := p.Section.Value().(def.Status)
-	assert.True(t, s.Open)
+	gauge := func() float64 {
+		v, err := testutil.GatherAndCount(reg, "lazyscale_autoscaling_gate_open")
+		require.NoError(t, err)
+		require.Equal(t, 1, v)
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "lazyscale_autoscaling_gate_open" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	assert.Equal(t, 0.0, gauge())
+	p.Comp.Open(def.Trigger{Kind: "Config"})
+	assert.Equal(t, 1.0, gauge())
+	assert.True(t, p.Status().Open)
 }

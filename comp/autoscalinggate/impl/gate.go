@@ -9,99 +9,71 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 )
 
-// gate holds the two halves. Each channel is closed once under its sync.Once; the snapshot
-// fields are guarded by mu so Status is consistent with IsEnabled.
+// gate is the switch. opened is closed once under once; the snapshot fields are guarded by
+// mu so Status is consistent with IsOpen.
 type gate struct {
-	enabledOnce sync.Once
-	enabled     chan struct{}
-	syncedOnce  sync.Once
-	synced      chan struct{}
-	now         func() time.Time
-	onOpen      func(def.Trigger, time.Time)
-	onSynced    func(time.Time)
+	once   sync.Once
+	opened chan struct{}
+	now    func() time.Time
+	onOpen func(def.Trigger, time.Time)
 
 	mu       sync.Mutex
 	openedAt time.Time
 	trigger  *def.Trigger
-	syncedAt time.Time
 }
 
-func newGate(now func() time.Time, onOpen func(def.Trigger, time.Time), onSynced func(time.Time)) *gate {
-	return &gate{
-		enabled:  make(chan struct{}),
-		synced:   make(chan struct{}),
-		now:      now,
-		onOpen:   onOpen,
-		onSynced: onSynced,
-	}
+func newGate(now func() time.Time, onOpen func(def.Trigger, time.Time)) *gate {
+	return &gate{opened: make(chan struct{}), now: now, onOpen: onOpen}
 }
 
-func (g *gate) Enable(trigger def.Trigger) bool {
-	opened := false
-	g.enabledOnce.Do(func() {
+func (g *gate) Open(trigger def.Trigger) bool {
+	first := false
+	g.once.Do(func() {
 		at := g.now()
 		g.mu.Lock()
 		g.openedAt, g.trigger = at, &trigger
 		g.mu.Unlock()
-		close(g.enabled)
-		opened = true
+		close(g.opened)
+		first = true
 		g.onOpen(trigger, at)
 	})
-	return opened
+	return first
 }
 
-func (g *gate) IsEnabled() bool {
+func (g *gate) IsOpen() bool {
 	select {
-	case <-g.enabled:
+	case <-g.opened:
 		return true
 	default:
 		return false
 	}
 }
 
-func (g *gate) Enabled() <-chan struct{} { return g.enabled }
+func (g *gate) Opened() <-chan struct{} { return g.opened }
 
-func (g *gate) WaitForEnable(ctx context.Context) bool { return wait(ctx, g.enabled) }
-
-func (g *gate) MarkPodCollectionSynced() {
-	g.syncedOnce.Do(func() {
-		at := g.now()
-		g.mu.Lock()
-		g.syncedAt = at
-		g.mu.Unlock()
-		close(g.synced)
-		g.onSynced(at)
-	})
-}
-
-func (g *gate) PodCollectionSynced() <-chan struct{} { return g.synced }
-
-func (g *gate) WaitForPodCollectionSynced(ctx context.Context) bool { return wait(ctx, g.synced) }
-
-func (g *gate) status() def.Status {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s := def.Status{OpenedAt: g.openedAt, PodCollectionSyncedAt: g.syncedAt}
-	if g.trigger != nil {
-		t := *g.trigger
-		s.Open, s.Trigger = true, &t
-	}
-	s.PodCollectionSynced = !g.syncedAt.IsZero()
-	return s
-}
-
-// wait returns true once ch is closed, false if ctx is done first. A closed ch wins over a
-// done ctx so that callers never miss an already open gate.
-func wait(ctx context.Context, ch <-chan struct{}) bool {
+// Wait returns true once the gate is open, false if ctx is done first. An open gate wins over
+// a done ctx so that callers never miss it.
+func (g *gate) Wait(ctx context.Context) bool {
 	select {
-	case <-ch:
+	case <-g.opened:
 		return true
 	default:
 	}
 	select {
-	case <-ch:
+	case <-g.opened:
 		return true
 	case <-ctx.Done():
 		return false
 	}
+}
+
+func (g *gate) snapshot() def.Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := def.Status{OpenedAt: g.openedAt}
+	if g.trigger != nil {
+		t := *g.trigger
+		s.Open, s.Trigger = true, &t
+	}
+	return s
 }

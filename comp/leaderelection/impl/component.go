@@ -102,7 +102,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		c.current = &term{ctx: c.life, since: time.Now()}
 		c.isLeader.Set(1)
 	}
-	section := statusdef.Section{Name: "leader", Value: func() any { return c.Status() }}
+	section := statusdef.Section{Name: "leader", Fill: func(d *statusdef.Document) { st := c.Status(); d.Leader = &st }}
 	return Provides{Comp: c, Start: c.start, Stop: c.stop, Section: section}, nil
 }
 

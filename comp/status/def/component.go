@@ -1,14 +1,38 @@
-// Package def defines how components report to the status server: each provides /status
-// sections and readiness checks into fx value groups, and the server renders whatever it gets.
+// Package def defines the status server's contract: the typed /status document, the sections
+// components fill in it, and their readiness checks. Components provide sections and checks
+// into fx value groups; the server renders whatever it gets. The same Document type is what
+// `lazyscale status` and the tests decode, so the schema is written once.
 package def
 
-// Section is one top-level key of the /status JSON document.
+import (
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
+	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// Document is the /status JSON document. A section a binary does not include is absent.
+type Document struct {
+	Version       string                     `json:"version"`
+	Gate          *gatedef.Status            `json:"gate,omitempty"`
+	PodCollection *wmdef.PodCollectionStatus `json:"pod_collection,omitempty"`
+	Webhook       *admissiondef.Status       `json:"webhook,omitempty"`
+	Autoscaling   *autoscalingdef.Status     `json:"autoscaling,omitempty"`
+	// Autoscalers is how many DPAs the stack follows (0 before it runs).
+	Autoscalers *int              `json:"autoscalers,omitempty"`
+	Leader      *leaderdef.Status `json:"leader,omitempty"`
+}
+
+// Section fills its part of the document.
 type Section struct {
-	// Name is the JSON key ("gate", "pod_collection").
+	// Name names the section in logs ("gate").
 	Name string
-	// Value returns the section's current value; it is called on every request, from any
-	// goroutine, and must not block.
-	Value func() any
+	// Fill sets the section's fields of doc. It is called on every request, from any
+	// goroutine, and must not block. Two sections may share a part of the document (the
+	// admission server and the autoscaling webhook both fill "webhook"): each creates it when
+	// nil and sets only its own fields.
+	Fill func(doc *Document)
 }
 
 // Check is one readiness check of /readyz.

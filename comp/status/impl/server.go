@@ -101,9 +101,9 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {
-	doc := map[string]any{"version": version.Version}
+	doc := def.Document{Version: version.Version}
 	for _, sec := range s.sections {
-		doc[sec.Name] = sec.Value()
+		sec.Fill(&doc)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

@@ -11,9 +11,11 @@ import (
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 )
 
-// Module provides def.Component and an admission webhook.
+// Module provides def.Component, an admission webhook and its field of the "webhook" /status
+// section.
 func Module() fx.Option {
 	return fx.Module("autoscalingwebhook", fx.Provide(newWebhook))
 }
@@ -23,6 +25,7 @@ type out struct {
 	Comp def.Component
 	// Webhooks is empty when workload autoscaling is disabled: there is then nothing to serve.
 	Webhooks []admissiondef.Webhook `group:"admission_webhooks,flatten"`
+	Section  statusdef.Section      `group:"status_sections"`
 }
 
 func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
@@ -30,7 +33,12 @@ func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component
 	if err != nil {
 		return out{}, err
 	}
-	o := out{Comp: p.Comp}
+	o := out{Comp: p.Comp, Section: statusdef.Section{Name: "webhook.patcher_installed", Fill: func(d *statusdef.Document) {
+		if d.Webhook == nil {
+			d.Webhook = &admissiondef.Status{}
+		}
+		d.Webhook.PatcherInstalled = p.Comp.PatcherInstalled()
+	}}}
 	if cfg.Get().Autoscaling.Workload.Enabled {
 		o.Webhooks = []admissiondef.Webhook{p.Webhook}
 	}

@@ -25,6 +25,6 @@ type Provides struct {
 // patcher comes from the autoscaling stack once that runs. Until then it admits pods
 // unchanged without decoding them.
 func NewComponent(reqs Requires) (Provides, error) {
-	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), reqs.Gate.Enabled())
+	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), reqs.Gate.Opened())
 	return Provides{Comp: w, Webhook: w}, nil
 }

@@ -70,11 +70,6 @@ func (w *webhook) SetPatcher(p def.PodPatcher) {
 
 func (w *webhook) PatcherInstalled() bool { return w.patcher.Load() != nil }
 
-// Status adds the webhook's fields to the "webhook" /status section.
-func (w *webhook) Status() map[string]any {
-	return map[string]any{"patcher_installed": w.PatcherInstalled()}
-}
-
 // Handle is the hot path. Without a patcher it answers at once: the body is not decoded.
 func (w *webhook) Handle(_ context.Context, uid types.UID, body []byte) admissiondef.Response {
 	box := w.patcher.Load()

@@ -1,5 +1,6 @@
-// Package fx provides the kube-apiserver pod collector. Nothing needs to depend on it: the
-// bundle invokes Run so the collector is built in every binary that includes the bundle.
+// Package fx provides the kube-apiserver pod collector. Nothing needs to depend on it: a
+// bundle requires the Collector marker so the collector is built in every binary that
+// includes the bundle.
 package fx
 
 import (
@@ -17,7 +18,7 @@ import (
 // Collector is the marker type a binary requires to pull the pod collector into its graph.
 type Collector struct{}
 
-// Module provides Collector, a /status section and a readiness check.
+// Module provides Collector, the "pod_collection" /status section and a readiness check.
 func Module() fx.Option {
 	return fx.Module("podcollector", fx.Provide(newCollector))
 }
@@ -45,5 +46,8 @@ func newCollector(i in) (out, error) {
 		return out{}, err
 	}
 	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
-	return out{Section: p.Section, Check: p.Check}, nil
+	return out{
+		Section: statusdef.Section{Name: "pod_collection", Fill: func(d *statusdef.Document) { st := p.Status(); d.PodCollection = &st }},
+		Check:   statusdef.Check{Name: "podcollector", Ready: p.Ready},
+	}, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
-	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/lifecycle"
 )
@@ -30,45 +29,35 @@ type Requires struct {
 	Store  wmdef.Component
 }
 
-// Provides is what the pod collector gives.
+// Provides is what the pod collector gives: its lifecycle hooks, the value of its /status
+// section and its readiness check.
 type Provides struct {
-	Start   func(context.Context) error
-	Stop    func(context.Context) error
-	Section statusdef.Section
-	Check   statusdef.Check
+	Start  func(context.Context) error
+	Stop   func(context.Context) error
+	Status func() wmdef.PodCollectionStatus
+	Ready  func() error
 }
 
-// Mode is the resolved collection mode.
-type Mode string
-
-// Resolved modes: auto resolves to deferred or off.
+// The resolved modes, as the collector names them.
 const (
-	ModeDeferred Mode = "deferred"
-	ModeEager    Mode = "eager"
-	ModeOff      Mode = "off"
+	ModeDeferred = wmdef.ModeDeferred
+	ModeEager    = wmdef.ModeEager
+	ModeOff      = wmdef.ModeOff
 )
-
-// PodCollectionStatus is the "pod_collection" section of /status.
-type PodCollectionStatus struct {
-	State     wmdef.CollectionState `json:"state"`
-	Mode      Mode                  `json:"mode"`
-	Pods      int                   `json:"pods"`
-	WatchList bool                  `json:"watch_list"`
-	SyncedIn  string                `json:"synced_in,omitempty"`
-}
 
 type collector struct {
 	log      *zap.Logger
-	mode     Mode
+	mode     wmdef.CollectionMode
 	lw       *podListWatch
 	gate     gatedef.Component
 	wm       wmdef.Component
 	routines lifecycle.Routines
-	syncedIn time.Duration // written before the synced state is published, read after
+	// began and syncedAt are written before the synced state is published, read after.
+	began, syncedAt time.Time
 }
 
 // ResolveMode maps the configured collection mode to what the collector does.
-func ResolveMode(cfg configdef.Config) Mode {
+func ResolveMode(cfg configdef.Config) wmdef.CollectionMode {
 	switch cfg.Workloadmeta.Pods.Collection {
 	case configdef.CollectionEager:
 		return ModeEager
@@ -94,12 +83,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		gate: reqs.Gate,
 		wm:   reqs.Store,
 	}
-	return Provides{
-		Start:   c.start,
-		Stop:    c.routines.Stop,
-		Section: statusdef.Section{Name: "pod_collection", Value: func() any { return c.status() }},
-		Check:   statusdef.Check{Name: "podcollector", Ready: c.ready},
-	}, nil
+	return Provides{Start: c.start, Stop: c.routines.Stop, Status: c.status, Ready: c.ready}, nil
 }
 
 func (c *collector) start(context.Context) error {
@@ -112,7 +96,7 @@ func (c *collector) start(context.Context) error {
 	case ModeDeferred:
 		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
 		c.routines.Go(func(ctx context.Context) {
-			if !c.gate.WaitForEnable(ctx) {
+			if !c.gate.Wait(ctx) {
 				return
 			}
 			c.log.Info("autoscaling gate open; starting pod collection")
@@ -126,13 +110,12 @@ func (c *collector) start(context.Context) error {
 // collect runs the pod reflector until ctx is done. The reflector retries list and watch
 // failures with backoff; it only returns on cancellation.
 func (c *collector) collect(ctx context.Context) {
-	began := time.Now()
+	c.began = time.Now()
 	store := &podStore{wm: c.wm, onSynced: func() {
-		c.syncedIn = time.Since(began)
+		c.syncedAt = time.Now()
 		c.log.Info("pod collection synced", zap.Int("pods", c.wm.Count(wmdef.KindPod)),
-			zap.Duration("took", c.syncedIn), zap.Bool("watch_list", c.lw.watchList))
-		// The gate first: whoever sees the synced state may rely on the gate's synced half.
-		c.gate.MarkPodCollectionSynced()
+			zap.Duration("took", c.syncedAt.Sub(c.began)), zap.Bool("watch_list", c.lw.watchList))
+		// workloadmeta owns the synced state: the autoscaling stack waits on it.
 		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
 	}}
 	r := cache.NewReflectorWithOptions(c.lw, &podObject{}, store, cache.ReflectorOptions{
@@ -144,15 +127,16 @@ func (c *collector) collect(ctx context.Context) {
 	r.RunWithContext(ctx)
 }
 
-func (c *collector) status() PodCollectionStatus {
-	s := PodCollectionStatus{
+func (c *collector) status() wmdef.PodCollectionStatus {
+	s := wmdef.PodCollectionStatus{
 		State:     c.wm.CollectionState(wmdef.KindPod),
 		Mode:      c.mode,
 		Pods:      c.wm.Count(wmdef.KindPod),
 		WatchList: c.lw.watchList,
 	}
 	if s.State == wmdef.StateSynced {
-		s.SyncedIn = c.syncedIn.Round(time.Millisecond).String()
+		s.SyncedAt = c.syncedAt
+		s.SyncedIn = c.syncedAt.Sub(c.began).Round(time.Millisecond).String()
 	}
 	return s
 }

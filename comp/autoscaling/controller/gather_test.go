@@ -1,4 +1,4 @@
-package impl
+package controller
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func (s *countingSource) Recommend(context.Context, def.Request) (*def.Recommend
 func TestGatherReusesAnswers(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	src := &countingSource{}
-	c := &controller{sources: []def.RecommendationSource{src}, now: func() time.Time { return now },
+	c := &Controller{sources: []def.RecommendationSource{src}, now: func() time.Time { return now },
 		cfg: configdef.WorkloadAutoscalingConfig{ResyncPeriod: time.Minute}, answers: map[string]cachedAnswer{}}
 	dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 1}}
 	req := func(current, ready int32) def.Request {

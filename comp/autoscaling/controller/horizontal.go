@@ -1,7 +1,6 @@
-package impl
+package controller
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -10,14 +9,12 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
-	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 )
 
 // The scaling policies used when a DPA does not set its own: the HPA's defaults. Scale-up:
@@ -236,7 +233,7 @@ const maxLastActions = 10
 // horizontal records the winning horizontal recommendation and scales the target through its
 // /scale subresource when the decision says so. Preview records only; pause never gets here.
 // known is the target's /scale when the caller has read it already, else nil.
-func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered, known *targetScale) error {
+func (c *Controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered, known *targetScale) error {
 	st := &dpa.Status
 	now := c.now()
 	sel := selectHorizontal(dpa, g, now)
@@ -277,7 +274,7 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	case d.Disabled:
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "ScalingDisabled", "the target has 0 replicas: scaling is off until it is scaled up by hand")
 		return nil
-	case isPreview(dpa):
+	case dpaview.IsPreview(dpa):
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, reasonPreview, "applyPolicy.mode is Preview: the recommendation is only recorded")
 		return nil
 	case d.Desired == sc.Spec.Replicas:
@@ -286,15 +283,15 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	}
 	from := sc.Spec.Replicas
 	sc.Spec.Replicas = d.Desired
-	if _, err := c.scales.Scales(dpa.Namespace).Update(ctx, gr, sc, metav1.UpdateOptions{FieldManager: "lazyscale"}); err != nil {
-		c.scalings.WithLabelValues("failure").Inc()
+	if _, err := c.scales.Scales(dpa.Namespace).Update(ctx, gr, sc, metav1.UpdateOptions{FieldManager: apiobject.FieldManager}); err != nil {
+		c.metrics.scalings.WithLabelValues("failure").Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedScale", "scale %s %s from %d to %d failed: %v", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, err)
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedScale", err.Error())
 		return fmt.Errorf("scale %s: %w", key, err)
 	}
-	c.scalings.WithLabelValues("success").Inc()
+	c.metrics.scalings.WithLabelValues("success").Inc()
 	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulScale", "scaled %s %s from %d to %d (recommended %d)", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, *rec.Replicas)
-	c.log.Info("scaled", zap.String("autoscaler", key), zap.Int32("from", from), zap.Int32("to", d.Desired), zap.String("limited", d.Limited))
+	c.log.Info("scaled", zap.String("dpa", key), zap.Int32("from", from), zap.Int32("to", d.Desired), zap.String("limited", d.Limited))
 	action := v1alpha2.DatadogPodAutoscalerHorizontalAction{Time: metav1.NewTime(now.Truncate(time.Second)), FromReplicas: from,
 		RecommendedReplicas: ptrTo(*rec.Replicas), ToReplicas: d.Desired}
 	if d.Limited != "" {
@@ -313,7 +310,7 @@ func (c *controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 // starts with the current count as a recommendation made now, as the HPA does: a new leader
 // scales down only after a full scale-down window of its own recommendations, never at once
 // on a count its predecessor's window was holding back.
-func (c *controller) recordRecommendation(key string, now time.Time, current, recommended int32, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
+func (c *Controller) recordRecommendation(key string, now time.Time, current, recommended int32, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
 	c.historyMu.Lock()
 	defer c.historyMu.Unlock()
 	if _, seen := c.history[key]; !seen {
@@ -325,7 +322,7 @@ func (c *controller) recordRecommendation(key string, now time.Time, current, re
 }
 
 // prunedHistory drops recommendations older than both windows. Callers hold historyMu.
-func (c *controller) prunedHistory(key string, now time.Time, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
+func (c *Controller) prunedHistory(key string, now time.Time, up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) []timedRecommendation {
 	keep := time.Duration(max(up.StabilizationWindowSeconds, down.StabilizationWindowSeconds)) * time.Second
 	h := c.history[key]
 	i := 0
@@ -333,69 +330,6 @@ func (c *controller) prunedHistory(key string, now time.Time, up, down v1alpha2.
 		i++
 	}
 	return slices.Clone(h[i:])
-}
-
-// targetResource maps the target's kind to its resource through the discovery REST mapper.
-// A kind it does not know makes it rediscover (at most every mapperResetInterval), so a CRD
-// installed after the first discovery is found.
-func (c *controller) targetResource(dpa *v1alpha2.DatadogPodAutoscaler) (schema.GroupVersionResource, error) {
-	t := dpa.Spec.TargetRef
-	gv, err := schema.ParseGroupVersion(cmp.Or(t.APIVersion, "apps/v1"))
-	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
-	}
-	gk := schema.GroupKind{Group: gv.Group, Kind: t.Kind}
-	mapping, err := c.mapper.RESTMapping(gk, gv.Version)
-	if meta.IsNoMatchError(err) && c.resetMapper() {
-		mapping, err = c.mapper.RESTMapping(gk, gv.Version)
-	}
-	if err != nil {
-		return schema.GroupVersionResource{}, fmt.Errorf("map %s %s: %w", cmp.Or(t.APIVersion, "apps/v1"), t.Kind, err)
-	}
-	return mapping.Resource, nil
-}
-
-// mapperResetInterval bounds rediscovery on unknown kinds.
-const mapperResetInterval = 30 * time.Second
-
-// resetMapper drops the mapper's discovery cache, at most every mapperResetInterval; it
-// reports whether it did.
-func (c *controller) resetMapper() bool {
-	r, ok := c.mapper.(meta.ResettableRESTMapper)
-	if !ok {
-		return false
-	}
-	c.mapperMu.Lock()
-	now := time.Now()
-	if now.Sub(c.mapperResetAt) < mapperResetInterval {
-		c.mapperMu.Unlock()
-		return false
-	}
-	c.mapperResetAt = now
-	c.mapperMu.Unlock()
-	r.Reset()
-	return true
-}
-
-// targetScale is a target's /scale and the resource it was read from.
-type targetScale struct {
-	gr schema.GroupResource
-	sc *autoscalingv1.Scale
-}
-
-// getScale reads the target's /scale through the REST mapper, so any scalable kind works.
-func (c *controller) getScale(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (*targetScale, error) {
-	gvr, err := c.targetResource(dpa)
-	if err != nil {
-		return nil, err
-	}
-	gr := gvr.GroupResource()
-	t := dpa.Spec.TargetRef
-	sc, err := c.scales.Scales(dpa.Namespace).Get(ctx, gr, t.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("read /scale of %s %s: %w", t.Kind, t.Name, err)
-	}
-	return &targetScale{gr: gr, sc: sc}, nil
 }
 
 func constraintsMin(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
@@ -410,88 +344,4 @@ func constraintsMax(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
 		return nil
 	}
 	return dpa.Spec.Constraints.MaxReplicas
-}
-
-// fallbackPolicy is a DPA's horizontal fallback with the API's defaults filled in: enabled,
-// ScaleUp only, after 600 s without a fresh external value.
-type fallbackPolicy struct {
-	enabled   bool
-	direction v1alpha2.DatadogPodAutoscalerFallbackDirection
-	stale     time.Duration
-}
-
-func fallbackOf(dpa *v1alpha2.DatadogPodAutoscaler) fallbackPolicy {
-	p := fallbackPolicy{enabled: true, direction: v1alpha2.DatadogPodAutoscalerFallbackDirectionScaleUp, stale: 600 * time.Second}
-	if f := dpa.Spec.Fallback; f != nil {
-		h := f.Horizontal
-		p.enabled = h.Enabled
-		if h.Direction != "" {
-			p.direction = h.Direction
-		}
-		if h.Triggers.StaleRecommendationThresholdSeconds > 0 {
-			p.stale = time.Duration(h.Triggers.StaleRecommendationThresholdSeconds) * time.Second
-		}
-	}
-	return p
-}
-
-// horizontalSelection is the horizontal value in use, and why.
-type horizontalSelection struct {
-	rec             *def.Recommendation // nil: none usable
-	reason, message string              // for HorizontalAbleToRecommend
-	direction       v1alpha2.DatadogPodAutoscalerFallbackDirection
-}
-
-// Reasons of HorizontalAbleToRecommend beyond the shared ones.
-const (
-	reasonLocalFallback = "LocalFallback"
-	reasonStale         = "RecommendationStale"
-)
-
-// selectHorizontal picks the replica count to act on: a manual one; else the external one
-// while it is fresh (generated within fallback.horizontal.triggers
-// .staleRecommendationThresholdSeconds; the last one in status stands in while the external
-// source fails); else, when fallback.horizontal.enabled, the local one, restricted to the
-// fallback direction. A stale external value is never used.
-func selectHorizontal(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, now time.Time) horizontalSelection {
-	if r := g.horizontal[v1alpha2.DatadogPodAutoscalerManualValueSource]; r != nil {
-		return horizontalSelection{rec: r, reason: reasonReceived, message: "from the " + r.SourceName + " source"}
-	}
-	fb := fallbackOf(dpa)
-	ext := g.horizontal[v1alpha2.DatadogPodAutoscalerAutoscalingValueSource]
-	if ext == nil {
-		if st := dpa.Status.Horizontal; st != nil && st.Target != nil && st.Target.Source == v1alpha2.DatadogPodAutoscalerAutoscalingValueSource {
-			ext = &def.Recommendation{Source: st.Target.Source, SourceName: "external (last value)", Timestamp: st.Target.GeneratedAt.Time,
-				Replicas: ptrTo(st.Target.DesiredReplicas)}
-		}
-	}
-	why := "no external recommendation"
-	if ext != nil {
-		if now.Sub(ext.Timestamp) <= fb.stale {
-			return horizontalSelection{rec: ext, reason: reasonReceived, message: "from the " + ext.SourceName + " source"}
-		}
-		why = fmt.Sprintf("the external recommendation generated at %s is older than %s (fallback.horizontal.triggers.staleRecommendationThresholdSeconds)",
-			ext.Timestamp.UTC().Format(time.RFC3339), fb.stale)
-	}
-	errs := strings.Join(g.errs, "; ")
-	if local := g.horizontal[v1alpha2.DatadogPodAutoscalerLocalValueSource]; local != nil {
-		if fb.enabled {
-			return horizontalSelection{rec: local, reason: reasonLocalFallback, direction: fb.direction,
-				message: fmt.Sprintf("from the %s source, direction %s: %s", local.SourceName, fb.direction, why)}
-		}
-		why += "; fallback.horizontal.enabled is false"
-	}
-	switch {
-	case ext != nil:
-		if errs != "" {
-			why += "; " + errs
-		}
-		return horizontalSelection{reason: reasonStale, message: why}
-	case errs != "":
-		return horizontalSelection{reason: reasonFailed, message: errs}
-	case g.applied:
-		return horizontalSelection{reason: reasonFailed, message: "the sources returned no replica count"}
-	}
-	return horizontalSelection{reason: reasonNoSource, message: "no source recommends replicas (annotate the DPA with " +
-		v1alpha2.CustomRecommenderAnnotation + " or " + v1alpha2.ForceReplicasAnnotation + ")"}
 }

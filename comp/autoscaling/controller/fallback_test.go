@@ -1,4 +1,4 @@
-package impl
+package controller
 
 import (
 	"testing"
@@ -86,7 +86,7 @@ func TestFallbackDirection(t *testing.T) {
 // its first scale-down waits for a full window.
 func TestNewLeaderWaitsAWindowBeforeScalingDown(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	c := &controller{history: map[string][]timedRecommendation{}}
+	c := &Controller{history: map[string][]timedRecommendation{}}
 	up, down := policies(&v1alpha2.DatadogPodAutoscaler{}) // HPA defaults: 300 s scale-down window
 	decide := func(at time.Time) int32 {
 		h := c.recordRecommendation("shop/web", at, 10, 4, up, down)

@@ -1,4 +1,6 @@
-package impl
+// Package validation checks what the CRD's schema cannot about a DPA's spec and a cluster
+// profile's template. The DPA controller and the cluster profile controller share it.
+package validation
 
 import (
 	"errors"
@@ -11,11 +13,11 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
 
-// validateSpec checks what the CRD's schema cannot: the target's apiVersion, lazyscale
+// Spec checks what the CRD's schema cannot: the target's apiVersion, lazyscale
 // itself, replica bounds, objectives that match their type, and per-container bounds. Any kind
 // with a /scale subresource may be a target; whether it has one is known only from the
-// apiserver (evaluateScalable).
-func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
+// apiserver (the DPA controller asks for its /scale).
+func Spec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
 	t := dpa.Spec.TargetRef
 	if (t.Kind == "Deployment" || t.Kind == "StatefulSet") && t.APIVersion != "" && t.APIVersion != "apps/v1" {
 		return fmt.Errorf("target apiVersion %q is not supported for a %s: use apps/v1", t.APIVersion, t.Kind)
@@ -26,11 +28,11 @@ func validateSpec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error
 	if dpa.Namespace == ownNamespace {
 		return fmt.Errorf("the target is in lazyscale's own namespace %q: lazyscale does not autoscale itself (its webhook skips that namespace)", ownNamespace)
 	}
-	return validateBody(dpa.Spec.Constraints, dpa.Spec.Objectives)
+	return Body(dpa.Spec.Constraints, dpa.Spec.Objectives)
 }
 
-// validateBody checks the part of a DPA spec a cluster profile's template also has.
-func validateBody(constraints *v1alpha2.DatadogPodAutoscalerConstraints, objectives []v1alpha2.DatadogPodAutoscalerObjective) error {
+// Body checks the part of a DPA spec a cluster profile's template also has.
+func Body(constraints *v1alpha2.DatadogPodAutoscalerConstraints, objectives []v1alpha2.DatadogPodAutoscalerObjective) error {
 	if c := constraints; c != nil {
 		if c.MinReplicas != nil && c.MaxReplicas != nil && *c.MinReplicas > *c.MaxReplicas {
 			return fmt.Errorf("constraints: minReplicas %d is above maxReplicas %d", *c.MinReplicas, *c.MaxReplicas)
@@ -94,17 +96,17 @@ func validateObjective(o v1alpha2.DatadogPodAutoscalerObjective) error {
 	return nil
 }
 
-// hasPodTemplate reports whether the target is a kind whose pod template lazyscale reads (and
+// HasPodTemplate reports whether the target is a kind whose pod template lazyscale reads (and
 // so can scale vertically): an apps/v1 Deployment or StatefulSet. Other kinds are scaled
 // horizontally only, through /scale.
-func hasPodTemplate(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+func HasPodTemplate(dpa *v1alpha2.DatadogPodAutoscaler) bool {
 	t := dpa.Spec.TargetRef
 	return (t.Kind == "Deployment" || t.Kind == "StatefulSet") && (t.APIVersion == "" || t.APIVersion == "apps/v1")
 }
 
-// validateAgainstTemplate checks what needs the workload: containers the objectives and
+// AgainstTemplate checks what needs the workload: containers the objectives and
 // constraints name must exist in its pod template.
-func validateAgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.PodTemplateSpec) error {
+func AgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.PodTemplateSpec) error {
 	has := func(name string) bool {
 		return slices.ContainsFunc(tmpl.Spec.Containers, func(c corev1.Container) bool { return c.Name == name })
 	}
@@ -122,4 +124,10 @@ func validateAgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.Po
 		}
 	}
 	return nil
+}
+
+// Profile checks a cluster profile's template as a DPA's spec would be checked.
+func Profile(prof *v1alpha2.DatadogPodAutoscalerClusterProfile) error {
+	t := prof.Spec.Template
+	return Body(t.Constraints, t.Objectives)
 }

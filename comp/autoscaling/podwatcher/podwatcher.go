@@ -1,7 +1,11 @@
-package impl
+// Package podwatcher follows workloadmeta's pods of autoscaled workloads: how many per target,
+// how many ready, how many per recommendation version. It keeps only the targets' pods, so
+// its memory follows the autoscaled workloads, not the cluster.
+package podwatcher
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -26,37 +30,56 @@ type targetPods struct {
 	pods map[string]podInfo // by UID
 }
 
-// podCounts summarise a target's pods.
-type podCounts struct {
+// Counts summarise a target's pods.
+type Counts struct {
 	Current, Ready int32
 	// ByRecID counts pods per rec-id annotation ("" for none).
 	ByRecID map[string]int32
 }
 
-// podWatcher follows workloadmeta's pods of DPA targets: how many per target, how many
-// ready, how many per recommendation version. It keeps only targets' pods, so its memory
-// follows the autoscaled workloads, not the cluster.
-type podWatcher struct {
+// Handler is told about pod changes, from the watcher's goroutine.
+type Handler struct {
+	// OnChange is called when a target's pods changed.
+	OnChange func(def.Target)
+	// OnPatchedPod is called for a pod that appeared after the watcher started and carries
+	// lazyscale's autoscaler-id and rec-id annotations: a pod the webhook patched.
+	OnPatchedPod func(p *wmdef.Pod)
+}
+
+// Watcher is the pod watcher. Its read methods are safe for concurrent use.
+type Watcher struct {
 	wm wmdef.Component
 
+	handlersMu sync.Mutex
+	handlers   []Handler
+	running    bool
+
 	mu      sync.RWMutex
-	targets map[targetKey]*targetPods
+	targets map[def.Target]*targetPods
 
-	track chan targetKey
-	// onChange is called (from the watcher's goroutine) when a target's pods changed.
-	onChange func(targetKey)
-	// onPatchedPod is called for a pod that appeared after the watcher started and carries
-	// lazyscale's autoscaler-id and rec-id annotations.
-	onPatchedPod func(p *wmdef.Pod)
+	track chan def.Target
 }
 
-func newPodWatcher(wm wmdef.Component) *podWatcher {
-	return &podWatcher{wm: wm, targets: map[targetKey]*targetPods{}, track: make(chan targetKey, 64)}
+// New builds the watcher over workloadmeta. It subscribes only from Run.
+func New(wm wmdef.Component) *Watcher {
+	return &Watcher{wm: wm, targets: map[def.Target]*targetPods{}, track: make(chan def.Target, 64)}
 }
 
-// follow asks the watcher to keep the pods of t (idempotent). It never blocks the caller
+// AddHandler registers h. It must be called before Run, by the constructor of the part that
+// follows the pods.
+func (w *Watcher) AddHandler(h Handler) error {
+	w.handlersMu.Lock()
+	defer w.handlersMu.Unlock()
+	if w.running {
+		return errors.New("podwatcher: AddHandler after Run")
+	}
+	w.handlers = append(w.handlers, h)
+	return nil
+}
+
+// Follow asks the watcher to keep the pods of t (idempotent). It never blocks the caller
 // for long: the request is queued for the watcher's goroutine.
-func (w *podWatcher) follow(ctx context.Context, t targetKey) {
+func (w *Watcher) Follow(ctx context.Context, t def.Target) {
 	w.mu.RLock()
 	_, ok := w.targets[t]
 	w.mu.RUnlock()
@@ -69,11 +92,11 @@ func (w *podWatcher) follow(ctx context.Context, t targetKey) {
 	}
 }
 
-// counts returns the summary for t (zero if not followed yet).
-func (w *podWatcher) counts(t targetKey) podCounts {
+// Counts returns the summary for t (zero if not followed yet).
+func (w *Watcher) Counts(t def.Target) Counts {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	c := podCounts{ByRecID: map[string]int32{}}
+	c := Counts{ByRecID: map[string]int32{}}
 	tp := w.targets[t]
 	if tp == nil {
 		return c
@@ -88,21 +111,25 @@ func (w *podWatcher) counts(t targetKey) podCounts {
 	return c
 }
 
-// run processes pod events and follow requests until ctx is done. One goroutine does both,
-// so a backfill and the events around it apply in order.
-func (w *podWatcher) run(ctx context.Context) {
+// Run processes pod events and Follow requests until ctx is done. One goroutine does both,
+// so a backfill and the events around it apply in order. It returns nil when ctx ends or
+// workloadmeta stops.
+func (w *Watcher) Run(ctx context.Context) error {
+	w.handlersMu.Lock()
+	w.running = true
+	w.handlersMu.Unlock()
 	sub := w.wm.Subscribe("autoscaling-podwatcher", wmdef.Filter{Kinds: []wmdef.Kind{wmdef.KindPod}})
 	defer sub.Unsubscribe()
 	first := true
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case t := <-w.track:
 			w.backfill(t)
 		case bundle, ok := <-sub.Events():
 			if !ok {
-				return
+				return nil
 			}
 			w.apply(bundle, !first)
 			first = false
@@ -110,7 +137,7 @@ func (w *podWatcher) run(ctx context.Context) {
 	}
 }
 
-func (w *podWatcher) backfill(t targetKey) {
+func (w *Watcher) backfill(t def.Target) {
 	w.mu.Lock()
 	if _, ok := w.targets[t]; ok {
 		w.mu.Unlock()
@@ -128,13 +155,19 @@ func (w *podWatcher) backfill(t targetKey) {
 		tp.pods[p.UID] = info(p)
 		w.mu.Unlock()
 	}
-	if w.onChange != nil {
-		w.onChange(t)
+	w.changed(t)
+}
+
+func (w *Watcher) changed(t def.Target) {
+	for _, h := range w.handlers {
+		if h.OnChange != nil {
+			h.OnChange(t)
+		}
 	}
 }
 
-func (w *podWatcher) apply(bundle wmdef.EventBundle, live bool) {
-	changed := map[targetKey]bool{}
+func (w *Watcher) apply(bundle wmdef.EventBundle, live bool) {
+	changed := map[def.Target]bool{}
 	var patched []*wmdef.Pod
 	w.mu.Lock()
 	for _, ev := range bundle.Events {
@@ -142,7 +175,7 @@ func (w *podWatcher) apply(bundle wmdef.EventBundle, live bool) {
 		if !ok {
 			continue
 		}
-		t := targetKey{Namespace: p.Namespace, Kind: p.Owner.Kind, Name: p.Owner.Name}
+		t := def.Target{Namespace: p.Namespace, Kind: p.Owner.Kind, Name: p.Owner.Name}
 		tp := w.targets[t]
 		if tp == nil {
 			continue
@@ -161,19 +194,19 @@ func (w *podWatcher) apply(bundle wmdef.EventBundle, live bool) {
 	}
 	w.mu.Unlock()
 	for _, p := range patched {
-		if w.onPatchedPod != nil {
-			w.onPatchedPod(p)
+		for _, h := range w.handlers {
+			if h.OnPatchedPod != nil {
+				h.OnPatchedPod(p)
+			}
 		}
 	}
 	for t := range changed {
-		if w.onChange != nil {
-			w.onChange(t)
-		}
+		w.changed(t)
 	}
 }
 
-// forget drops a target nobody autoscales any more.
-func (w *podWatcher) forget(t targetKey) {
+// Forget drops a target nobody autoscales any more.
+func (w *Watcher) Forget(t def.Target) {
 	w.mu.Lock()
 	delete(w.targets, t)
 	w.mu.Unlock()
@@ -183,8 +216,8 @@ func info(p *wmdef.Pod) podInfo {
 	return podInfo{ready: p.Ready, recID: p.Annotations[v1alpha2.RecommendationIDAnnotation], pod: p}
 }
 
-// podStates returns t's pods for the recommendation sources, by name.
-func (w *podWatcher) podStates(t targetKey) []def.PodState {
+// PodStates returns t's pods for the recommendation sources, by name.
+func (w *Watcher) PodStates(t def.Target) []def.PodState {
 	w.mu.RLock()
 	tp := w.targets[t]
 	var pods []*wmdef.Pod
@@ -221,8 +254,8 @@ func resourceList(values []wmdef.ResourceValue) corev1.ResourceList {
 	return rl
 }
 
-// followed is how many targets the watcher keeps pods for.
-func (w *podWatcher) followed() int {
+// Followed is how many targets the watcher keeps pods for.
+func (w *Watcher) Followed() int {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return len(w.targets)

@@ -1,0 +1,249 @@
+// Package controller is the DPA controller: it reconciles each DatadogPodAutoscaler on the
+// leader (validation, the recommendation sources, vertical rollouts, horizontal scaling
+// through /scale) and writes what it decided into the DPA's status, which every replica's pod
+// patcher then applies to new pods.
+package controller
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/scale"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+)
+
+// Options is everything the controller is built from.
+type Options struct {
+	Config configdef.WorkloadAutoscalingConfig
+	// OwnNamespace is lazyscale's namespace: it does not autoscale itself.
+	OwnNamespace string
+	Logger       *zap.Logger
+	Kube         kubernetes.Interface
+	Dynamic      dynamic.Interface
+	// Scales reads and writes /scale of any scalable kind, found through Mapper.
+	Scales scale.ScalesGetter
+	Mapper meta.RESTMapper
+	// Recorder records the DPAs' events.
+	Recorder record.EventRecorder
+	View     *dpaview.View
+	Pods     *podwatcher.Watcher
+	Leader   leaderdef.Component
+	// Sources are the recommendation plugins, in any order.
+	Sources []def.RecommendationSource
+	// Now is the clock the controller decides by; nil means time.Now.
+	Now     func() time.Time
+	Metrics *Metrics
+}
+
+// Metrics are the controller's counters, registered once per process (a controller is built
+// for each time the stack starts).
+type Metrics struct {
+	reconciles *prometheus.CounterVec
+	rollouts   *prometheus.CounterVec
+	scalings   *prometheus.CounterVec
+}
+
+// NewMetrics registers the controller's counters on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_reconciles_total", Help: "DPA reconciliations by result.",
+		}, []string{"result"}),
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_vertical_rollouts_total", Help: "Vertical rollouts triggered, by result.",
+		}, []string{"result"}),
+		scalings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result.",
+		}, []string{"result"}),
+	}
+	for _, c := range []prometheus.Collector{m.reconciles, m.rollouts, m.scalings} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register DPA controller metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Controller reconciles DPAs. It runs only on the leader: each leadership term gets a fresh
+// rate-limited queue filled with every DPA, and its workers stop when the term ends.
+type Controller struct {
+	log          *zap.Logger
+	cfg          configdef.WorkloadAutoscalingConfig
+	ownNamespace string
+	kube         kubernetes.Interface
+	dyn          dynamic.Interface
+	view         *dpaview.View
+	pods         *podwatcher.Watcher
+	leader       leaderdef.Component
+	sources      []def.RecommendationSource // highest priority first
+	recorder     record.EventRecorder
+	now          func() time.Time
+	scales       scale.ScalesGetter
+	mapper       meta.RESTMapper
+	metrics      *Metrics
+
+	// history keeps each DPA's recent horizontal recommendations for the stabilization
+	// windows. It lives on the leader only; a new leader seeds it with the current count.
+	historyMu sync.Mutex
+	history   map[string][]timedRecommendation
+	// answers caches the sources' answers per DPA.
+	answersMu sync.Mutex
+	answers   map[string]cachedAnswer
+	// mapperResetAt is when the REST mapper last rediscovered.
+	mapperMu      sync.Mutex
+	mapperResetAt time.Time
+
+	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
+}
+
+// New builds the controller whole and registers its handlers on the view and the pod watcher,
+// which must not run yet. Nothing is reconciled before Run.
+func New(o Options) (*Controller, error) {
+	if o.View == nil || o.Pods == nil || o.Leader == nil || o.Metrics == nil || o.Recorder == nil || o.Scales == nil || o.Mapper == nil {
+		return nil, errors.New("DPA controller: view, pods, leader, metrics, recorder, scales and mapper are required")
+	}
+	sources := slices.Clone(o.Sources)
+	slices.SortStableFunc(sources, func(a, b def.RecommendationSource) int { return cmp.Compare(b.Priority(), a.Priority()) })
+	c := &Controller{
+		log: o.Logger, cfg: o.Config, ownNamespace: o.OwnNamespace, kube: o.Kube, dyn: o.Dynamic,
+		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
+		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics,
+		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{},
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if err := o.View.AddHandler(dpaview.Handler{OnChange: c.enqueue, OnRemove: c.removed}); err != nil {
+		return nil, err
+	}
+	if err := o.Pods.AddHandler(podwatcher.Handler{OnChange: c.enqueueTarget, OnPatchedPod: c.recommendationApplied}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Run waits for the DPA view to sync, then reconciles under each leadership term until ctx
+// is done. It returns nil when ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	if !cache.WaitForCacheSync(ctx.Done(), c.view.HasSynced) {
+		return nil
+	}
+	leaderdef.WhileLeading(ctx, c.leader, c.runTerm)
+	return nil
+}
+
+// removed: a DPA left the view.
+func (c *Controller) removed(remaining int, target def.Target, orphan bool) {
+	if orphan {
+		c.pods.Forget(target) // nobody autoscales it any more: drop its pods
+	}
+	// One held back by the limit may become active.
+	if remaining >= c.cfg.Limit {
+		c.enqueue(c.view.Keys())
+	}
+}
+
+// recommendationApplied reports a pod the webhook patched, once, from the leader.
+func (c *Controller) recommendationApplied(p *wmdef.Pod) {
+	if !c.leader.IsLeader() {
+		return
+	}
+	dpa := c.view.Get(p.Annotations[v1alpha2.AutoscalerIDAnnotation])
+	if dpa == nil {
+		return
+	}
+	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "RecommendationApplied", "pod %s created with recommendation %s",
+		p.Name, p.Annotations[v1alpha2.RecommendationIDAnnotation])
+}
+
+// enqueue adds keys to the current term's queue; without a term (a follower) it does nothing.
+func (c *Controller) enqueue(keys []string) {
+	if q := c.queue.Load(); q != nil {
+		for _, k := range keys {
+			(*q).Add(k)
+		}
+	}
+}
+
+// podChangeDelay coalesces the reconciles pod changes cause: a rollout of 100 pods is a few
+// reconciles and status writes, not hundreds.
+const podChangeDelay = 2 * time.Second
+
+// enqueueTarget re-reconciles, soon, the DPAs of a target whose pods changed.
+func (c *Controller) enqueueTarget(t def.Target) {
+	q := c.queue.Load()
+	if q == nil {
+		return
+	}
+	for _, dpa := range c.view.ForTarget(t) {
+		(*q).AddAfter(dpa.Namespace+"/"+dpa.Name, podChangeDelay)
+	}
+}
+
+// runTerm runs the workers until the leadership term (ctx) ends.
+func (c *Controller) runTerm(ctx context.Context) {
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "datadogpodautoscalers"})
+	c.queue.Store(&q)
+	for _, k := range c.view.Keys() {
+		q.Add(k)
+	}
+	c.log.Info("DPA controller started", zap.Int("workers", c.cfg.NumWorkers), zap.Int("autoscalers", q.Len()))
+	var wg sync.WaitGroup
+	for range c.cfg.NumWorkers {
+		wg.Go(func() {
+			for c.processNext(ctx, q) {
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.Store(nil)
+	q.ShutDown()
+	wg.Wait()
+	c.log.Info("DPA controller stopped")
+}
+
+func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) bool {
+	key, quit := q.Get()
+	if quit {
+		return false
+	}
+	defer q.Done(key)
+	after, err := c.reconcile(ctx, key)
+	if err != nil {
+		c.metrics.reconciles.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			c.log.Warn("reconcile failed; retrying", zap.String("dpa", key), zap.Error(err))
+			q.AddRateLimited(key)
+		}
+		return true
+	}
+	c.metrics.reconciles.WithLabelValues("ok").Inc()
+	q.Forget(key)
+	if after > 0 {
+		q.AddAfter(key, after)
+	}
+	return true
+}

@@ -1,0 +1,28 @@
+package controller
+
+import ()
+
+// Condition reasons.
+const (
+	reasonActive           = "Active"
+	reasonPaused           = "Paused"
+	reasonInvalidSpec      = "InvalidSpec"
+	reasonConflict         = "TargetAlreadyAutoscaled"
+	reasonLimit            = "LimitReached"
+	reasonTargetNotFound   = "TargetNotFound"
+	reasonNoError          = "NoError"
+	reasonReceived         = "RecommendationReceived"
+	reasonFailed           = "RecommendationFailed"
+	reasonNoSource         = "NoRecommendationSource"
+	reasonNothingAllowed   = "NothingAllowed"
+	reasonPreview          = "PreviewMode"
+	reasonUpdatesDisabled  = "UpdateStrategyDisabled"
+	reasonRolloutTriggered = "RolloutTriggered"
+	reasonRolloutFailed    = "RolloutFailed"
+	reasonUpToDate         = "UpToDate"
+	reasonRolloutPending   = "RolloutPending"
+	reasonLimited          = "Limited"
+	reasonWithinBounds     = "WithinBounds"
+	// reasonUnsupportedTarget: the target's kind allows horizontal scaling only.
+	reasonUnsupportedTarget = "UnsupportedTarget"
+)

@@ -1,0 +1,224 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/validation"
+)
+
+// reconcile evaluates one DPA, acts on it, and writes its status when it changed. It returns
+// when to look again.
+func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
+	cached := c.view.Get(key)
+	if cached == nil {
+		// Deleted: forget its recommendation history, cached answers and the sources' state.
+		c.historyMu.Lock()
+		delete(c.history, key)
+		c.historyMu.Unlock()
+		c.answersMu.Lock()
+		delete(c.answers, key)
+		c.answersMu.Unlock()
+		ns, name, _ := strings.Cut(key, "/")
+		for _, src := range c.sources {
+			if f, ok := src.(def.Forgetter); ok {
+				f.Forget(ns, name)
+			}
+		}
+		return 0, nil
+	}
+	dpa := cached.DeepCopy()
+	after, evalErr := c.evaluate(ctx, key, dpa)
+	if !equality.Semantic.DeepEqual(cached.Status, dpa.Status) {
+		if err := c.writeStatus(ctx, dpa); err != nil {
+			return 0, errors.Join(evalErr, err)
+		}
+	}
+	return after, evalErr
+}
+
+// evaluate fills dpa.Status and performs the actions the DPA calls for.
+func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler) (time.Duration, error) {
+	resync := c.cfg.ResyncPeriod
+	if dpaview.IsPaused(dpa) {
+		c.setCondition(dpa, v1alpha2.ConditionActive, false, reasonPaused, "annotation "+v1alpha2.PauseAnnotation+" is \"true\": no action is taken")
+		c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+		return 0, nil
+	}
+	fail := func(reason, msg string) (time.Duration, error) {
+		c.setCondition(dpa, v1alpha2.ConditionActive, false, reason, msg)
+		c.setCondition(dpa, v1alpha2.ConditionError, true, reason, msg)
+		return 0, nil
+	}
+	if err := validation.Spec(dpa, c.ownNamespace); err != nil {
+		return fail(reasonInvalidSpec, err.Error())
+	}
+	target := dpaview.TargetOf(dpa)
+	if owner := c.view.Owner(target); owner != nil && owner.Namespace+"/"+owner.Name != key {
+		return fail(reasonConflict, fmt.Sprintf("%s %s is already autoscaled by the older DPA %s; only one DPA may target a workload", target.Kind, target.Name, owner.Name))
+	}
+	if rank := c.view.Rank(key); rank >= c.cfg.Limit {
+		return fail(reasonLimit, fmt.Sprintf("%d older DPAs exist and autoscaling.workload.limit is %d: this one is not active", rank, c.cfg.Limit))
+	}
+	if !validation.HasPodTemplate(dpa) {
+		return c.evaluateScalable(ctx, key, dpa, target, fail)
+	}
+	w, err := c.workload(ctx, target)
+	if apierrors.IsNotFound(err) {
+		c.pods.Forget(target)
+		_, ferr := fail(reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", target.Kind, target.Name, target.Namespace))
+		return resync, ferr // look again: the workload may be created later
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read target %s: %w", target, err)
+	}
+	if err := validation.AgainstTemplate(dpa, w.template); err != nil {
+		_, ferr := fail(reasonInvalidSpec, err.Error())
+		return resync, ferr // the workload may change: look again (its changes are not watched)
+	}
+	counts, g := c.activate(ctx, dpa, target, w)
+	after := resync
+	var errs []error
+	if version := c.recommendVertical(dpa, g, w.template.Spec.Containers); version != "" {
+		a, err := c.applyVertical(ctx, dpa, target, version, w.template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
+		if a > 0 && a < after {
+			after = a
+		}
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.horizontal(ctx, key, dpa, g, nil))
+	return after, errors.Join(errs...)
+}
+
+// evaluateScalable handles a target whose pod template lazyscale does not read: any kind with
+// a /scale subresource (a ReplicaSet, a custom resource). It is scaled horizontally only; the
+// local recommender finds its pods with the selector /scale reports.
+func (c *Controller) evaluateScalable(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target,
+	fail func(reason, msg string) (time.Duration, error)) (time.Duration, error) {
+	resync := c.cfg.ResyncPeriod
+	scale, err := c.getScale(ctx, dpa)
+	if err != nil {
+		reason, msg := c.explainScaleError(ctx, dpa, err)
+		if reason == "" {
+			return 0, err // transient: retried with backoff
+		}
+		_, ferr := fail(reason, msg)
+		return resync, ferr // the target (or its CRD) may appear later
+	}
+	_, g := c.activate(ctx, dpa, target, &workload{selector: scale.sc.Status.Selector, replicas: scale.sc.Spec.Replicas})
+	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonUnsupportedTarget,
+		fmt.Sprintf("vertical scaling needs a pod template lazyscale reads (apps/v1 Deployment or StatefulSet): this %s is scaled horizontally only", target.Kind))
+	if dpa.Status.Vertical != nil {
+		dpa.Status.Vertical.Target = nil
+	}
+	return resync, c.horizontal(ctx, key, dpa, g, scale) // /scale already read: not again
+}
+
+// activate follows the target's pods, marks the DPA active and asks the recommendation
+// sources about it.
+func (c *Controller) activate(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, w *workload) (podwatcher.Counts, gathered) {
+	c.pods.Follow(ctx, target)
+	counts := c.pods.Counts(target)
+	dpa.Status.CurrentReplicas = &counts.Current
+	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
+	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+	return counts, c.gather(ctx, dpa, c.request(dpa, target, counts, w))
+}
+
+// explainScaleError turns a failure to read a target's /scale into a condition: the kind is
+// not served, the object is missing, or it has no /scale subresource. "" means transient.
+func (c *Controller) explainScaleError(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, err error) (reason, msg string) {
+	t := dpa.Spec.TargetRef
+	switch {
+	case meta.IsNoMatchError(err):
+		return reasonInvalidSpec, fmt.Sprintf("kind %s of apiVersion %q is not served by the apiserver (CRD not installed, or a typo?)", t.Kind, t.APIVersion)
+	case apierrors.IsNotFound(err):
+		gvr, merr := c.targetResource(dpa)
+		if merr == nil {
+			if _, gerr := c.dyn.Resource(gvr).Namespace(dpa.Namespace).Get(ctx, t.Name, metav1.GetOptions{}); gerr == nil {
+				return reasonInvalidSpec, fmt.Sprintf("%s %s has no /scale subresource: it cannot be autoscaled", t.Kind, t.Name)
+			}
+		}
+		return reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", t.Kind, t.Name, dpa.Namespace)
+	}
+	return "", ""
+}
+
+// workload is what the controller reads of the target.
+type workload struct {
+	template *corev1.PodTemplateSpec // nil for a kind read through /scale only
+	selector string                  // spec.selector, as a label selector string
+	replicas int32                   // spec.replicas (1 when unset, as the API defaults it)
+}
+
+// workload reads the target's pod template and selector.
+func (c *Controller) workload(ctx context.Context, t def.Target) (*workload, error) {
+	var (
+		template corev1.PodTemplateSpec
+		sel      *metav1.LabelSelector
+		replicas *int32
+	)
+	switch t.Kind {
+	case "Deployment":
+		d, err := c.kube.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		template, sel, replicas = d.Spec.Template, d.Spec.Selector, d.Spec.Replicas
+	case "StatefulSet":
+		s, err := c.kube.AppsV1().StatefulSets(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		template, sel, replicas = s.Spec.Template, s.Spec.Selector, s.Spec.Replicas
+	default:
+		return nil, fmt.Errorf("kind %s has no pod template", t.Kind)
+	}
+	w := &workload{template: &template, replicas: 1}
+	if replicas != nil {
+		w.replicas = *replicas
+	}
+	if sel != nil {
+		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil {
+			w.selector = s.String()
+		}
+	}
+	return w, nil
+}
+
+func (c *Controller) setCondition(dpa *v1alpha2.DatadogPodAutoscaler, typ string, status bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if status {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&dpa.Status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: dpa.Generation,
+		LastTransitionTime: metav1.NewTime(c.now().Truncate(time.Second)),
+	})
+	slices.SortFunc(dpa.Status.Conditions, func(a, b metav1.Condition) int { return strings.Compare(a.Type, b.Type) })
+}
+
+// writeStatus writes the status subresource, guarded by the cached resourceVersion: a
+// conflict means a newer DPA is on its way through the informer.
+func (c *Controller) writeStatus(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) error {
+	res := c.dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(dpa.Namespace)
+	if err := apiobject.UpdateStatus(ctx, res, dpa, "DatadogPodAutoscaler"); err != nil {
+		return fmt.Errorf("write status of %s/%s: %w", dpa.Namespace, dpa.Name, err)
+	}
+	return nil
+}
