@@ -4,6 +4,7 @@ package fxutiltest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
@@ -36,3 +37,6 @@ func Component[T any](t testing.TB, opts ...fx.Option) T {
 	Validate[T](t, opts...)
 	return Test[T](t, opts...)
 }
+
+// WaitFor bounds the waits of component tests.
+const WaitFor = 30 * time.Second

@@ -1,19 +1,17 @@
 package controlplane
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
-	"math/big"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lazyscale/lazyscale/test/testpki"
 )
 
 // pki is the control plane's certificates: one CA that signs the apiserver's serving cert and
@@ -38,70 +36,34 @@ func newPKI(dir string) (*pki, error) {
 		adminCert: filepath.Join(dir, "admin.crt"), adminKey: filepath.Join(dir, "admin.key"),
 		saKey: filepath.Join(dir, "sa.key"), saPub: filepath.Join(dir, "sa.pub"),
 	}
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testpki.NewCA("lazyscale-local-ca", 10*365*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "lazyscale-local-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	p.caPEM = ca.PEM
+	caKeyPEM, err := ca.KeyPEM()
 	if err != nil {
-		return nil, fmt.Errorf("create CA: %w", err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if err := os.WriteFile(p.caCert, p.caPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeKey(p.caKey, caKey); err != nil {
+	if err := errors.Join(os.WriteFile(p.caCert, p.caPEM, 0o600), os.WriteFile(p.caKey, caKeyPEM, 0o600)); err != nil {
 		return nil, err
 	}
-
-	issue := func(certPath, keyPath string, tmpl *x509.Certificate) ([]byte, []byte, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issue := func(certPath, keyPath string, l testpki.Leaf) ([]byte, []byte, error) {
+		certPEM, keyPEM, err := ca.Issue(l)
 		if err != nil {
 			return nil, nil, err
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("sign %s: %w", certPath, err)
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-		if err := os.WriteFile(certPath, certPEM, 0o600); err != nil {
-			return nil, nil, err
-		}
-		return certPEM, keyPEM, os.WriteFile(keyPath, keyPEM, 0o600)
+		return certPEM, keyPEM, errors.Join(os.WriteFile(certPath, certPEM, 0o600), os.WriteFile(keyPath, keyPEM, 0o600))
 	}
-	if _, _, err := issue(p.servingCert, p.servingKey, &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1")},
+	if _, _, err := issue(p.servingCert, p.servingKey, testpki.Leaf{
+		CommonName: "kube-apiserver", Validity: 365 * 24 * time.Hour,
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		IPs:      []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1")},
 	}); err != nil {
 		return nil, err
 	}
-	if p.adminCertPEM, p.adminKeyPEM, err = issue(p.adminCert, p.adminKey, &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
-		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	if p.adminCertPEM, p.adminKeyPEM, err = issue(p.adminCert, p.adminKey, testpki.Leaf{
+		CommonName: "admin", Organization: []string{"system:masters"}, Client: true, Validity: 365 * 24 * time.Hour,
 	}); err != nil {
 		return nil, err
 	}
@@ -121,12 +83,4 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func writeKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	return writePEM(path, "EC PRIVATE KEY", der)
 }

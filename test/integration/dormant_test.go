@@ -57,7 +57,7 @@ func TestDormantUntilDPA(t *testing.T) {
 	assert.Equal(t, 0, a.wm.Count(wmdef.KindPod))
 	doc := a.statusDoc()
 	assert.False(t, doc.Gate.Open)
-	assert.Equal(t, "dormant", doc.PodCollection.State)
+	assert.Equal(t, wmdef.StateDormant, doc.PodCollection.State)
 	assert.Equal(t, 0, doc.PodCollection.Pods)
 	assert.Equal(t, "0", a.metric("lazyscale_autoscaling_gate_open"))
 	// Nothing of the autoscaling stack runs: no controller reads a workload, writes a status

@@ -40,7 +40,7 @@ type metricsServer struct {
 func (e *env) startMetricsServer() *metricsServer {
 	e.T.Helper()
 	// The aggregator checks the certificate for the Service's DNS name.
-	ca, certPEM, keyPEM, err := testenv.ServingCertFor("metrics-server.metrics.svc")
+	ca, certPEM, keyPEM, err := testenv.ServingCert("metrics-server.metrics.svc")
 	require.NoError(e.T, err)
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	require.NoError(e.T, err)

@@ -6,15 +6,8 @@ package testenv
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -35,7 +28,9 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/core/version"
+	"github.com/lazyscale/lazyscale/fxutil/fxutiltest"
 	"github.com/lazyscale/lazyscale/test/controlplane"
+	"github.com/lazyscale/lazyscale/test/testpki"
 )
 
 const WaitFor = 60 * time.Second
@@ -200,20 +195,7 @@ func (e *Env) CreateDPA(ns, name, target string) {
 }
 
 // DPA is a minimal valid DatadogPodAutoscaler for Deployment target.
-func DPA(ns, name, target string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "datadoghq.com/v1alpha2",
-		"kind":       "DatadogPodAutoscaler",
-		"metadata":   map[string]any{"name": name, "namespace": ns},
-		"spec": map[string]any{
-			"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-			"objectives": []any{map[string]any{
-				"type":        "PodResource",
-				"podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization", "utilization": int64(70)}},
-			}},
-		},
-	}}
-}
+func DPA(ns, name, target string) *unstructured.Unstructured { return fxutiltest.DPA(ns, name, target) }
 
 func (e *Env) CreateProfile(name string) {
 	e.T.Helper()
@@ -269,45 +251,10 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// ServingCert makes a fresh CA and a serving certificate for 127.0.0.1 signed by it, valid
-// for a day, all PEM-encoded.
-func ServingCert() (caPEM, certPEM, keyPEM []byte, err error) { return ServingCertFor() }
-
-// ServingCertFor is ServingCert with DNS names added to the certificate.
-func ServingCertFor(dnsNames ...string) (caPEM, certPEM, keyPEM []byte, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: "test-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + 1),
-		Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: dnsNames}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
+// ServingCert is a fresh CA and a serving certificate for 127.0.0.1 (and dnsNames) it
+// signed, PEM-encoded.
+func ServingCert(dnsNames ...string) (caPEM, certPEM, keyPEM []byte, err error) {
+	return testpki.ServingCert(dnsNames...)
 }
 
 // WriteServingCert writes a fresh ServingCert into dir as ca.crt, tls.crt and tls.key (the

@@ -137,7 +137,7 @@ func ptrTo[T any](v T) *T { return &v }
 func (p *Controller) runTerm(ctx context.Context) {
 	// Profiles are few, and their CRD may be missing: LIST + WATCH, a missing CRD said once.
 	profiles := informer.New(informer.Dynamic(p.dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource), informer.Options{}),
-		&unstructured.Unstructured{}, cache.Indexers{}, informer.NewWatchErrors(p.log.With(zap.String("watch", "DatadogPodAutoscalerClusterProfile"))))
+		&unstructured.Unstructured{}, cache.Indexers{}, informer.NewWatchErrors(p.log, "DatadogPodAutoscalerClusterProfile"))
 	workloads := map[string]cache.SharedIndexInformer{}
 	for kind, gvr := range v1alpha2.ProfileWorkloadResources {
 		workloads[kind] = metadataInformer(p.md, gvr, p.log)

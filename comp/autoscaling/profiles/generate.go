@@ -58,7 +58,7 @@ func trimMetadata(obj any) (any, error) {
 // state streams (WatchList) rather than LISTing every page.
 func metadataInformer(md metadata.Interface, gvr schema.GroupVersionResource, log *zap.Logger) cache.SharedIndexInformer {
 	inf := informer.New(informer.Metadata(md.Resource(gvr), informer.Options{Streaming: true}), &metav1.PartialObjectMetadata{},
-		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, informer.NewWatchErrors(log.With(zap.String("watch", gvr.Resource))))
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, informer.NewWatchErrors(log, gvr.Resource))
 	_ = inf.SetTransform(trimMetadata) // before Run: cannot fail
 	return inf
 }

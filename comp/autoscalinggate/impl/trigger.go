@@ -49,7 +49,7 @@ func newLabelWatches(md metadata.Interface, log *zap.Logger, open func(def.Trigg
 	opts := informer.Options{LabelSelector: profileSelector()}
 	var watches []*labelWatch
 	for _, r := range v1alpha2.ProfileLabelledResources {
-		w := &labelWatch{kind: r.Kind, errs: informer.NewWatchErrors(log.With(zap.String("watch", r.Kind)))}
+		w := &labelWatch{kind: r.Kind, errs: informer.NewWatchErrors(log, r.Kind)}
 		w.informer = informer.New(informer.Metadata(md.Resource(r.Resource), opts), &metav1.PartialObjectMetadata{}, cache.Indexers{}, w.errs)
 		_, _ = w.informer.AddEventHandler(openOnAdd(r.Kind, open)) // before Run: cannot fail
 		watches = append(watches, w)

@@ -47,7 +47,7 @@ var _ def.Component = (*dpaCache)(nil)
 func NewComponent(reqs Requires) (Provides, error) {
 	c := &dpaCache{log: reqs.Logger.Named("dpacache")}
 	if reqs.Config.Get().Autoscaling.Workload.Enabled {
-		c.errs = informer.NewWatchErrors(c.log)
+		c.errs = informer.NewWatchErrors(c.log, "DatadogPodAutoscaler")
 		lw := informer.Dynamic(reqs.Dynamic.Resource(v1alpha2.DatadogPodAutoscalersResource), informer.Options{})
 		c.informer = informer.New(lw, &unstructured.Unstructured{},
 			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, c.errs)

@@ -70,14 +70,18 @@ func Metadata(r metadata.ResourceInterface, o Options) cache.ListerWatcher {
 // once at info, another error when it differs from the last one, a repeat at debug. The
 // reflector retries with backoff either way. Safe for concurrent use.
 type WatchErrors struct {
-	log *zap.Logger
+	log  *zap.Logger
+	what string
 
 	mu   sync.Mutex
 	last error
 }
 
-// NewWatchErrors logs through log (already named for the watch).
-func NewWatchErrors(log *zap.Logger) *WatchErrors { return &WatchErrors{log: log} }
+// NewWatchErrors logs through log; what names the watched kind in the messages
+// ("DatadogPodAutoscaler").
+func NewWatchErrors(log *zap.Logger, what string) *WatchErrors {
+	return &WatchErrors{log: log.With(zap.String("watch", what)), what: what}
+}
 
 // Handle is a cache.WatchErrorHandlerWithContext.
 func (w *WatchErrors) Handle(_ context.Context, _ *cache.Reflector, err error) {
@@ -88,12 +92,12 @@ func (w *WatchErrors) Handle(_ context.Context, _ *cache.Reflector, err error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		if prev == nil || !apierrors.IsNotFound(prev) {
-			w.log.Info("resource not served (CRD not installed?); retrying with backoff", zap.Error(err))
+			w.log.Info(w.what+" not served (CRD not installed?); retrying with backoff", zap.Error(err))
 		}
 	case prev == nil || prev.Error() != err.Error():
-		w.log.Warn("watch failed; retrying with backoff", zap.Error(err))
+		w.log.Warn(w.what+" watch failed; retrying with backoff", zap.Error(err))
 	default:
-		w.log.Debug("watch failed again", zap.Error(err))
+		w.log.Debug(w.what+" watch failed again", zap.Error(err))
 	}
 }
 
