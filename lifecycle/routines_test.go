@@ -40,3 +40,11 @@ func TestRoutinesStopBounded(t *testing.T) {
 	close(release)
 	require.NoError(t, r.Stop(context.Background()))
 }
+
+func TestHandlersSeal(t *testing.T) {
+	var h Handlers[int]
+	require.NoError(t, h.Add(1))
+	require.NoError(t, h.Add(2))
+	assert.Equal(t, []int{1, 2}, h.Seal())
+	assert.ErrorIs(t, h.Add(3), ErrSealed, "a handler added once the source runs would miss events")
+}

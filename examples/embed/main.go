@@ -101,12 +101,14 @@ func run() error {
 	}
 	// The host serves its registry, lazyscale's metrics included, on its own port.
 	metrics := &http.Server{Addr: *metricsAddr, Handler: promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := metrics.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("host metrics server", zap.Error(err))
 		}
 	}()
-	defer metrics.Close()
+	defer func() { _ = metrics.Close(); <-served }()
 	// lazyscale's own status server would take 127.0.0.1:5080 by default: a host may move it.
 	params := configdef.Params{File: os.Getenv("LAZYSCALE_CONFIG")}
 	return fxutil.Run(fx.NopLogger, lazyscaleOptions(h, params))

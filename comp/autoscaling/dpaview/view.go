@@ -5,7 +5,6 @@ package dpaview
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // Handler is told about changes of the view. Its functions are called after the view
@@ -39,9 +39,8 @@ type View struct {
 	informer cache.SharedIndexInformer
 	synced   chan struct{}
 
-	handlersMu sync.Mutex
-	handlers   []Handler
-	running    bool
+	registry lifecycle.Handlers[Handler]
+	handlers []Handler // sealed by Run
 
 	mu       sync.RWMutex
 	byKey    map[string]*v1alpha2.DatadogPodAutoscaler
@@ -58,21 +57,16 @@ func New(informer cache.SharedIndexInformer, log *zap.Logger) *View {
 // follows the view (as an informer's handlers are added by a controller's constructor), so
 // that no change is missed.
 func (v *View) AddHandler(h Handler) error {
-	v.handlersMu.Lock()
-	defer v.handlersMu.Unlock()
-	if v.running {
-		return errors.New("dpaview: AddHandler after Run")
+	if err := v.registry.Add(h); err != nil {
+		return fmt.Errorf("dpaview: %w", err)
 	}
-	v.handlers = append(v.handlers, h)
 	return nil
 }
 
 // Run follows the informer until ctx is done. The view is synced (Synced closed) once every
 // DPA of the informer's initial list is in it. It returns nil when ctx ends.
 func (v *View) Run(ctx context.Context) error {
-	v.handlersMu.Lock()
-	v.running = true
-	v.handlersMu.Unlock()
+	v.handlers = v.registry.Seal()
 	reg, err := v.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    v.set,
 		UpdateFunc: func(_, obj any) { v.set(obj) },

@@ -5,7 +5,7 @@ package podwatcher
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
+	"github.com/lazyscale/lazyscale/lifecycle"
 )
 
 // podInfo is what the watcher keeps of one pod of a target.
@@ -50,9 +51,8 @@ type Handler struct {
 type Watcher struct {
 	wm wmdef.Component
 
-	handlersMu sync.Mutex
-	handlers   []Handler
-	running    bool
+	registry lifecycle.Handlers[Handler]
+	handlers []Handler // sealed by Run
 
 	mu      sync.RWMutex
 	targets map[def.Target]*targetPods
@@ -68,12 +68,9 @@ func New(wm wmdef.Component) *Watcher {
 // AddHandler registers h. It must be called before Run, by the constructor of the part that
 // follows the pods.
 func (w *Watcher) AddHandler(h Handler) error {
-	w.handlersMu.Lock()
-	defer w.handlersMu.Unlock()
-	if w.running {
-		return errors.New("podwatcher: AddHandler after Run")
+	if err := w.registry.Add(h); err != nil {
+		return fmt.Errorf("podwatcher: %w", err)
 	}
-	w.handlers = append(w.handlers, h)
 	return nil
 }
 
@@ -115,9 +112,7 @@ func (w *Watcher) Counts(t def.Target) Counts {
 // so a backfill and the events around it apply in order. It returns nil when ctx ends or
 // workloadmeta stops.
 func (w *Watcher) Run(ctx context.Context) error {
-	w.handlersMu.Lock()
-	w.running = true
-	w.handlersMu.Unlock()
+	w.handlers = w.registry.Seal()
 	sub := w.wm.Subscribe("autoscaling-podwatcher", wmdef.Filter{Kinds: []wmdef.Kind{wmdef.KindPod}})
 	defer sub.Unsubscribe()
 	first := true
