@@ -65,7 +65,9 @@ var (
 	DatadogPodAutoscalerClusterProfilesResource = SchemeGroupVersion.WithResource("datadogpodautoscalerclusterprofiles")
 )
 
-// ProfileLabelledResource is a kind ProfileLabel may be set on.
+// ProfileLabelledResource is a kind ProfileLabel may be set on. It is not an API type.
+//
+// +kubebuilder:object:generate=false
 type ProfileLabelledResource struct {
 	Kind     string
 	Resource schema.GroupVersionResource
