@@ -9,8 +9,10 @@ GO ?= go
 
 all: build
 
+## build: a static binary (no cgo: it runs on a distroless/static or scratch image)
+BIN ?= bin/lazyscale
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/lazyscale ./cmd/lazyscale
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lazyscale
 
 ## controlplane: build etcd, kube-apiserver and kubectl from Go modules into bin/controlplane
 controlplane:

@@ -77,20 +77,50 @@ func newRootCommand() *cobra.Command {
 			Args:  cobra.NoArgs,
 			RunE:  func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, g) },
 		},
-		&cobra.Command{
-			Use:   "status",
-			Short: "Print the status of a running agent",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, _ []string) error { return printStatus(cmd, g) },
-		},
-		&cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "lazyscale", version.Version) },
-		},
+		newStatusCommand(g),
+		newVersionCommand(),
 	)
 	return root
+}
+
+func newStatusCommand(g *globalFlags) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print the status of a running agent (in a cluster: kubectl exec deploy/lazyscale -- lazyscale status)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "" && output != "json" {
+				return fmt.Errorf("%w: -o %q: want json (or nothing, for text)", errUsage, output)
+			}
+			return printStatus(cmd, g, output == "json")
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json: the /status document as JSON")
+	return cmd
+}
+
+func newVersionCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit, Go version and client-go version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info := version.Get()
+			switch output {
+			case "":
+				fmt.Fprintln(cmd.OutOrStdout(), info)
+			case "json":
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(info)
+			default:
+				return fmt.Errorf("%w: -o %q: want json (or nothing, for text)", errUsage, output)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json: as JSON")
+	return cmd
 }
 
 // AgentOptions is everything cmd/lazyscale runs: the bundle, its parameters and the binary's
@@ -114,7 +144,7 @@ func runAgent(cmd *cobra.Command, g *globalFlags) error {
 	return fxutil.Run(AgentOptions(params))
 }
 
-func printStatus(cmd *cobra.Command, g *globalFlags) error {
+func printStatus(cmd *cobra.Command, g *globalFlags, asJSON bool) error {
 	params := configdef.Params{File: g.configFile, Overrides: g.overrides(cmd)}
 	cfg, err := configimpl.Load(params.File, os.Environ(), params.Overrides)
 	if err != nil {
@@ -145,6 +175,11 @@ func printStatus(cmd *cobra.Command, g *globalFlags) error {
 	var doc statusdef.Document
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("decode status: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
 	}
 	return printDocument(doc, cmd.OutOrStdout(), addr)
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +16,8 @@ import (
 	"go.uber.org/fx"
 
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/core/version"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 )
 
 func TestAgentOptionsValidate(t *testing.T) {
@@ -65,4 +71,46 @@ func TestStatusCommandWithoutAgent(t *testing.T) {
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	srv.Close()
 	assert.Equal(t, exitError, run([]string{"status", "--status-addr", addr}))
+}
+
+func TestStatusCommandJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"version":"v1","gate":{"open":true,"workload_autoscaling":true},"autoscalers":2}`))
+	}))
+	defer srv.Close()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"status", "-o", "json", "--status-addr", strings.TrimPrefix(srv.URL, "http://")})
+	require.NoError(t, cmd.Execute())
+	var doc statusdef.Document
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	require.NotNil(t, doc.Gate)
+	assert.True(t, doc.Gate.Open)
+	require.NotNil(t, doc.Autoscalers)
+	assert.Equal(t, 2, *doc.Autoscalers)
+	assert.Equal(t, exitConfig, run([]string{"status", "-o", "yaml", "--status-addr", strings.TrimPrefix(srv.URL, "http://")}))
+}
+
+// `make build` gives a static binary: no ELF interpreter (no libc needed), so it runs on a
+// distroless/static or scratch image; and `version` says what it was built from.
+func TestMakeBuildIsStatic(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "lazyscale")
+	out, err := exec.Command("make", "-s", "-C", "../..", "build", "BIN="+bin, "VERSION=v0.0.0-test").CombinedOutput()
+	require.NoError(t, err, string(out))
+	f, err := elf.Open(bin)
+	require.NoError(t, err)
+	defer f.Close()
+	for _, p := range f.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "dynamically linked: the binary needs a libc")
+	}
+	assert.Nil(t, f.Section(".interp"))
+	v, err := exec.Command(bin, "version", "-o", "json").Output()
+	require.NoError(t, err)
+	var info version.Info
+	require.NoError(t, json.Unmarshal(v, &info))
+	assert.Equal(t, "v0.0.0-test", info.Version)
+	assert.Regexp(t, `^go1\.`, info.Go)
+	assert.Regexp(t, `^v0\.`, info.ClientGo)
+	assert.NotEmpty(t, info.Commit)
 }

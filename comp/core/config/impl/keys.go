@@ -110,15 +110,21 @@ func flattenYAML(raw []byte) (map[string]string, error) {
 	return out, walk(doc, "")
 }
 
+// fromEnv returns the LAZYSCALE_ variables of environ, by env name (the key is recovered
+// against the known keys in apply), less the kubelet's service links (servicelinks.go).
 func fromEnv(environ []string) map[string]string {
-	out := map[string]string{}
+	all := map[string]string{}
 	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, envPrefix) {
-			continue
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			all[name] = value
 		}
-		// The key is recovered against the known keys in apply; keep the env name until then.
-		out[name] = value
+	}
+	links := serviceLinks(all)
+	out := map[string]string{}
+	for name, value := range all {
+		if strings.HasPrefix(name, envPrefix) && !links[name] {
+			out[name] = value
+		}
 	}
 	return out
 }
