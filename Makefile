@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
+.PHONY: all build image controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
 
 all: build
 
@@ -13,6 +13,12 @@ all: build
 BIN ?= bin/lazyscale
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lazyscale
+
+## image: the multi-arch OCI image, built without a daemon, into bin/image/lazyscale.tar
+## (docker load / podman load / kind load image-archive / ctr import take it)
+IMAGE_TAG ?= lazyscale:$(VERSION)
+image:
+	$(GO) run ./hack/image -version $(VERSION) -revision "$$(git rev-parse HEAD 2>/dev/null)" -tag $(IMAGE_TAG) -out bin/image/lazyscale.tar
 
 ## controlplane: build etcd, kube-apiserver and kubectl from Go modules into bin/controlplane
 controlplane:
