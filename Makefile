@@ -24,14 +24,18 @@ image:
 controlplane:
 	bash hack/controlplane/build.sh
 
-## generate: deepcopy and CRD YAML from api/ with controller-gen (a Go tool dependency)
+## generate: deepcopy and CRD YAML from api/ with controller-gen (a Go tool dependency); the
+## chart's crds/ and deploy/lazyscale.yaml (the chart's defaults, rendered with the Helm SDK)
 generate:
 	$(GO) tool controller-gen object paths=./api/... crd output:crd:artifacts:config=deploy/crds
+	rm -f charts/lazyscale/crds/*.yaml && mkdir -p charts/lazyscale/crds && cp deploy/crds/*.yaml charts/lazyscale/crds/
+	$(GO) run ./hack/chart/render > deploy/lazyscale.yaml.tmp && mv deploy/lazyscale.yaml.tmp deploy/lazyscale.yaml
 
+GENERATED := api deploy/crds deploy/lazyscale.yaml charts/lazyscale/crds
 ## verify-generated: fail when the generated files are stale
 verify-generated: generate
-	@git diff --exit-code -- api deploy/crds || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api deploy/crds)" || { git status --porcelain -- api deploy/crds; echo "untracked generated files: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || { git status --porcelain -- $(GENERATED); echo "untracked generated files: run 'make generate' and commit"; exit 1; }
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

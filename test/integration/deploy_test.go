@@ -25,7 +25,7 @@ func TestDeployManifestsApply(t *testing.T) {
 	require.NoError(t, err)
 	e.Namespace("demo", nil) // the example DPA's namespace (make run creates it)
 	out, err := exec.Command(controlplane.KubectlPath(), "--kubeconfig", e.CP.Kubeconfig, "apply",
-		"-f", filepath.Join(root, "deploy/lazyscale.yaml"), "-f", filepath.Join(root, "deploy/rbac.yaml"),
+		"-f", filepath.Join(root, "deploy/lazyscale.yaml"),
 		"-f", filepath.Join(root, "deploy/examples/dpa.yaml"), "-f", filepath.Join(root, "deploy/examples/profile.yaml")).CombinedOutput()
 	require.NoError(t, err, string(out))
 	d, err := e.Kube.AppsV1().Deployments("lazyscale").Get(context.Background(), "lazyscale", metav1.GetOptions{})
@@ -36,7 +36,7 @@ func TestDeployManifestsApply(t *testing.T) {
 	assert.Equal(t, int32(443), svc.Spec.Ports[0].Port)
 }
 
-// lazyscale works with exactly the permissions deploy/rbac.yaml grants: an agent whose every
+// lazyscale works with exactly the permissions deploy/lazyscale.yaml (rendered from the chart) grants: an agent whose every
 // request impersonates the lazyscale ServiceAccount opens the gate on a profile label,
 // generates the DPA, reads PodMetrics, scales through /scale, rolls out, writes statuses and
 // events, and the apiserver refuses none of its requests.
@@ -45,7 +45,7 @@ func TestRunsWithItsRBAC(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	out, err := exec.Command(controlplane.KubectlPath(), "--kubeconfig", e.CP.Kubeconfig, "apply",
-		"-f", filepath.Join(root, "deploy/rbac.yaml")).CombinedOutput()
+		"-f", filepath.Join(root, "deploy/lazyscale.yaml")).CombinedOutput()
 	require.NoError(t, err, string(out))
 	kc, err := clientcmd.LoadFromFile(e.CP.Kubeconfig)
 	require.NoError(t, err)
@@ -77,5 +77,5 @@ func TestRunsWithItsRBAC(t *testing.T) {
 			refused = append(refused, ev.Verb+" "+ev.RequestURI)
 		}
 	}
-	assert.Empty(t, refused, "requests deploy/rbac.yaml does not allow")
+	assert.Empty(t, refused, "requests the chart's RBAC does not allow")
 }

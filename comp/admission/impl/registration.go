@@ -143,16 +143,26 @@ func (r *registrar) reconcile(ctx context.Context) error {
 			desired = append(desired, r.entry(w))
 		}
 	}
+	owners, err := r.owners(ctx)
+	if err != nil {
+		return err
+	}
 	configs := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	cur, err := configs.Get(ctx, r.cfg.WebhookName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		_, err = configs.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: r.cfg.WebhookName, Labels: map[string]string{"app.kubernetes.io/managed-by": "lazyscale"}},
-			Webhooks:   desired,
+			ObjectMeta: metav1.ObjectMeta{Name: r.cfg.WebhookName, Labels: map[string]string{"app.kubernetes.io/managed-by": "lazyscale"},
+				OwnerReferences: owners},
+			Webhooks: desired,
 		}, metav1.CreateOptions{})
 	case err == nil:
 		next := cur.DeepCopy()
+		if len(owners) > 0 {
+			next.OwnerReferences = append(slices.DeleteFunc(next.OwnerReferences, func(o metav1.OwnerReference) bool {
+				return o.Kind == "ClusterRole" && o.APIVersion == "rbac.authorization.k8s.io/v1"
+			}), owners...)
+		}
 		next.Webhooks = slices.DeleteFunc(next.Webhooks, func(e admissionregistrationv1.MutatingWebhook) bool {
 			return slices.ContainsFunc(r.webhooks, func(w def.Webhook) bool { return w.Name()+entrySuffix == e.Name })
 		})
@@ -170,6 +180,18 @@ func (r *registrar) reconcile(ctx context.Context) error {
 		r.log.Info("webhooks registered", zap.String("configuration", r.cfg.WebhookName), zap.Strings("webhooks", names))
 	}
 	return nil
+}
+
+// owners is the owner reference to admission.webhook_owner's ClusterRole, none when unset.
+func (r *registrar) owners(ctx context.Context) ([]metav1.OwnerReference, error) {
+	if r.cfg.WebhookOwner == "" {
+		return nil, nil
+	}
+	role, err := r.kube.RbacV1().ClusterRoles().Get(ctx, r.cfg.WebhookOwner, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("admission.webhook_owner: read ClusterRole %s: %w", r.cfg.WebhookOwner, err)
+	}
+	return []metav1.OwnerReference{{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole", Name: role.Name, UID: role.UID}}, nil
 }
 
 func (r *registrar) isRegistered(name string) bool {

@@ -93,7 +93,12 @@ type AdmissionConfig struct {
 	FailurePolicy  string `json:"failure_policy"`
 	TimeoutSeconds int    `json:"timeout_seconds"`
 	// WebhookName is the MutatingWebhookConfiguration's name.
-	WebhookName      string `json:"webhook_name"`
+	WebhookName string `json:"webhook_name"`
+	// WebhookOwner, when set, names the ClusterRole that owns the webhook configuration: the
+	// configuration carries an owner reference to it, so deleting the install (which deletes
+	// the ClusterRole) has the garbage collector delete the configuration too, and no webhook
+	// is left to call an agent that is gone. The chart and deploy/ set it.
+	WebhookOwner     string `json:"webhook_owner"`
 	ServiceName      string `json:"service_name"`
 	ServiceNamespace string `json:"service_namespace"`
 	ServicePort      int    `json:"service_port"`
