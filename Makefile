@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build image controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
+.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
 
 all: build
 
@@ -45,6 +45,12 @@ vet:
 run: build controlplane
 	$(GO) build -o bin/localcluster ./hack/localcluster
 	bin/localcluster
+
+## run-pod: as run, but the agent runs as deploy/lazyscale.yaml's pod would (its args, config,
+## env, the kubelet's service links, its ServiceAccount's token)
+run-pod: build controlplane
+	$(GO) build -o bin/localcluster ./hack/localcluster
+	bin/localcluster -as-pod
 
 ## test: every test, CI included: builds the control plane first
 test: controlplane verify-generated vet build

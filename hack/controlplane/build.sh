@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane from Go modules into bin/controlplane/: etcd
-# (go.etcd.io/etcd/server/v3), kube-apiserver and kubectl (k8s.io/kubernetes). Binaries already
-# built for the pinned versions are kept. When $KUBEBUILDER_ASSETS holds etcd and
-# kube-apiserver, those are used instead and only a missing kubectl is built.
+# (go.etcd.io/etcd/server/v3), kube-apiserver, kube-controller-manager and kubectl
+# (k8s.io/kubernetes). Binaries already built for the pinned versions are kept. When
+# $KUBEBUILDER_ASSETS holds etcd and kube-apiserver, those are used instead and only kubectl
+# and kube-controller-manager are built (when missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,3 +45,4 @@ else
   "$out/etcd" --version | sed -n 1p   # sed reads it all: no SIGPIPE under pipefail
 fi
 build_kube kubectl k8s.io/kubernetes/cmd/kubectl
+build_kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager

@@ -1,6 +1,9 @@
 // Command localcluster is `make run`: it starts a local control plane (etcd +
 // kube-apiserver on loopback), installs the CRDs, creates a few demo pods, runs the lazyscale
-// binary against it and stops everything on Ctrl-C.
+// binary against it and stops everything on Ctrl-C. With -as-pod (`make run-pod`) it applies
+// deploy/lazyscale.yaml (the chart's defaults) and runs the binary as that Deployment's
+// container would run: its args and config, its env, the kubelet's service links and its
+// ServiceAccount's token (only the webhook's address is moved to loopback).
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/test/controlplane"
+	"github.com/lazyscale/lazyscale/test/podrun"
 )
 
 func main() {
@@ -36,6 +40,7 @@ func run() error {
 	pods := flag.Int("demo-pods", 30, "demo pods to create in namespace demo")
 	statusAddr := flag.String("status-addr", "127.0.0.1:5080", "agent status address")
 	admissionPort := flag.Int("admission-port", 8000, "agent webhook port on 127.0.0.1")
+	asPod := flag.Bool("as-pod", false, "apply deploy/lazyscale.yaml and run the agent as its pod would")
 	flag.Parse()
 	agentArgs := flag.Args()
 
@@ -87,11 +92,25 @@ Ctrl-C stops the agent and the control plane.
 
 `, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr, kubectl, kubectl)
 
-	cmd := exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
-	// The local apiserver calls the local agent's webhook by URL.
-	cmd.Env = append(os.Environ(), "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
-		fmt.Sprintf("LAZYSCALE_ADMISSION_PORT=%d", *admissionPort),
-		fmt.Sprintf("LAZYSCALE_ADMISSION_URL=https://127.0.0.1:%d", *admissionPort))
+	var cmd *exec.Cmd
+	if *asPod {
+		if out, err := exec.CommandContext(ctx, kubectl, "--kubeconfig", cp.Kubeconfig, "apply", "-f", "deploy/lazyscale.yaml").CombinedOutput(); err != nil {
+			return fmt.Errorf("apply deploy/lazyscale.yaml: %w\n%s", err, out)
+		}
+		pod := podrun.Pod{Kube: kube, Kubeconfig: cp.Kubeconfig, Namespace: "lazyscale", Deployment: "lazyscale", PodName: "lazyscale-local",
+			Dir: abs, Config: map[string]any{"admission": map[string]any{"bind_address": "127.0.0.1", "port": *admissionPort,
+				"url": fmt.Sprintf("https://127.0.0.1:%d", *admissionPort)}}}
+		if cmd, err = pod.Command(ctx, *agent, append([]string{"--status-addr", *statusAddr}, agentArgs...)...); err != nil {
+			return err
+		}
+		fmt.Printf("running the agent as deploy/lazyscale.yaml's pod: %v\n\n", cmd.Args)
+	} else {
+		cmd = exec.CommandContext(ctx, *agent, append([]string{"run", "--kubeconfig", cp.Kubeconfig, "--status-addr", *statusAddr}, agentArgs...)...)
+		// The local apiserver calls the local agent's webhook by URL.
+		cmd.Env = append(os.Environ(), "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
+			fmt.Sprintf("LAZYSCALE_ADMISSION_PORT=%d", *admissionPort),
+			fmt.Sprintf("LAZYSCALE_ADMISSION_URL=https://127.0.0.1:%d", *admissionPort))
+	}
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second

@@ -1,6 +1,7 @@
 // Package controlplane starts a real etcd and kube-apiserver on loopback, the same way for
-// tests (test/integration, test/bench) and for `make run`. It has no scheduler, kubelet or
-// controller-manager: callers create pods themselves and write their status.
+// tests (test/integration, test/bench) and for `make run`, and on request
+// kube-controller-manager. It has no scheduler or kubelet: callers create pods themselves and
+// write their status.
 //
 // The apiserver runs with the ServiceAccount admission plugin disabled, because nothing
 // creates the default ServiceAccount of a new namespace without a controller-manager, and
@@ -10,6 +11,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +44,10 @@ type Options struct {
 	APIServerFlags []string
 	// InstallCRDs installs deploy/crds once the apiserver is ready.
 	InstallCRDs bool
+	// ControllerManager also starts kube-controller-manager (garbage collection, the
+	// Deployment and ReplicaSet controllers, ServiceAccounts). Off by default: most tests
+	// write pods and statuses themselves and want nothing else to act.
+	ControllerManager bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver.
@@ -55,8 +61,8 @@ type ControlPlane struct {
 	// Config is an admin rest.Config.
 	Config *rest.Config
 
-	etcd, apiserver *exec.Cmd
-	exited          map[*exec.Cmd]chan error
+	etcd, apiserver, controllerManager *exec.Cmd
+	exited                             map[*exec.Cmd]chan error
 }
 
 // Pids returns the process IDs of etcd and kube-apiserver, for reading their memory.
@@ -259,6 +265,12 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		cp.Stop()
 		return nil, fmt.Errorf("controlplane: default namespace never appeared: %w", err)
 	}
+	if opts.ControllerManager {
+		if err := cp.startControllerManager(ctx, opts, bin, p); err != nil {
+			cp.Stop()
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+	}
 	if opts.InstallCRDs {
 		dir, err := CRDDir()
 		if err == nil {
@@ -331,9 +343,46 @@ func (cp *ControlPlane) writeKubeconfig(*pki) error {
 	return clientcmd.WriteToFile(*cfg, cp.Kubeconfig)
 }
 
-// Stop terminates the apiserver, then etcd, waiting up to 15 s for each. Idempotent.
+// startControllerManager starts kube-controller-manager as the admin (a test cluster: one
+// identity is enough) and waits for its /healthz, checking that it is alive meanwhile.
+func (cp *ControlPlane) startControllerManager(ctx context.Context, opts Options, bin string, p *pki) error {
+	path := filepath.Join(bin, "kube-controller-manager")
+	if _, err := os.Stat(path); err != nil {
+		if root, rerr := moduleRoot(); rerr == nil {
+			path = filepath.Join(root, "bin", "controlplane", "kube-controller-manager")
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("kube-controller-manager not found (run `make controlplane`): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cp.controllerManager, err = cp.spawn(opts, "kube-controller-manager", path,
+		"--kubeconfig="+cp.Kubeconfig,
+		"--authentication-kubeconfig="+cp.Kubeconfig, "--authorization-kubeconfig="+cp.Kubeconfig,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
+		"--service-account-private-key-file="+p.saKey, "--root-ca-file="+p.caCert,
+		"--cluster-signing-cert-file="+p.caCert, "--cluster-signing-key-file="+p.caKey,
+		"--use-service-account-credentials", "--leader-elect=false",
+		"--kube-api-qps=300", "--kube-api-burst=500",
+		"--v=0",
+	)
+	if err != nil {
+		return err
+	}
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a test process
+	if err := cp.waitHTTP(ctx, cp.controllerManager, "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz", insecure); err != nil {
+		return fmt.Errorf("kube-controller-manager not healthy: %w", err)
+	}
+	return nil
+}
+
+// Stop terminates the controller-manager, the apiserver, then etcd, waiting up to 15 s for
+// each. Idempotent.
 func (cp *ControlPlane) Stop() {
-	for _, proc := range []*exec.Cmd{cp.apiserver, cp.etcd} {
+	for _, proc := range []*exec.Cmd{cp.controllerManager, cp.apiserver, cp.etcd} {
 		if proc == nil || proc.Process == nil {
 			continue
 		}

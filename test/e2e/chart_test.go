@@ -5,11 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	configimpl "github.com/lazyscale/lazyscale/comp/core/config/impl"
@@ -127,7 +130,7 @@ func TestChartReleaseRunsAsItsPod(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
 
-	addr, logs := runAsPod(t, bin, e, "autoscaling", "platform-lazyscale", loopbackAdmission(t))
+	addr, logs, _ := runAsPod(t, bin, e, "autoscaling", "platform-lazyscale", loopbackAdmission(t))
 	dpaActs(t, e, addr, logs)
 	d, err := getStatus(addr)
 	require.NoError(t, err)
@@ -168,4 +171,44 @@ func TestChartCertManager(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, kinds(r)["Certificate"], "an issuer of the cluster's: only the serving certificate")
 	assert.Contains(t, r.YAML(), "name: corp-ca")
+}
+
+// Uninstalling leaves no webhook behind. With failurePolicy Fail, a webhook configuration
+// left by an agent that is gone would block every pod creation; the one lazyscale registers
+// is owned by the install's ClusterRole, so deleting the install's objects has the garbage
+// collector (a real kube-controller-manager) delete it, and pods can be created again.
+func TestUninstallLeavesNoWebhook(t *testing.T) {
+	bin := buildBinary(t)
+	e := testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, ControllerManager: true})
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	manifest := filepath.Join(root, "deploy/lazyscale.yaml")
+	kubectl(t, e, "", "apply", "-f", manifest)
+	extra := loopbackAdmission(t)
+	extra["admission"].(map[string]any)["failure_policy"] = "Fail"
+	_, logs, kill := runAsPod(t, bin, e, "lazyscale", "lazyscale", extra)
+	e.Namespace("shop", nil)
+	e.CreateDPA("shop", "cart", "cart")
+	ctx := context.Background()
+	mwcs := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	require.Eventually(t, func() bool {
+		mwc, err := mwcs.Get(ctx, "lazyscale-webhook", metav1.GetOptions{})
+		return err == nil && len(mwc.Webhooks) == 1 && len(mwc.OwnerReferences) == 1
+	}, testenv.WaitFor, 100*time.Millisecond, "registered, owned; logs:\n%s", logs)
+	kill()
+
+	// The agent is gone: with failurePolicy Fail its webhook now refuses pods.
+	require.Eventually(t, func() bool {
+		_, err := e.CreatePod("shop", "probe-"+strconv.Itoa(int(time.Now().UnixNano()%1e6)), nil,
+			metav1.OwnerReference{APIVersion: "v1", Kind: "ReplicationController", Name: "x", UID: "u"})
+		return err != nil && strings.Contains(err.Error(), "failed calling webhook")
+	}, testenv.WaitFor, 200*time.Millisecond, "the leftover webhook blocks pods")
+
+	kubectl(t, e, "", "delete", "-f", manifest, "--wait=false")
+	require.Eventually(t, func() bool {
+		_, err := mwcs.Get(ctx, "lazyscale-webhook", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, testenv.WaitFor, 200*time.Millisecond, "the garbage collector deleted the webhook configuration")
+	_, err = e.CreatePod("shop", "after-uninstall", nil, metav1.OwnerReference{APIVersion: "v1", Kind: "ReplicationController", Name: "x", UID: "u"})
+	assert.NoError(t, err, "pods are created again")
 }

@@ -45,8 +45,15 @@ type Env struct {
 // newEnv starts a fresh control plane for one test, with the CRDs unless withoutCRDs.
 func NewEnv(t testing.TB, withCRDs bool) *Env {
 	t.Helper()
+	return NewEnvWith(t, controlplane.Options{InstallCRDs: withCRDs})
+}
+
+// NewEnvWith starts a fresh control plane with opts (Dir is the test's temporary directory).
+func NewEnvWith(t testing.TB, opts controlplane.Options) *Env {
+	t.Helper()
 	ctx := context.Background()
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir(), InstallCRDs: withCRDs})
+	opts.Dir = t.TempDir()
+	cp, err := controlplane.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(cp.Stop)
 	e := &Env{T: t, CP: cp}
