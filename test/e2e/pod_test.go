@@ -70,8 +70,8 @@ func loopbackAdmission(t *testing.T) map[string]any {
 }
 
 // dpaActs creates a Deployment, its pods and a DPA in shop, and waits for the agent at addr to
-// open the gate, collect the pods and write the DPA's status; then no request of the agent
-// was refused by the apiserver.
+// open the gate, collect the pods, write the DPA's status and patch a new pod through the
+// apiserver's call to its webhook; then no request of the agent was refused by the apiserver.
 func dpaActs(t *testing.T, e *testenv.Env, addr string, logs *syncBuffer) {
 	ctx := context.Background()
 	e.Namespace("shop", nil)
@@ -87,6 +87,15 @@ func dpaActs(t *testing.T, e *testenv.Env, addr string, logs *syncBuffer) {
 		dpa, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil && dpa.Object["status"] != nil
 	}, testenv.WaitFor, 100*time.Millisecond, "the leader acted: the DPA has a status")
+	// The apiserver calls the agent's webhook, which patches a new pod of the workload.
+	i := 0
+	require.Eventually(t, func() bool {
+		i++
+		p, err := e.CreatePod("shop", "cart-7c9d8f6b5-new"+strconv.Itoa(i), map[string]string{"app": "cart", "pod-template-hash": "7c9d8f6b5"},
+			metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "cart-7c9d8f6b5", UID: "rs-cart", Controller: testenv.Ptr(true)})
+		require.NoError(t, err)
+		return p.Annotations[v1alpha2.AutoscalerIDAnnotation] == "shop/cart"
+	}, testenv.WaitFor, 200*time.Millisecond, "no pod patched by the webhook; logs:\n%s", logs)
 	for _, r := range e.LazyscaleRequests("") {
 		if r.ResponseStatus != nil {
 			assert.NotEqual(t, http.StatusForbidden, r.ResponseStatus.Code, "refused by RBAC: %s %s", r.Verb, r.RequestURI)
