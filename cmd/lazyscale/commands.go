@@ -83,43 +83,57 @@ func newRootCommand() *cobra.Command {
 	return root
 }
 
-func newStatusCommand(g *globalFlags) *cobra.Command {
+// outputFlag adds -o/--output (json, or nothing for text) to cmd; the func it returns says
+// whether JSON was asked for, or that the value is not known.
+func outputFlag(cmd *cobra.Command, what string) func() (bool, error) {
 	var output string
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json: "+what+" as JSON")
+	return func() (bool, error) {
+		switch output {
+		case "":
+			return false, nil
+		case "json":
+			return true, nil
+		}
+		return false, fmt.Errorf("%w: -o %q: want json (or nothing, for text)", errUsage, output)
+	}
+}
+
+func newStatusCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Print the status of a running agent (in a cluster: kubectl exec deploy/lazyscale -- lazyscale status)",
+		Short: "Print the status of a running agent (in a cluster: kubectl exec deploy/lazyscale -- /lazyscale status)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && output != "json" {
-				return fmt.Errorf("%w: -o %q: want json (or nothing, for text)", errUsage, output)
-			}
-			return printStatus(cmd, g, output == "json")
-		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json: the /status document as JSON")
+	asJSON := outputFlag(cmd, "the /status document")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		j, err := asJSON()
+		if err != nil {
+			return err
+		}
+		return printStatus(cmd, g, j)
+	}
 	return cmd
 }
 
 func newVersionCommand() *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit, Go version and client-go version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			info := version.Get()
-			switch output {
-			case "":
-				fmt.Fprintln(cmd.OutOrStdout(), info)
-			case "json":
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(info)
-			default:
-				return fmt.Errorf("%w: -o %q: want json (or nothing, for text)", errUsage, output)
-			}
-			return nil
-		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "json: as JSON")
+	asJSON := outputFlag(cmd, "the version")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		j, err := asJSON()
+		if err != nil {
+			return err
+		}
+		if j {
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(version.Get())
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), version.Get())
+		return nil
+	}
 	return cmd
 }
 
