@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds the local control plane from Go modules into bin/controlplane/: etcd
-# (go.etcd.io/etcd/server/v3), kube-apiserver, kube-controller-manager and kubectl
-# (k8s.io/kubernetes). Binaries already built for the pinned versions are kept. When
-# $KUBEBUILDER_ASSETS holds etcd and kube-apiserver, those are used instead and only kubectl
-# and kube-controller-manager are built (when missing).
+# (go.etcd.io/etcd/server/v3), kube-apiserver, kube-controller-manager, kube-scheduler and
+# kubectl (k8s.io/kubernetes), and kwok (sigs.k8s.io/kwok) with its stock stages. Binaries
+# already built for the pinned versions are kept. When $KUBEBUILDER_ASSETS holds etcd and
+# kube-apiserver, those are used instead and only the others are built (when missing).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/bin/controlplane"
 kube_version=v1.37.2   # keep in step with hack/controlplane/kube/go.mod
 etcd_version=v3.6.16   # keep in step with hack/controlplane/etcd/go.mod
+kwok_version=v0.8.0    # keep in step with hack/controlplane/kwok/go.mod
 mkdir -p "$out"
 
 built() { [ -x "$out/$1" ] && [ "$(cat "$out/.$1.version" 2>/dev/null)" = "$2" ]; }
@@ -35,6 +36,22 @@ build_etcd() {
   echo "$etcd_version" > "$out/.etcd.version"
 }
 
+# kwok simulates nodes and runs their pods (no containers). Its stock stages come with its
+# module: nodes initialised and kept alive with leases; pods made ready, completed, deleted.
+build_kwok() {
+  built kwok "$kwok_version" && [ -s "$out/kwok-stages.yaml" ] && return
+  echo "controlplane: building kwok $kwok_version from sigs.k8s.io/kwok"
+  (cd "$root/hack/controlplane/kwok" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  local dir
+  dir=$(cd "$root/hack/controlplane/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  : > "$out/kwok-stages.yaml"
+  for f in stage/node/fast/node-initialize.yaml stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml stage/pod/fast/pod-delete.yaml; do
+    { echo "---"; cat "$dir/kustomize/$f"; } >> "$out/kwok-stages.yaml"
+  done
+  echo "$kwok_version" > "$out/.kwok.version"
+}
+
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ]; then
   echo "controlplane: using etcd and kube-apiserver from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
   "$KUBEBUILDER_ASSETS/kube-apiserver" --version
@@ -46,3 +63,5 @@ else
 fi
 build_kube kubectl k8s.io/kubernetes/cmd/kubectl
 build_kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build_kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build_kwok

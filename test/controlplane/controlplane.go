@@ -48,6 +48,10 @@ type Options struct {
 	// Deployment and ReplicaSet controllers, ServiceAccounts). Off by default: most tests
 	// write pods and statuses themselves and want nothing else to act.
 	ControllerManager bool
+	// Nodes, when above zero, makes a cluster that runs workloads: kube-controller-manager,
+	// kube-scheduler, and kwok simulating this many nodes (Ready, with leases) and running the
+	// pods scheduled on them (Running and Ready, no containers).
+	Nodes int
 }
 
 // ControlPlane is a running etcd + kube-apiserver.
@@ -61,8 +65,8 @@ type ControlPlane struct {
 	// Config is an admin rest.Config.
 	Config *rest.Config
 
-	etcd, apiserver, controllerManager *exec.Cmd
-	exited                             map[*exec.Cmd]chan error
+	etcd, apiserver, controllerManager, scheduler, kwok *exec.Cmd
+	exited                                              map[*exec.Cmd]chan error
 }
 
 // Pids returns the process IDs of etcd and kube-apiserver, for reading their memory.
@@ -265,8 +269,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		cp.Stop()
 		return nil, fmt.Errorf("controlplane: default namespace never appeared: %w", err)
 	}
-	if opts.ControllerManager {
+	if opts.ControllerManager || opts.Nodes > 0 {
 		if err := cp.startControllerManager(ctx, opts, bin, p); err != nil {
+			cp.Stop()
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+	}
+	if opts.Nodes > 0 {
+		if err := cp.startWorkloadRunners(ctx, opts, bin, kube); err != nil {
 			cp.Stop()
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
@@ -346,14 +356,9 @@ func (cp *ControlPlane) writeKubeconfig(*pki) error {
 // startControllerManager starts kube-controller-manager as the admin (a test cluster: one
 // identity is enough) and waits for its /healthz, checking that it is alive meanwhile.
 func (cp *ControlPlane) startControllerManager(ctx context.Context, opts Options, bin string, p *pki) error {
-	path := filepath.Join(bin, "kube-controller-manager")
-	if _, err := os.Stat(path); err != nil {
-		if root, rerr := moduleRoot(); rerr == nil {
-			path = filepath.Join(root, "bin", "controlplane", "kube-controller-manager")
-		}
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("kube-controller-manager not found (run `make controlplane`): %w", err)
+	path, err := builtBinary(bin, "kube-controller-manager")
+	if err != nil {
+		return err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -379,10 +384,26 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, opts Options
 	return nil
 }
 
-// Stop terminates the controller-manager, the apiserver, then etcd, waiting up to 15 s for
-// each. Idempotent.
+// builtBinary is name in bin, else in bin/controlplane (make controlplane builds what
+// KUBEBUILDER_ASSETS does not have).
+func builtBinary(bin, name string) (string, error) {
+	path := filepath.Join(bin, name)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if root, err := moduleRoot(); err == nil {
+		path = filepath.Join(root, "bin", "controlplane", name)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%s not found (run `make controlplane`): %w", name, err)
+	}
+	return path, nil
+}
+
+// Stop terminates kwok, the scheduler, the controller-manager, the apiserver, then etcd,
+// waiting up to 15 s for each. Idempotent.
 func (cp *ControlPlane) Stop() {
-	for _, proc := range []*exec.Cmd{cp.controllerManager, cp.apiserver, cp.etcd} {
+	for _, proc := range []*exec.Cmd{cp.kwok, cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
 		if proc == nil || proc.Process == nil {
 			continue
 		}
@@ -409,6 +430,26 @@ func poll(ctx context.Context, timeout time.Duration, cond func() bool) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitAlive polls cond for up to 90 s and fails at once if proc exits meanwhile: a crashed
+// process looks like a slow one otherwise.
+func (cp *ControlPlane) waitAlive(ctx context.Context, proc *exec.Cmd, cond func() bool, what string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		select {
+		case err := <-cp.exited[proc]:
+			cp.exited[proc] <- err
+			return fmt.Errorf("%s: process exited: %v (see its log)", what, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not after 90s", what)
 		}
 	}
 	return nil

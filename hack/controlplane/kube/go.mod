@@ -1,5 +1,5 @@
-// Tools module that builds kube-apiserver, kube-controller-manager and kubectl for the local
-// control plane.
+// Tools module that builds kube-apiserver, kube-controller-manager, kube-scheduler and
+// kubectl for the local control plane.
 // k8s.io/kubernetes replaces its staging modules with local paths that do not exist
 // outside its own repository, so every staging module is pinned here to its release.
 module github.com/lazyscale/lazyscale/hack/controlplane/kube
@@ -219,5 +219,6 @@ replace (
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
 )
