@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane from Go modules into bin/controlplane/: etcd
 # (go.etcd.io/etcd/server/v3), kube-apiserver, kube-controller-manager, kube-scheduler and
-# kubectl (k8s.io/kubernetes), and kwok (sigs.k8s.io/kwok) with its stock stages. Binaries
+# kubectl (k8s.io/kubernetes), kwok (sigs.k8s.io/kwok) with its stock stages, and
+# metrics-server (sigs.k8s.io/metrics-server). Binaries
 # already built for the pinned versions are kept. When $KUBEBUILDER_ASSETS holds etcd and
 # kube-apiserver, those are used instead and only the others are built (when missing).
 set -euo pipefail
@@ -11,6 +12,7 @@ out="$root/bin/controlplane"
 kube_version=v1.37.2   # keep in step with hack/controlplane/kube/go.mod
 etcd_version=v3.6.16   # keep in step with hack/controlplane/etcd/go.mod
 kwok_version=v0.8.0    # keep in step with hack/controlplane/kwok/go.mod
+metrics_server_version=v0.8.0 # keep in step with hack/controlplane/metrics-server/go.mod
 mkdir -p "$out"
 
 built() { [ -x "$out/$1" ] && [ "$(cat "$out/.$1.version" 2>/dev/null)" = "$2" ]; }
@@ -39,17 +41,34 @@ build_etcd() {
 # kwok simulates nodes and runs their pods (no containers). Its stock stages come with its
 # module: nodes initialised and kept alive with leases; pods made ready, completed, deleted.
 build_kwok() {
-  built kwok "$kwok_version" && [ -s "$out/kwok-stages.yaml" ] && return
+  built kwok "$kwok_version" && [ -s "$out/kwok-stages.yaml" ] && [ -s "$out/kwok-crds.yaml" ] && return
   echo "controlplane: building kwok $kwok_version from sigs.k8s.io/kwok"
   (cd "$root/hack/controlplane/kwok" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
   local dir
   dir=$(cd "$root/hack/controlplane/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   : > "$out/kwok-stages.yaml"
+  # The node metrics kwok serves (the kubelet's /metrics/resource, for metrics-server).
   for f in stage/node/fast/node-initialize.yaml stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-           stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml stage/pod/fast/pod-delete.yaml; do
+           stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml stage/pod/fast/pod-delete.yaml \
+           metrics/resource/metrics-resource.yaml; do
     { echo "---"; cat "$dir/kustomize/$f"; } >> "$out/kwok-stages.yaml"
   done
+  # The CRDs of live usage (ResourceUsage, ClusterResourceUsage), installed by the control plane.
+  : > "$out/kwok-crds.yaml"
+  for f in kwok.x-k8s.io_resourceusages.yaml kwok.x-k8s.io_clusterresourceusages.yaml; do
+    { echo "---"; cat "$dir/kustomize/crd/bases/$f"; } >> "$out/kwok-crds.yaml"
+  done
   echo "$kwok_version" > "$out/.kwok.version"
+}
+
+# metrics-server serves metrics.k8s.io from what kwok's nodes report. Without the version
+# ldflags it reports v0.0.0-master+$Format:%H$.
+build_metrics_server() {
+  built metrics-server "$metrics_server_version" && return
+  echo "controlplane: building metrics-server $metrics_server_version from sigs.k8s.io/metrics-server"
+  local ldflags="-s -w -X k8s.io/client-go/pkg/version.gitVersion=$metrics_server_version -X k8s.io/client-go/pkg/version.gitMajor=0 -X k8s.io/client-go/pkg/version.gitMinor=8"
+  (cd "$root/hack/controlplane/metrics-server" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server)
+  echo "$metrics_server_version" > "$out/.metrics-server.version"
 }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ]; then
@@ -65,3 +84,4 @@ build_kube kubectl k8s.io/kubernetes/cmd/kubectl
 build_kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build_kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build_kwok
+build_metrics_server

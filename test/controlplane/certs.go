@@ -21,6 +21,9 @@ type pki struct {
 	servingCert, servingKey string
 	adminCert, adminKey     string
 	saKey, saPub            string
+	// The aggregator's client certificate (front-proxy-client), from a CA of its own: how
+	// the apiserver proves itself to aggregated servers such as metrics-server.
+	frontProxyCA, proxyClientCert, proxyClientKey string
 	// PEM contents, for clients that take certificates inline.
 	caPEM, adminCertPEM, adminKeyPEM []byte
 }
@@ -35,6 +38,8 @@ func newPKI(dir string) (*pki, error) {
 		servingCert: filepath.Join(dir, "apiserver.crt"), servingKey: filepath.Join(dir, "apiserver.key"),
 		adminCert: filepath.Join(dir, "admin.crt"), adminKey: filepath.Join(dir, "admin.key"),
 		saKey: filepath.Join(dir, "sa.key"), saPub: filepath.Join(dir, "sa.pub"),
+		frontProxyCA:    filepath.Join(dir, "front-proxy-ca.crt"),
+		proxyClientCert: filepath.Join(dir, "front-proxy-client.crt"), proxyClientKey: filepath.Join(dir, "front-proxy-client.key"),
 	}
 	ca, err := testpki.NewCA("lazyscale-local-ca", 10*365*24*time.Hour)
 	if err != nil {
@@ -65,6 +70,19 @@ func newPKI(dir string) (*pki, error) {
 	if p.adminCertPEM, p.adminKeyPEM, err = issue(p.adminCert, p.adminKey, testpki.Leaf{
 		CommonName: "admin", Organization: []string{"system:masters"}, Client: true, Validity: 365 * 24 * time.Hour,
 	}); err != nil {
+		return nil, err
+	}
+
+	fp, err := testpki.NewCA("lazyscale-local-front-proxy-ca", 10*365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	fpCert, fpKey, err := fp.Issue(testpki.Leaf{CommonName: "front-proxy-client", Client: true, Validity: 365 * 24 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(os.WriteFile(p.frontProxyCA, fp.PEM, 0o600), os.WriteFile(p.proxyClientCert, fpCert, 0o600),
+		os.WriteFile(p.proxyClientKey, fpKey, 0o600)); err != nil {
 		return nil, err
 	}
 

@@ -52,6 +52,9 @@ type Options struct {
 	// kube-scheduler, and kwok simulating this many nodes (Ready, with leases) and running the
 	// pods scheduled on them (Running and Ready, no containers).
 	Nodes int
+	// MetricsServer (with Nodes) also runs metrics-server, registered as the APIService
+	// v1beta1.metrics.k8s.io: pod usage comes from kwok (SetUsage).
+	MetricsServer bool
 }
 
 // ControlPlane is a running etcd + kube-apiserver.
@@ -65,8 +68,8 @@ type ControlPlane struct {
 	// Config is an admin rest.Config.
 	Config *rest.Config
 
-	etcd, apiserver, controllerManager, scheduler, kwok *exec.Cmd
-	exited                                              map[*exec.Cmd]chan error
+	etcd, apiserver, controllerManager, scheduler, kwok, metricsServer *exec.Cmd
+	exited                                                             map[*exec.Cmd]chan error
 }
 
 // Pids returns the process IDs of etcd and kube-apiserver, for reading their memory.
@@ -228,6 +231,14 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		// No rotation: with the default (0) the apiserver's log writer rotates at 100 MB, and
 		// readers that count requests from an offset (the bench at 50,000 pods) would miss them.
 		"--audit-log-maxsize=1000000",
+		// The aggregation layer, as a real cluster has it (metrics-server authenticates the
+		// apiserver's proxied requests by this client certificate and these headers).
+		"--requestheader-client-ca-file=" + p.frontProxyCA,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.proxyClientCert, "--proxy-client-key-file=" + p.proxyClientKey,
 		"--v=0",
 	}
 	cp.apiserver, err = cp.spawn(opts, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), append(args, opts.APIServerFlags...)...)
@@ -400,10 +411,10 @@ func builtBinary(bin, name string) (string, error) {
 	return path, nil
 }
 
-// Stop terminates kwok, the scheduler, the controller-manager, the apiserver, then etcd,
+// Stop terminates metrics-server, kwok, the scheduler, the controller-manager, the apiserver, then etcd,
 // waiting up to 15 s for each. Idempotent.
 func (cp *ControlPlane) Stop() {
-	for _, proc := range []*exec.Cmd{cp.kwok, cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
+	for _, proc := range []*exec.Cmd{cp.metricsServer, cp.kwok, cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
 		if proc == nil || proc.Process == nil {
 			continue
 		}

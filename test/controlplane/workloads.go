@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 
@@ -58,11 +59,17 @@ leaderElection: {leaderElect: false}
 		return fmt.Errorf("kube-scheduler not ready: %w", err)
 	}
 
+	// Live usage (SetUsage in testenv) is a kwok ClusterResourceUsage: its CRDs first.
+	if out, err := exec.CommandContext(ctx, KubectlPath(), "--kubeconfig", cp.Kubeconfig, "apply", "-f",
+		filepath.Join(filepath.Dir(kwok), "kwok-crds.yaml")).CombinedOutput(); err != nil {
+		return fmt.Errorf("kwok's CRDs: %w\n%s", err, out)
+	}
 	kwokPort, err := freePort()
 	if err != nil {
 		return err
 	}
 	cp.kwok, err = cp.spawn(opts, "kwok", kwok, "--kubeconfig="+cp.Kubeconfig, "--config="+stages,
+		"--enable-crds=ResourceUsage,ClusterResourceUsage",
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
 		"--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
 		"--node-port="+strconv.Itoa(kwokPort), "--server-address=127.0.0.1:"+strconv.Itoa(kwokPort),
@@ -78,7 +85,7 @@ leaderElection: {leaderElect: false}
 			return fmt.Errorf("create node: %w", err)
 		}
 	}
-	return cp.waitAlive(ctx, cp.kwok, func() bool {
+	if err := cp.waitAlive(ctx, cp.kwok, func() bool {
 		nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false
@@ -92,7 +99,13 @@ leaderElection: {leaderElect: false}
 			}
 		}
 		return ready >= opts.Nodes
-	}, "nodes Ready")
+	}, "nodes Ready"); err != nil {
+		return err
+	}
+	if opts.MetricsServer {
+		return cp.startMetricsServer(ctx, opts, bin)
+	}
+	return nil
 }
 
 // FakeNode is a node kwok simulates: 32 CPUs, 128 GiB, 110 pods.
@@ -102,7 +115,9 @@ func FakeNode(name string) *corev1.Node {
 		corev1.ResourcePods: resource.MustParse("110"),
 	}
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{KwokNodeAnnotation: "fake"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{KwokNodeAnnotation: "fake",
+			// Where metrics-server scrapes the node (kwok serves it).
+			"metrics.k8s.io/resource-metrics-path": "/metrics/nodes/" + name + "/metrics/resource"},
 			Labels: map[string]string{"type": "kwok", corev1.LabelHostname: name}},
 		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 	}

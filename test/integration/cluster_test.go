@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,4 +103,63 @@ func isReady(p corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// What a user sees with the local recommender on a real cluster: metrics-server reports the
+// usage kwok simulates; usage up, the Deployment scales out and the new pods run; usage down,
+// it scales back in to minReplicas (here with no scale-down window, to keep the test short).
+func TestHorizontalFromUsageOnARealCluster(t *testing.T) {
+	e := &env{testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, Nodes: 2, MetricsServer: true})}
+	e.Namespace("shop", nil)
+	e.runningDeployment("shop", "web", 2)
+	e.SetUsage("shop", "web", "150m", "100Mi") // 150 % of the 100m requests, against a 70 % target
+	e.startAgent(fastResync)
+	e.dpa("shop", "web", "web", nil, map[string]any{
+		"spec.fallback.horizontal.enabled":   true,
+		"spec.fallback.horizontal.direction": "All",
+		"spec.constraints.minReplicas":       int64(2),
+		"spec.constraints.maxReplicas":       int64(6),
+		// Horizontal only: a vertical recommendation would change the requests the
+		// utilization is measured against.
+		"spec.constraints.containers":                           []any{map[string]any{"name": "*", "enabled": false}},
+		"spec.applyPolicy.scaleDown.stabilizationWindowSeconds": int64(0),
+		"spec.applyPolicy.scaleDown.rules":                      []any{map[string]any{"type": "Percent", "value": int64(100), "periodSeconds": int64(15)}},
+	})
+
+	// ceil(2 × 150/70) = 5, within the default scale-up rules (+4 or +100 % per 15 s).
+	e.waitReplicas("shop", "web", 5)
+	require.Eventually(t, func() bool { return len(e.runningPods("shop", "web")) == 5 }, waitFor, 250*time.Millisecond, "the new pods run")
+	dpa := e.waitHorizontalTarget("shop", "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 5)
+	assert.Len(t, dpa.Status.Horizontal.LastActions, 1)
+
+	// 20m: the HPA formula goes down to 1 (pods without a metric yet count as using the
+	// target, so it may take a few steps); minReplicas holds it at 2.
+	e.SetUsage("shop", "web", "20m", "100Mi")
+	require.Eventually(t, func() bool { return e.replicas("shop", "web") == 2 }, waitFor, 250*time.Millisecond,
+		"never scaled in: %+v", dpaState{e, "shop", "web"})
+	require.Eventually(t, func() bool { return len(e.runningPods("shop", "web")) == 2 }, waitFor, 250*time.Millisecond, "scaled in")
+}
+
+// dpaState prints a DPA's horizontal status and conditions when a wait fails.
+type dpaState struct {
+	e        *env
+	ns, name string
+}
+
+func (d dpaState) String() string {
+	dpa := d.e.getDPA(d.ns, d.name)
+	out := fmt.Sprintf("conditions %+v", dpa.Status.Conditions)
+	if h := dpa.Status.Horizontal; h != nil {
+		if h.Target != nil {
+			out += fmt.Sprintf("; target %d from %s", h.Target.DesiredReplicas, h.Target.Source)
+		}
+		for _, a := range h.LastActions {
+			rec := int32(-1)
+			if a.RecommendedReplicas != nil {
+				rec = *a.RecommendedReplicas
+			}
+			out += fmt.Sprintf("; %s %d→%d (recommended %d)", a.Time.Format("15:04:05"), a.FromReplicas, a.ToReplicas, rec)
+		}
+	}
+	return out
 }
