@@ -1,6 +1,8 @@
-// Command localcluster is `make run`: it starts a local control plane (etcd +
-// kube-apiserver on loopback), installs the CRDs, creates a few demo pods, runs the lazyscale
-// binary against it and stops everything on Ctrl-C. With -as-pod (`make run-pod`) it applies
+// Command localcluster is `make run`: it starts a local cluster on loopback (etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler, kwok's simulated nodes and
+// metrics-server), installs the CRDs, runs a demo Deployment on the nodes, runs the lazyscale
+// binary against it and stops everything on Ctrl-C. `bin/localcluster usage NS DEPLOYMENT CPU
+// MEMORY` changes a Deployment's simulated usage in the running cluster. With -as-pod (`make run-pod`) it applies
 // deploy/lazyscale.yaml (the chart's defaults) and runs the binary as that Deployment's
 // container would run: its args and config, its env, the kubelet's service links and its
 // ServiceAccount's token (only the webhook's address is moved to loopback).
@@ -22,12 +24,20 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/lazyscale/lazyscale/test/controlplane"
 	"github.com/lazyscale/lazyscale/test/podrun"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "usage" {
+		if err := usage(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "localcluster usage:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		os.Exit(1)
@@ -37,7 +47,8 @@ func main() {
 func run() error {
 	dir := flag.String("dir", "tmp/localcluster", "working directory (recreated)")
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
-	pods := flag.Int("demo-pods", 30, "demo pods to create in namespace demo")
+	replicas := flag.Int("demo-replicas", 3, "replicas of the demo Deployment demo/web")
+	nodes := flag.Int("nodes", 3, "simulated nodes")
 	statusAddr := flag.String("status-addr", "127.0.0.1:5080", "agent status address")
 	admissionPort := flag.Int("admission-port", 8000, "agent webhook port on 127.0.0.1")
 	asPod := flag.Bool("as-pod", false, "apply deploy/lazyscale.yaml and run the agent as its pod would")
@@ -57,8 +68,8 @@ func run() error {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return err
 	}
-	fmt.Println("starting etcd and kube-apiserver on loopback ...")
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, InstallCRDs: true})
+	fmt.Printf("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (%d nodes) and metrics-server on loopback ...\n", *nodes)
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, InstallCRDs: true, Nodes: *nodes, MetricsServer: true})
 	if err != nil {
 		return err
 	}
@@ -71,7 +82,7 @@ func run() error {
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if err := demoPods(ctx, kube, *pods); err != nil {
+	if err := demo(ctx, cp, kube, int32(*replicas)); err != nil {
 		return err
 	}
 
@@ -79,18 +90,17 @@ func run() error {
 	fmt.Printf(`
 control plane ready: %s (logs, audit log and kubeconfig in %s)
 
-In another terminal:
+In another terminal (the README's quick start says what you will see):
   export KUBECONFIG=%s
-  %s get pods -n demo
+  %s get pods -n demo -o wide                   # demo/web runs on kwok's nodes
   bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
-  %s apply -f deploy/examples/dpa.yaml          # opens the gate
+  %s apply -f deploy/examples/dpa.yaml          # opens the gate; web rolls out with the recommendation
   bin/lazyscale status --status-addr %s       # pod collection synced, stack running
-  %s get dpa -n demo web -o yaml                # status: the vertical recommendation, conditions
-  %s get deploy -n demo web -o jsonpath='{.spec.template.metadata.annotations}'   # the rollout
+  bin/localcluster usage demo web 300m 128Mi    # usage up: the local recommender scales web out
 
-Ctrl-C stops the agent and the control plane.
+Ctrl-C stops the agent and the cluster.
 
-`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr, kubectl, kubectl)
+`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr)
 
 	var cmd *exec.Cmd
 	if *asPod {
@@ -122,62 +132,72 @@ Ctrl-C stops the agent and the control plane.
 	return fmt.Errorf("agent exited: %w", err)
 }
 
-// demoPods creates a namespace "demo" with Deployment "web", its ReplicaSet and n pods of it,
-// as a Deployment controller would (there is none here), with Running/Ready status written by
-// hand.
-func demoPods(ctx context.Context, kube kubernetes.Interface, n int) error {
+// demo creates the namespace demo and the Deployment web, waits until its pods run on the
+// simulated nodes, and gives them a usage of 60m CPU and 100Mi each.
+func demo(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, replicas int32) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	container := corev1.Container{
-		Name: "app", Image: "registry.example/web:1",
-		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
-		}},
-	}
 	labels := map[string]string{"app": "web"}
-	deploy, err := kube.AppsV1().Deployments("demo").Create(ctx, &appsv1.Deployment{
+	_, err := kube.AppsV1().Deployments("demo").Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "demo"},
-		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	rsLabels := map[string]string{"app": "web", "pod-template-hash": "5d8f7b9c4"}
-	rs, err := kube.AppsV1().ReplicaSets("demo").Create(ctx, &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-5d8f7b9c4", Namespace: "demo", Labels: rsLabels,
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: deploy.UID, Controller: ptr(true)}}},
-		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: rsLabels}, Template: corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: rsLabels}, Spec: corev1.PodSpec{Containers: []corev1.Container{container}}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		p := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:      fmt.Sprintf("web-5d8f7b9c4-%05d", i),
-				Namespace: "demo",
-				Labels:    map[string]string{"app": "web", "pod-template-hash": "5d8f7b9c4"},
-				OwnerReferences: []metav1.OwnerReference{{
-					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr(true),
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "registry.example/web:1",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
 				}},
-			},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{container}},
+			}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	if err := controlplane.SetUsage(ctx, cp.Config, "demo", "web", controlplane.Usage{CPU: "60m", Memory: "100Mi"}); err != nil {
+		return err
+	}
+	fmt.Printf("waiting for demo/web's %d pods to run ...\n", replicas)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, err := kube.CoreV1().Pods("demo").List(ctx, metav1.ListOptions{LabelSelector: "app=web", FieldSelector: "status.phase=Running"})
+		if err == nil && len(pods.Items) >= int(replicas) {
+			return nil
 		}
-		created, err := kube.CoreV1().Pods("demo").Create(ctx, p, metav1.CreateOptions{})
-		if err != nil {
-			return err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo/web's pods never ran: %v", err)
 		}
-		created.Status.Phase = corev1.PodRunning
-		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		if _, err := kube.CoreV1().Pods("demo").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// usage is `bin/localcluster usage NS DEPLOYMENT CPU MEMORY` against the running cluster.
+func usage(args []string) error {
+	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
+	dir := fs.String("dir", "tmp/localcluster", "the running cluster's working directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 4 {
+		return fmt.Errorf("want NAMESPACE DEPLOYMENT CPU MEMORY, e.g. demo web 300m 128Mi")
+	}
+	for _, q := range fs.Args()[2:] {
+		if _, err := resource.ParseQuantity(q); err != nil {
+			return fmt.Errorf("%q: %w", q, err)
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(*dir, "kubeconfig"))
+	if err != nil {
+		return fmt.Errorf("is make run running? %w", err)
+	}
+	a := fs.Args()
+	if err := controlplane.SetUsage(context.Background(), cfg, a[0], a[1], controlplane.Usage{CPU: a[2], Memory: a[3]}); err != nil {
+		return err
+	}
+	fmt.Printf("%s/%s: each container now uses %s CPU and %s (metrics-server shows it within about 20 s)\n", a[0], a[1], a[2], a[3])
 	return nil
 }
 
-func ptr[T any](v T) *T { return &v }

@@ -40,8 +40,6 @@ type Env struct {
 	CP   *controlplane.ControlPlane
 	Kube kubernetes.Interface
 	Dyn  dynamic.Interface
-
-	usage usageTable
 }
 
 // newEnv starts a fresh control plane for one test, with the CRDs unless withoutCRDs.
