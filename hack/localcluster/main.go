@@ -200,4 +200,3 @@ func usage(args []string) error {
 	fmt.Printf("%s/%s: each container now uses %s CPU and %s (metrics-server shows it within about 20 s)\n", a[0], a[1], a[2], a[3])
 	return nil
 }
-
