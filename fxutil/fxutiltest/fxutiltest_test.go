@@ -14,8 +14,3 @@ func TestComponent(t *testing.T) {
 	got := Component[int](t, fx.NopLogger, fx.Supply(42))
 	assert.Equal(t, 42, got)
 }
-
-func TestValidateCatchesAMissingProvider(t *testing.T) {
-	err := fx.ValidateApp(fx.NopLogger, fx.Provide(func(string) int { return 1 }), fx.Populate(new(int)))
-	assert.ErrorContains(t, err, "missing type: string")
-}

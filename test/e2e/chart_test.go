@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	configimpl "github.com/lazyscale/lazyscale/comp/core/config/impl"
 	"github.com/lazyscale/lazyscale/hack/chart"
@@ -21,36 +24,21 @@ import (
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
-// Minimal CRDs of the kinds the chart renders on request (cert-manager's and the Prometheus
-// operator's), so that the apiserver takes the objects: their schemas are not checked here.
-const stubCRDs = `
+// stubCRD is a minimal CRD of a kind the chart renders on request (cert-manager's, the
+// Prometheus operator's), so that the apiserver takes the objects: their schemas are not
+// checked here.
+func stubCRD(group, plural, kind string) string {
+	return fmt.Sprintf(`---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: certificates.cert-manager.io}
+metadata: {name: %[2]s.%[1]s}
 spec:
-  group: cert-manager.io
+  group: %[1]s
   scope: Namespaced
-  names: {plural: certificates, singular: certificate, kind: Certificate}
+  names: {plural: %[2]s, kind: %[3]s}
   versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: issuers.cert-manager.io}
-spec:
-  group: cert-manager.io
-  scope: Namespaced
-  names: {plural: issuers, singular: issuer, kind: Issuer}
-  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: servicemonitors.monitoring.coreos.com}
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {plural: servicemonitors, singular: servicemonitor, kind: ServiceMonitor}
-  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]
-`
+`, group, plural, kind)
+}
 
 func kubectl(t *testing.T, e *testenv.Env, stdin string, args ...string) string {
 	cmd := exec.Command(controlplane.KubectlPath(), append([]string{"--kubeconfig", e.CP.Kubeconfig}, args...)...)
@@ -70,7 +58,9 @@ func apply(t *testing.T, e *testenv.Env, release, ns string, values map[string]a
 	for _, f := range r.CRDs {
 		crds.WriteString("---\n" + string(f.Data) + "\n")
 	}
-	kubectl(t, e, crds.String()+"---\n"+stubCRDs, "apply", "-f", "-")
+	crds.WriteString(stubCRD("cert-manager.io", "certificates", "Certificate") + stubCRD("cert-manager.io", "issuers", "Issuer") +
+		stubCRD("monitoring.coreos.com", "servicemonitors", "ServiceMonitor"))
+	kubectl(t, e, crds.String(), "apply", "-f", "-")
 	kubectl(t, e, "", "wait", "--for", "condition=established", "--timeout", "60s", "crd", "--all")
 	out := kubectl(t, e, r.YAML(), "apply", "-f", "-")
 	assert.NotContains(t, out, "PodSecurity", "the pod template meets the namespace's Pod Security level")
@@ -78,16 +68,12 @@ func apply(t *testing.T, e *testenv.Env, release, ns string, values map[string]a
 		if m.Head.Kind != "ConfigMap" {
 			continue
 		}
-		cm := m.Content[strings.Index(m.Content, "config.yaml: |")+len("config.yaml: |"):]
-		lines := strings.Split(cm, "\n")
-		var b strings.Builder
-		for _, l := range lines {
-			b.WriteString(strings.TrimPrefix(l, "    ") + "\n")
-		}
+		var cm corev1.ConfigMap
+		require.NoError(t, yaml.Unmarshal([]byte(m.Content), &cm))
 		f := filepath.Join(t.TempDir(), "config.yaml")
-		require.NoError(t, os.WriteFile(f, []byte(b.String()), 0o600))
+		require.NoError(t, os.WriteFile(f, []byte(cm.Data["config.yaml"]), 0o600))
 		_, err := configimpl.Load(f, []string{}, nil)
-		require.NoError(t, err, "the chart's config is valid for the agent:\n%s", b.String())
+		require.NoError(t, err, "the chart's config is valid for the agent:\n%s", cm.Data["config.yaml"])
 	}
 	return r
 }

@@ -45,10 +45,5 @@ func newServer(i in) (out, error) {
 		return out{}, err
 	}
 	i.Lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
-	return out{Comp: p.Comp, Section: statusdef.Section{Name: "webhook", Fill: func(d *statusdef.Document) {
-		if d.Webhook == nil {
-			d.Webhook = &def.Status{}
-		}
-		p.FillStatus(d.Webhook)
-	}}}, nil
+	return out{Comp: p.Comp, Section: statusdef.Section{Name: "webhook", Fill: func(d *statusdef.Document) { p.FillStatus(d.WebhookSection()) }}}, nil
 }

@@ -6,7 +6,6 @@ import ()
 const (
 	reasonActive           = "Active"
 	reasonPaused           = "Paused"
-	reasonInvalidSpec      = "InvalidSpec"
 	reasonConflict         = "TargetAlreadyAutoscaled"
 	reasonLimit            = "LimitReached"
 	reasonTargetNotFound   = "TargetNotFound"

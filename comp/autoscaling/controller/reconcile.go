@@ -66,7 +66,7 @@ func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		return 0, nil
 	}
 	if err := validation.Spec(dpa, c.ownNamespace); err != nil {
-		return fail(reasonInvalidSpec, err.Error())
+		return fail(validation.ReasonInvalidSpec, err.Error())
 	}
 	target := dpaview.TargetOf(dpa)
 	if owner := c.view.Owner(target); owner != nil && owner.Namespace+"/"+owner.Name != key {
@@ -88,7 +88,7 @@ func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		return 0, fmt.Errorf("read target %s: %w", target, err)
 	}
 	if err := validation.AgainstTemplate(dpa, w.template); err != nil {
-		_, ferr := fail(reasonInvalidSpec, err.Error())
+		_, ferr := fail(validation.ReasonInvalidSpec, err.Error())
 		return resync, ferr // the workload may change: look again (its changes are not watched)
 	}
 	counts, g := c.activate(ctx, dpa, target, w)
@@ -146,12 +146,12 @@ func (c *Controller) explainScaleError(ctx context.Context, dpa *v1alpha2.Datado
 	t := dpa.Spec.TargetRef
 	switch {
 	case meta.IsNoMatchError(err):
-		return reasonInvalidSpec, fmt.Sprintf("kind %s of apiVersion %q is not served by the apiserver (CRD not installed, or a typo?)", t.Kind, t.APIVersion)
+		return validation.ReasonInvalidSpec, fmt.Sprintf("kind %s of apiVersion %q is not served by the apiserver (CRD not installed, or a typo?)", t.Kind, t.APIVersion)
 	case apierrors.IsNotFound(err):
 		gvr, merr := c.targetResource(dpa)
 		if merr == nil {
 			if _, gerr := c.dyn.Resource(gvr).Namespace(dpa.Namespace).Get(ctx, t.Name, metav1.GetOptions{}); gerr == nil {
-				return reasonInvalidSpec, fmt.Sprintf("%s %s has no /scale subresource: it cannot be autoscaled", t.Kind, t.Name)
+				return validation.ReasonInvalidSpec, fmt.Sprintf("%s %s has no /scale subresource: it cannot be autoscaled", t.Kind, t.Name)
 			}
 		}
 		return reasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", t.Kind, t.Name, dpa.Namespace)

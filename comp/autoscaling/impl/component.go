@@ -91,6 +91,8 @@ type component struct {
 	cfg      configdef.Config
 	routines lifecycle.Routines
 
+	// enabled is autoscaling.workload.enabled: nothing runs when false.
+	enabled     bool
 	ctrlMetrics *controller.Metrics
 	profiles    *profiles.Controller // nil when disabled
 	running     chan struct{}
@@ -137,8 +139,9 @@ func NewComponent(reqs Requires) (Provides, error) {
 	if err != nil {
 		return Provides{}, err
 	}
+	c.enabled = c.cfg.Autoscaling.Workload.Enabled
 	initial := def.StateDisabled
-	if c.cfg.Autoscaling.Workload.Enabled {
+	if c.enabled {
 		initial = def.StateWaitingForGate
 		c.profiles, err = profiles.New(profiles.Options{
 			Logger: c.log.Named("profiles"), Dynamic: reqs.Dynamic, Metadata: reqs.Metadata, DPAs: reqs.DPAs.Informer(),
@@ -154,7 +157,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 }
 
 func (c *component) start(context.Context) error {
-	if c.profiles == nil {
+	if !c.enabled {
 		return nil
 	}
 	c.routines.Go(c.run)
@@ -173,7 +176,7 @@ func (c *component) runProfiles(ctx context.Context) {
 
 func (c *component) stop(ctx context.Context) error {
 	err := c.routines.Stop(ctx)
-	if c.profiles != nil {
+	if c.enabled {
 		c.setState(def.StateStopped)
 	}
 	return err
@@ -282,7 +285,7 @@ func (c *component) status() def.Status {
 	c.mu.Lock()
 	st := def.Status{State: c.state, Since: c.since, Profiles: def.ProfilesStatus{State: def.ProfilesIdle}}
 	c.mu.Unlock()
-	if c.profiles != nil {
+	if c.enabled {
 		st.Profiles = c.profiles.Status()
 	}
 	if p := c.parts.Load(); p != nil {

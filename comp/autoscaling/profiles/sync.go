@@ -176,7 +176,7 @@ func (p *Controller) syncProfile(ctx context.Context, name string) error {
 	cond := metav1.Condition{Type: v1alpha2.ConditionValid, Status: metav1.ConditionTrue, Reason: "Valid",
 		ObservedGeneration: prof.Generation, LastTransitionTime: metav1.NewTime(p.now().Truncate(time.Second))}
 	if err := validation.Profile(prof); err != nil {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "InvalidSpec", "template: "+err.Error()+"; generated DPAs are left unchanged"
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, validation.ReasonInvalidSpec, "template: "+err.Error()+"; generated DPAs are left unchanged"
 	} else {
 		st.TemplateHash = templateHash(prof.Spec.Template)
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
 
+// ReasonInvalidSpec is the condition reason of a spec or template these checks refuse.
+const ReasonInvalidSpec = "InvalidSpec"
+
 // Spec checks what the CRD's schema cannot: the target's apiVersion, lazyscale
 // itself, replica bounds, objectives that match their type, and per-container bounds. Any kind
 // with a /scale subresource may be a target; whether it has one is known only from the

@@ -24,6 +24,15 @@ type Document struct {
 	Leader      *leaderdef.Status `json:"leader,omitempty"`
 }
 
+// WebhookSection returns the "webhook" section, created when absent: the admission server and
+// the autoscaling webhook each fill their own fields of it.
+func (d *Document) WebhookSection() *admissiondef.Status {
+	if d.Webhook == nil {
+		d.Webhook = &admissiondef.Status{}
+	}
+	return d.Webhook
+}
+
 // Section fills its part of the document.
 type Section struct {
 	// Name names the section in logs ("gate").
@@ -31,7 +40,7 @@ type Section struct {
 	// Fill sets the section's fields of doc. It is called on every request, from any
 	// goroutine, and must not block. Two sections may share a part of the document (the
 	// admission server and the autoscaling webhook both fill "webhook"): each creates it when
-	// nil and sets only its own fields.
+	// nil (WebhookSection) and sets only its own fields.
 	Fill func(doc *Document)
 }
 

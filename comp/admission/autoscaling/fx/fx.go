@@ -34,10 +34,7 @@ func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component
 		return out{}, err
 	}
 	o := out{Comp: p.Comp, Section: statusdef.Section{Name: "webhook.patcher_installed", Fill: func(d *statusdef.Document) {
-		if d.Webhook == nil {
-			d.Webhook = &admissiondef.Status{}
-		}
-		d.Webhook.PatcherInstalled = p.Comp.PatcherInstalled()
+		d.WebhookSection().PatcherInstalled = p.Comp.PatcherInstalled()
 	}}}
 	if cfg.Get().Autoscaling.Workload.Enabled {
 		o.Webhooks = []admissiondef.Webhook{p.Webhook}
