@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-doc bench-quick clean
+.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-deployments bench-doc bench-quick clean
 
 all: build
 
@@ -64,6 +64,12 @@ PODS ?= 1000,5000,20000
 BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,eager,reference
 bench: build controlplane
 	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/results.json -plots docs/bench
+	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
+
+## bench-deployments: disabled, dormant and active at PODS_DEPLOYMENTS pods made by 200 real Deployments on kwok nodes
+PODS_DEPLOYMENTS ?= 5000
+bench-deployments: build controlplane
+	$(GO) run ./test/bench -workloads deployments -pods $(PODS_DEPLOYMENTS) -modes disabled,dormant,active -out docs/bench/results-deployments.json
 	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
 
 ## bench-doc: re-render docs/benchmarks.md's generated tables from docs/bench/results.json

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -82,8 +83,14 @@ type Report struct {
 	APIServerRSSBytes float64 `json:"apiserver_rss_bytes"`
 	// PlainListMs is a paginated LIST (500 per page, protobuf) of all pods by a plain client,
 	// the yardstick for DPA creation -> pods synced.
-	PlainListMs float64  `json:"plain_list_ms"`
-	Results     []Result `json:"results"`
+	PlainListMs float64 `json:"plain_list_ms"`
+	// Workloads is how the pods were made: "pods" (created directly by the bench, as a
+	// ReplicaSet controller would) or "deployments" (real Deployments on kwok's nodes).
+	Workloads string `json:"workloads,omitempty"`
+	// PodsRunningMs (deployments) is the time from the Deployments' creation or scaling to
+	// every pod Running.
+	PodsRunningMs float64  `json:"pods_running_ms,omitempty"`
+	Results       []Result `json:"results"`
 }
 
 var modes = map[string][]string{
@@ -118,11 +125,19 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")
 	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), and -plots from it, then exit")
 	in := flag.String("in", "docs/bench/results.json", "the JSON report -render reads")
+	inDeployments := flag.String("in-deployments", "docs/bench/results-deployments.json", "the JSON report of a -workloads deployments run -render reads")
+	workloads := flag.String("workloads", "pods", `how the pods are made: "pods" (created by the bench: fast, up to 50,000) or "deployments" (real Deployments on kwok nodes, with the controller-manager and the scheduler)`)
 	flag.Parse()
 	if *render != "" {
 		reports, err := readReports(*in)
+		var deployments []Report
 		if err == nil {
-			err = renderDoc(*render, reports)
+			if deployments, err = readReports(*inDeployments); errors.Is(err, os.ErrNotExist) {
+				err = nil // not measured: the part says so
+			}
+		}
+		if err == nil {
+			err = renderDoc(*render, reports, deployments)
 		}
 		if err == nil && *plots != "" {
 			err = writePlots(Run{Sizes: reports}, *plots)
@@ -143,20 +158,29 @@ func main() {
 		sizes = append(sizes, n)
 	}
 	sort.Ints(sizes)
-	if err := run(sizes, strings.Split(*modeList, ","), *agent, *out, *plots, *settle); err != nil {
+	if *workloads != "pods" && *workloads != "deployments" {
+		fmt.Fprintf(os.Stderr, "bench: -workloads: %q is neither pods nor deployments\n", *workloads)
+		os.Exit(2)
+	}
+	if err := run(sizes, strings.Split(*modeList, ","), *agent, *out, *plots, *settle, *workloads); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizes []int, modeNames []string, agent, out, plots string, settle time.Duration) error {
+func run(sizes []int, modeNames []string, agent, out, plots string, settle time.Duration, workloads string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "lazyscale-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
+	opts := controlplane.Options{Dir: dir, InstallCRDs: true}
+	if workloads == "deployments" {
+		opts.Nodes = nodesFor(sizes[len(sizes)-1])
+		fmt.Fprintf(os.Stderr, "== a cluster of %d kwok nodes\n", opts.Nodes)
+	}
+	cp, err := controlplane.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -182,15 +206,23 @@ func run(sizes []int, modeNames []string, agent, out, plots string, settle time.
 	created := 0
 	for _, n := range sizes {
 		began := time.Now()
-		if err := createPods(ctx, kube, created, n); err != nil {
+		var running time.Duration
+		if workloads == "deployments" {
+			running, err = scaleDeployments(ctx, kube, n)
+		} else {
+			err = createPods(ctx, kube, created, n)
+		}
+		if err != nil {
 			return err
 		}
 		created = n
-		fmt.Fprintf(os.Stderr, "== %d pods (created in %s)\n", n, time.Since(began).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "== %d pods (%s, made in %s)\n", n, workloads, time.Since(began).Round(time.Millisecond))
 		report, err := runSize(ctx, cp, kube, dyn, n, modeNames, agent, reference, settle)
 		if err != nil {
 			return err
 		}
+		report.Workloads = workloads
+		report.PodsRunningMs = float64(running.Microseconds()) / 1000
 		all.Sizes = append(all.Sizes, report)
 	}
 	enc, _ := json.MarshalIndent(all, "", "  ")

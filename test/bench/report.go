@@ -16,13 +16,15 @@ import (
 //
 // Each part sits between "<!-- bench:NAME:begin -->" and "<!-- bench:NAME:end -->".
 
-// renderDoc replaces the generated parts of the markdown file doc with tables from reports.
-func renderDoc(doc string, reports []Report) error {
+// renderDoc replaces the generated parts of the markdown file doc with tables from reports,
+// and from deployments (a -workloads deployments run) compared with reports.
+func renderDoc(doc string, reports, deployments []Report) error {
 	b, err := os.ReadFile(doc)
 	if err != nil {
 		return err
 	}
-	parts := map[string]string{"sizes": renderSizes(reports), "watchlist": renderWatchList(reports)}
+	parts := map[string]string{"sizes": renderSizes(reports), "watchlist": renderWatchList(reports),
+		"deployments": renderDeployments(deployments, reports)}
 	for name, body := range parts {
 		begin, end := "<!-- bench:"+name+":begin -->", "<!-- bench:"+name+":end -->"
 		i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))
@@ -32,6 +34,51 @@ func renderDoc(doc string, reports []Report) error {
 		b = append(append(append([]byte{}, b[:i+len(begin)]...), "\n"+body...), b[j:]...)
 	}
 	return os.WriteFile(doc, b, 0o644)
+}
+
+// renderDeployments compares the agent on pods made by real Deployments with the same number
+// of pods created directly.
+func renderDeployments(deployments, direct []Report) string {
+	var w strings.Builder
+	if len(deployments) == 0 {
+		return "\nNot measured yet: `make bench-deployments`.\n"
+	}
+	w.WriteString("\n| pods | made by | pods Running after | mode | Go heap (alloc) | RSS | peak RSS | DPA → synced | DPA → patcher installed | pod create p50 |\n")
+	w.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, d := range deployments {
+		rows := []Report{d}
+		for _, r := range direct {
+			if r.Pods == d.Pods {
+				rows = append(rows, r)
+			}
+		}
+		for _, r := range rows {
+			made, running := "the bench (direct)", "–"
+			if r.Workloads == "deployments" {
+				made, running = "200 Deployments on kwok nodes", fmt.Sprintf("%.1f s", r.PodsRunningMs/1000)
+			}
+			m := byMode(r)
+			for _, mode := range []string{"dormant", "active"} {
+				x := m[mode]
+				if x == nil {
+					continue
+				}
+				ms := func(v float64) string {
+					if v <= 0 {
+						return "–"
+					}
+					return fmt.Sprintf("%.0f ms", v)
+				}
+				create := "–"
+				if x.PodCreate != nil {
+					create = fmt.Sprintf("%.2f ms", x.PodCreate.P50Ms)
+				}
+				fmt.Fprintf(&w, "| %s | %s | %s | %s | %.2f MiB | %.1f MiB | %.1f MiB | %s | %s | %s |\n", thousands(r.Pods), made, running, mode,
+					x.HeapAllocBytes/mib, x.RSSBytes/mib, x.PeakRSSBytes/mib, ms(x.ActivationMillis), ms(x.PatcherMillis), create)
+			}
+		}
+	}
+	return w.String()
 }
 
 func readReports(path string) ([]Report, error) {

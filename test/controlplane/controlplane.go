@@ -1,12 +1,12 @@
 // Package controlplane starts a real etcd and kube-apiserver on loopback, the same way for
-// tests (test/integration, test/bench) and for `make run`, and on request
-// kube-controller-manager. It has no scheduler or kubelet: callers create pods themselves and
-// write their status.
+// tests (test/integration, test/e2e, test/bench) and for `make run`, and on request
+// kube-controller-manager, kube-scheduler, kwok's simulated nodes and metrics-server (Options).
+// Without them, callers create pods themselves and write their status.
 //
-// The apiserver runs with the ServiceAccount admission plugin disabled, because nothing
-// creates the default ServiceAccount of a new namespace without a controller-manager, and
-// with an audit log of every request (except its own loopback client), which is how tests
-// prove what lazyscale did or did not ask for.
+// The apiserver runs with the ServiceAccount admission plugin disabled (a bare control plane
+// has nothing that creates a namespace's default ServiceAccount, and kwok runs no containers
+// that would mount a token), and with an audit log of every request (except its own loopback
+// client), which is how tests prove what lazyscale did or did not ask for.
 package controlplane
 
 import (

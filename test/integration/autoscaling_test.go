@@ -19,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
@@ -38,34 +37,6 @@ func (e *env) deployment(ns, name string) *appsv1.Deployment {
 	created, err := e.Kube.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
 	require.NoError(e.T, err)
 	return created
-}
-
-// replicaSet creates the ReplicaSet a Deployment controller would create for hash, as there
-// is no controller-manager, and returns the owner reference its pods carry.
-func (e *env) replicaSet(d *appsv1.Deployment, hash string) metav1.OwnerReference {
-	e.T.Helper()
-	rs := &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-" + hash, Namespace: d.Namespace,
-			Labels:          map[string]string{"app": d.Name, "pod-template-hash": hash},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: testenv.Ptr(true)}}},
-		Spec: appsv1.ReplicaSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": d.Name, "pod-template-hash": hash}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": d.Name, "pod-template-hash": hash}},
-				Spec: d.Spec.Template.Spec},
-		},
-	}
-	created, err := e.Kube.AppsV1().ReplicaSets(d.Namespace).Create(context.Background(), rs, metav1.CreateOptions{})
-	require.NoError(e.T, err)
-	return metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: created.Name, UID: created.UID, Controller: testenv.Ptr(true)}
-}
-
-// rsPod creates a pod of a ReplicaSet through the apiserver (the webhook sees it) and marks
-// it running and ready.
-func (e *env) rsPod(d *appsv1.Deployment, owner metav1.OwnerReference, hash, suffix string) *corev1.Pod {
-	e.T.Helper()
-	p, err := e.CreatePod(d.Namespace, owner.Name+"-"+suffix, map[string]string{"app": d.Name, "pod-template-hash": hash}, owner)
-	require.NoError(e.T, err)
-	return p
 }
 
 // dpa creates a DPA on a Deployment with annotations and spec fields set by path.
@@ -154,13 +125,14 @@ func newRecommender(t *testing.T, answer external.RecommendationResponse) *recom
 	return r
 }
 
-func (r *recommender) lastRequest() (external.RecommendationRequest, int) {
+// firstRequest is the first request received, and how many were.
+func (r *recommender) firstRequest() (external.RecommendationRequest, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.requests) == 0 {
 		return external.RecommendationRequest{}, 0
 	}
-	return r.requests[len(r.requests)-1], len(r.requests)
+	return r.requests[0], len(r.requests)
 }
 
 func containerAnswer(cpu, memory string) external.RecommendationResponse {
@@ -169,139 +141,136 @@ func containerAnswer(cpu, memory string) external.RecommendationResponse {
 }
 
 // External recommender → DPA status has the vertical target → the Deployment's pod template
-// gets rolloutAt + rec-id → a pod created through the apiserver for the new ReplicaSet has the
-// recommended resources and both annotations.
+// gets rolloutAt + rec-id → the Deployment controller replaces the pods, and the webhook gives
+// the new ones the recommended resources and both annotations; the sidecar is left alone.
 func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
-	e := newEnv(t, true)
-	e.Namespace("shop", nil)
-	web := e.deployment("shop", "web")
-	oldRS := e.replicaSet(web, "5d8f7b9c4")
-	for i := range 2 {
-		e.rsPod(web, oldRS, "5d8f7b9c4", fmt.Sprintf("old%d", i))
-	}
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "web", 2, corev1.Container{Name: "sidecar", Image: "registry.example/sidecar:1"})
 	rec := newRecommender(t, containerAnswer("400m", "300Mi"))
 	a := e.startAgent(nil)
-	e.dpa("shop", "web", "web", map[string]string{
+	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "settings": {"model": "p95"}}`, rec.URL+"/recommend"),
 	}, nil)
 
 	// The status carries the recommendation, from the external source.
-	e.waitCondition("shop", "web", v1alpha2.ConditionVerticalAbleToRecommend, metav1.ConditionTrue)
-	dpa := e.getDPA("shop", "web")
-	require.NotNil(t, dpa.Status.Vertical)
-	require.NotNil(t, dpa.Status.Vertical.Target)
-	target := dpa.Status.Vertical.Target
+	e.waitCondition(ns, "web", v1alpha2.ConditionVerticalAbleToRecommend, metav1.ConditionTrue)
+	target := e.waitVerticalTarget(ns, "web")
+	dpa := e.getDPA(ns, "web")
 	assert.Equal(t, v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, target.Source)
 	require.Len(t, target.DesiredResources, 1)
 	assert.Equal(t, "400m", ptrQ(target.DesiredResources[0].Requests.Cpu()))
 	assert.Equal(t, "300Mi", ptrQ(target.DesiredResources[0].Requests.Memory()))
-	assert.Equal(t, int32(2), *dpa.Status.CurrentReplicas)
 	assert.True(t, meta.IsStatusConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive))
 
-	// What the recommender was asked.
-	req, n := rec.lastRequest()
+	// What the recommender was asked first, before the rollout surged the replicas.
+	req, n := rec.firstRequest()
 	require.Positive(t, n)
 	assert.Equal(t, "web", req.Autoscaler.Name)
 	assert.Equal(t, "Deployment", req.Target.Kind)
 	assert.Equal(t, int32(2), req.CurrentReplicas)
 	assert.JSONEq(t, `{"model": "p95"}`, string(req.Settings))
-	require.Len(t, req.Containers, 1)
-	assert.Equal(t, "250m", ptrQ(req.Containers[0].Requests.Cpu()))
+	require.Len(t, req.Containers, 2)
+	assert.Equal(t, "100m", ptrQ(req.Containers[0].Requests.Cpu()))
 
-	// The pods lack the recommendation: the template gets rolloutAt and rec-id.
-	var tmpl map[string]string
+	// What the user sees: both pods replaced, running with the recommendation. The memory
+	// limit keeps its ratio to the request: 256Mi × 300/128 = 600Mi.
+	pods := e.waitPodsRunWith(ns, "web", 2, hasResources("app", target.Version, "400m", "300Mi", "600Mi"))
+	for _, p := range pods {
+		assert.Equal(t, ns+"/web", p.Annotations[v1alpha2.AutoscalerIDAnnotation])
+		assert.Empty(t, p.Spec.Containers[1].Resources.Requests, "the sidecar had no recommendation")
+	}
+	d, err := e.Kube.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, target.Version, d.Spec.Template.Annotations[v1alpha2.RecommendationIDAnnotation])
+	assert.NotEmpty(t, d.Spec.Template.Annotations[v1alpha2.RolloutAtAnnotation])
+	e.exactlyOneRollout(ns, "web")
+	require.Eventually(t, func() bool { c := e.getDPA(ns, "web").Status.CurrentReplicas; return c != nil && *c == 2 },
+		waitFor, 100*time.Millisecond, "status.currentReplicas never back to 2 after the rollout")
+	e.waitCondition(ns, "web", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionTrue)
 	require.Eventually(t, func() bool {
-		d, err := e.Kube.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
-		require.NoError(t, err)
-		tmpl = d.Spec.Template.Annotations
-		return tmpl[v1alpha2.RecommendationIDAnnotation] == target.Version
-	}, waitFor, 100*time.Millisecond, "the Deployment was never rolled out")
-	assert.NotEmpty(t, tmpl[v1alpha2.RolloutAtAnnotation])
-	assert.Len(t, e.events("shop", "web", "SuccessfulTriggerRollout"), 1)
-	e.waitCondition("shop", "web", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionTrue)
-	require.Eventually(t, func() bool {
-		last := e.getDPA("shop", "web").Status.Vertical.LastAction
+		last := e.getDPA(ns, "web").Status.Vertical.LastAction
 		return last != nil && last.Type == "RolloutTriggered" && last.Version == target.Version
 	}, waitFor, 100*time.Millisecond, "status.vertical.lastAction never recorded the rollout")
 
-	// The Deployment controller would now create a new ReplicaSet: its pods get the
-	// recommended resources from the webhook, through the apiserver.
-	newRS := e.replicaSet(web, "6f9c8d7b5")
-	var pod *corev1.Pod
-	i := 0
+	// The leader reports each patched pod once.
 	require.Eventually(t, func() bool {
-		i++
-		pod = e.rsPod(web, newRS, "6f9c8d7b5", fmt.Sprintf("new%d", i))
-		return pod.Annotations[v1alpha2.RecommendationIDAnnotation] == target.Version
-	}, waitFor, 200*time.Millisecond, "no pod got the recommendation")
-	assert.Equal(t, "shop/web", pod.Annotations[v1alpha2.AutoscalerIDAnnotation])
-	app := pod.Spec.Containers[0]
-	assert.Equal(t, "400m", ptrQ(app.Resources.Requests.Cpu()))
-	assert.Equal(t, "300Mi", ptrQ(app.Resources.Requests.Memory()))
-	// The memory limit keeps its ratio to the request: 512Mi × 300/256 = 600Mi.
-	assert.Equal(t, "600Mi", ptrQ(app.Resources.Limits.Memory()))
-	assert.Empty(t, pod.Spec.Containers[1].Resources.Requests, "the sidecar had no recommendation")
-
-	// The leader reports the patched pod once.
-	require.Eventually(t, func() bool {
-		for _, ev := range e.events("shop", "web", "RecommendationApplied") {
-			if ev.Message == fmt.Sprintf("pod %s created with recommendation %s", pod.Name, target.Version) {
-				return true
+		for _, p := range pods {
+			if len(e.eventsWithMessage(ns, "web", "RecommendationApplied", fmt.Sprintf("pod %s created with recommendation %s", p.Name, target.Version))) != 1 {
+				return false
 			}
 		}
-		return false
-	}, waitFor, 100*time.Millisecond, "no RecommendationApplied event")
+		return true
+	}, waitFor, 100*time.Millisecond, "no RecommendationApplied event per new pod")
 	assert.Equal(t, "running", string(a.statusDoc().Autoscaling.State))
+}
+
+// eventsWithMessage are the events about an object with a reason and a message.
+func (e *env) eventsWithMessage(ns, object, reason, message string) []corev1.Event {
+	e.T.Helper()
+	var out []corev1.Event
+	for _, ev := range e.events(ns, object, reason) {
+		if ev.Message == message {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // ptrQ renders a quantity.
 func ptrQ(q *resource.Quantity) string { return q.String() }
 
-// force-resources is clamped by the constraints; Preview never writes the workload; pause
-// stops everything.
+// force-resources is clamped by the constraints and the pods run clamped; Preview never
+// writes the workload; pause stops everything: their pods, recreated, are not patched.
 func TestManualResourcesPreviewAndPause(t *testing.T) {
-	e := newEnv(t, true)
-	e.Namespace("shop", nil)
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
 	for _, name := range []string{"clamped", "preview", "paused"} {
-		d := e.deployment("shop", name)
-		rs := e.replicaSet(d, "5d8f7b9c4")
-		e.rsPod(d, rs, "5d8f7b9c4", "old")
+		e.runningDeployment(ns, name, 1)
 	}
 	e.startAgent(nil)
 	force := `[{"name": "app", "requests": {"cpu": "4", "memory": "64Mi"}}]`
 	constraints := map[string]any{"containers": []any{map[string]any{"name": "*",
 		"minAllowed": map[string]any{"memory": "128Mi"}, "maxAllowed": map[string]any{"cpu": "1"}}}}
-	e.dpa("shop", "clamped", "clamped", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.constraints": constraints})
-	e.dpa("shop", "preview", "preview", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.applyPolicy.mode": "Preview"})
-	e.dpa("shop", "paused", "paused", map[string]string{v1alpha2.ForceResourcesAnnotation: force, v1alpha2.PauseAnnotation: "true"}, nil)
+	e.dpa(ns, "clamped", "clamped", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.constraints": constraints})
+	e.dpa(ns, "preview", "preview", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.applyPolicy.mode": "Preview"})
+	e.dpa(ns, "paused", "paused", map[string]string{v1alpha2.ForceResourcesAnnotation: force, v1alpha2.PauseAnnotation: "true"}, nil)
 
-	limited := e.waitCondition("shop", "clamped", v1alpha2.ConditionVerticalScalingLimited, metav1.ConditionTrue)
+	limited := e.waitCondition(ns, "clamped", v1alpha2.ConditionVerticalScalingLimited, metav1.ConditionTrue)
 	assert.Contains(t, limited.Message, "maxAllowed 1")
 	assert.Contains(t, limited.Message, "minAllowed 128Mi")
-	d := e.getDPA("shop", "clamped").Status.Vertical.Target.DesiredResources[0]
+	target := e.getDPA(ns, "clamped").Status.Vertical.Target
+	d := target.DesiredResources[0]
 	assert.Equal(t, "1", ptrQ(d.Requests.Cpu()))
 	assert.Equal(t, "128Mi", ptrQ(d.Requests.Memory()))
-	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, e.getDPA("shop", "clamped").Status.Vertical.Target.Source)
+	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, target.Source)
+	e.waitPodsRunWith(ns, "clamped", 1, hasResources("app", target.Version, "1", "128Mi", "256Mi"))
 
-	applied := e.waitCondition("shop", "preview", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionFalse)
+	applied := e.waitCondition(ns, "preview", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionFalse)
 	assert.Equal(t, "PreviewMode", applied.Reason)
-	require.NotNil(t, e.getDPA("shop", "preview").Status.Vertical.Target, "Preview records the recommendation")
-	active := e.waitCondition("shop", "paused", v1alpha2.ConditionActive, metav1.ConditionFalse)
+	require.NotNil(t, e.getDPA(ns, "preview").Status.Vertical.Target, "Preview records the recommendation")
+	active := e.waitCondition(ns, "paused", v1alpha2.ConditionActive, metav1.ConditionFalse)
 	assert.Equal(t, "Paused", active.Reason)
 
-	// Wait until the clamped one was rolled out: the controller has had its passes.
-	require.Eventually(t, func() bool { return len(e.events("shop", "clamped", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+	// The clamped one was rolled out: the controller has had its passes over all three.
 	for _, name := range []string{"preview", "paused"} {
-		dep, err := e.Kube.AppsV1().Deployments("shop").Get(context.Background(), name, metav1.GetOptions{})
+		dep, err := e.Kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		require.NoError(t, err)
 		assert.Empty(t, dep.Spec.Template.Annotations, "%s: the workload is never written", name)
 		assert.Equal(t, int64(1), dep.Generation, "%s: the workload is never written", name)
-		rs := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name + "-6f9c8d7b5", UID: types.UID("u-" + name), Controller: testenv.Ptr(true)}
-		p := e.rsPod(dep, rs, "6f9c8d7b5", "new")
-		assert.Empty(t, p.Annotations[v1alpha2.AutoscalerIDAnnotation], "%s: pods are not patched", name)
-		assert.Equal(t, "250m", ptrQ(p.Spec.Containers[0].Resources.Requests.Cpu()))
+		// The ReplicaSet replaces a deleted pod: the webhook leaves the new one alone.
+		old := e.runningPods(ns, name)[0]
+		require.NoError(t, e.Kube.CoreV1().Pods(ns).Delete(context.Background(), old.Name, metav1.DeleteOptions{}))
+		pods := e.waitPodsRunWith(ns, name, 1, func(p corev1.Pod) string {
+			if p.Name == old.Name {
+				return "not replaced yet"
+			}
+			return ""
+		})
+		assert.Empty(t, pods[0].Annotations[v1alpha2.AutoscalerIDAnnotation], "%s: pods are not patched", name)
+		assert.Equal(t, "100m", ptrQ(pods[0].Spec.Containers[0].Resources.Requests.Cpu()))
 	}
-	assert.Nil(t, e.getDPA("shop", "paused").Status.Vertical, "a paused DPA gets no recommendation")
+	assert.Nil(t, e.getDPA(ns, "paused").Status.Vertical, "a paused DPA gets no recommendation")
 }
 
 // Invalid specs each produce the Error condition with a useful message, and no action.
@@ -371,70 +340,54 @@ func TestActiveLimit(t *testing.T) {
 	e.waitCondition("shop", "b-second", v1alpha2.ConditionActive, metav1.ConditionTrue)
 }
 
-// A StatefulSet is its pods' direct owner: its template is rolled out and its new pods are
-// patched the same way.
+// A StatefulSet is its pods' direct owner: its template is rolled out, the StatefulSet
+// controller replaces its pods one by one, and the new ones run with the recommendation.
 func TestVerticalStatefulSet(t *testing.T) {
-	e := newEnv(t, true)
-	e.Namespace("shop", nil)
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
 	ctx := context.Background()
-	sts, err := e.Kube.AppsV1().StatefulSets("shop").Create(ctx, testenv.StatefulSet("shop", "db", nil), metav1.CreateOptions{})
+	sts := testenv.StatefulSet(ns, "db", nil)
+	sts.Spec.Replicas = testenv.Ptr(int32(2))
+	sts.Spec.Template.Spec.Containers[0].Resources = *appResources.DeepCopy()
+	_, err := e.Kube.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{})
 	require.NoError(t, err)
-	owner := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: sts.UID, Controller: testenv.Ptr(true)}
-	_, err = e.CreatePod("shop", "db-0", map[string]string{"app": "db"}, owner)
-	require.NoError(t, err)
+	e.waitRunning(ns, "db", 2)
 	e.startAgent(nil)
-	u := testenv.DPA("shop", "db", "db")
-	require.NoError(t, unstructured.SetNestedField(u.Object, "StatefulSet", "spec", "targetRef", "kind"))
-	u.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "750m"}}]`})
-	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Create(ctx, u, metav1.CreateOptions{})
-	require.NoError(t, err)
+	e.dpa(ns, "db", "db", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "750m"}}]`},
+		map[string]any{"spec.targetRef.kind": "StatefulSet"})
 
-	var version string
-	require.Eventually(t, func() bool {
-		s, err := e.Kube.AppsV1().StatefulSets("shop").Get(ctx, "db", metav1.GetOptions{})
-		require.NoError(t, err)
-		version = s.Spec.Template.Annotations[v1alpha2.RecommendationIDAnnotation]
-		return version != ""
-	}, waitFor, 100*time.Millisecond, "the StatefulSet was never rolled out")
-	assert.Equal(t, version, e.getDPA("shop", "db").Status.Vertical.Target.Version)
-	// The StatefulSet controller would recreate db-0: the new pod gets the resources.
-	require.NoError(t, e.Kube.CoreV1().Pods("shop").Delete(ctx, "db-0", metav1.DeleteOptions{}))
-	var pod *corev1.Pod
-	require.Eventually(t, func() bool {
-		pod, err = e.CreatePod("shop", fmt.Sprintf("db-%d", time.Now().UnixNano()%1000+1), map[string]string{"app": "db"}, owner)
-		require.NoError(t, err)
-		return pod.Annotations[v1alpha2.RecommendationIDAnnotation] == version
-	}, waitFor, 200*time.Millisecond)
-	assert.Equal(t, "750m", ptrQ(pod.Spec.Containers[0].Resources.Requests.Cpu()))
-	assert.Equal(t, "shop/db", pod.Annotations[v1alpha2.AutoscalerIDAnnotation])
+	target := e.waitVerticalTarget(ns, "db")
+	for _, p := range e.waitPodsRunWith(ns, "db", 2, hasResources("app", target.Version, "750m", "128Mi", "256Mi")) {
+		assert.Equal(t, ns+"/db", p.Annotations[v1alpha2.AutoscalerIDAnnotation])
+	}
+	s, err := e.Kube.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, target.Version, s.Spec.Template.Annotations[v1alpha2.RecommendationIDAnnotation])
+	e.exactlyOneRollout(ns, "db")
 }
 
 // Horizontal scaling through the /scale subresource: the recommendation is clamped to
-// maxReplicas and limited by the scale-up rules, the action is recorded; Preview and a
-// target scaled to zero are never scaled.
+// maxReplicas and limited by the scale-up rules, the action is recorded and the new pods run;
+// Preview and a target scaled to zero are never scaled.
 func TestHorizontalThroughScale(t *testing.T) {
-	e := newEnv(t, true)
-	e.Namespace("shop", nil)
-	ctx := context.Background()
-	replicas := map[string]int32{"web": 2, "api": 1, "idle": 0}
-	for name, n := range replicas {
-		d := testenv.Deployment("shop", name, nil)
-		d.Spec.Replicas = testenv.Ptr(n)
-		_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, d, metav1.CreateOptions{})
-		require.NoError(t, err)
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	for name, n := range map[string]int32{"web": 2, "api": 1, "idle": 0} {
+		e.runningDeployment(ns, name, n)
 	}
 	e.startAgent(nil)
 	bounds := map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}
-	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "6"}, map[string]any{"spec.constraints": bounds})
-	e.dpa("shop", "api", "api", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.applyPolicy.mode": "Preview"})
-	e.dpa("shop", "idle", "idle", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, nil)
+	e.dpa(ns, "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "6"}, map[string]any{"spec.constraints": bounds})
+	e.dpa(ns, "api", "api", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.applyPolicy.mode": "Preview"})
+	e.dpa(ns, "idle", "idle", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, nil)
 
-	e.waitReplicas("shop", "web", 5) // maxReplicas
-	limited := e.waitCondition("shop", "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
+	e.waitReplicas(ns, "web", 5) // maxReplicas
+	e.waitRunning(ns, "web", 5)
+	limited := e.waitCondition(ns, "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
 	assert.Contains(t, limited.Message, "above maxReplicas 5")
 	var status *v1alpha2.DatadogPodAutoscalerHorizontalStatus
 	require.Eventually(t, func() bool {
-		status = e.getDPA("shop", "web").Status.Horizontal
+		status = e.getDPA(ns, "web").Status.Horizontal
 		return status != nil && len(status.LastActions) == 1
 	}, waitFor, 100*time.Millisecond)
 	act := status.LastActions[0]
@@ -444,14 +397,15 @@ func TestHorizontalThroughScale(t *testing.T) {
 	assert.Contains(t, *act.LimitedReason, "maxReplicas")
 	assert.Equal(t, int32(6), status.Target.DesiredReplicas)
 	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, status.Target.Source)
-	assert.Len(t, e.events("shop", "web", "SuccessfulScale"), 1)
+	assert.Len(t, e.events(ns, "web", "SuccessfulScale"), 1)
 
-	preview := e.waitCondition("shop", "api", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
+	preview := e.waitCondition(ns, "api", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
 	assert.Equal(t, "PreviewMode", preview.Reason)
-	zero := e.waitCondition("shop", "idle", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
+	zero := e.waitCondition(ns, "idle", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
 	assert.Equal(t, "ScalingDisabled", zero.Reason)
 	for name, n := range map[string]int32{"api": 1, "idle": 0} {
-		assert.Equal(t, n, e.replicas("shop", name), "%s is never scaled", name)
+		assert.Equal(t, n, e.replicas(ns, name), "%s is never scaled", name)
+		assert.Len(t, e.runningPods(ns, name), int(n), "%s's pods", name)
 	}
 	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 1, "one /scale write in all")
 }

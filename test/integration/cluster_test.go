@@ -14,31 +14,85 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
-	"github.com/lazyscale/lazyscale/test/controlplane"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
-// newClusterEnv is a control plane that runs workloads: the controller-manager, the scheduler
-// and kwok with nodes nodes.
-func newClusterEnv(t *testing.T, nodes int) *env {
-	return &env{testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, Nodes: nodes})}
+// newClusterEnv is an env on the shared cluster, which runs workloads: the test works in
+// namespaces it creates with e.Namespace.
+func newClusterEnv(t *testing.T) *env { return &env{cluster.Env(t)} }
+
+// appResources are the requests and limits of the app container of the tests' workloads.
+var appResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+	Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 }
 
 // runningDeployment creates a Deployment of replicas pods (app: 100m CPU, 128Mi, a 256Mi
-// limit) and waits until they all run.
-func (e *env) runningDeployment(ns, name string, replicas int32) *appsv1.Deployment {
+// limit; then the extra containers) and waits until they all run.
+func (e *env) runningDeployment(ns, name string, replicas int32, extra ...corev1.Container) *appsv1.Deployment {
 	e.T.Helper()
 	d := testenv.Deployment(ns, name, nil)
 	d.Spec.Replicas = &replicas
-	d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
-	}
+	d.Spec.Template.Spec.Containers[0].Resources = *appResources.DeepCopy()
+	d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, extra...)
 	d, err := e.Kube.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{})
 	require.NoError(e.T, err)
-	require.Eventually(e.T, func() bool { return len(e.runningPods(ns, name)) == int(replicas) }, waitFor, 200*time.Millisecond,
-		"%d pods of %s never ran", replicas, name)
+	e.waitRunning(ns, name, int(replicas))
 	return d
+}
+
+// waitRunning waits until exactly n pods of app run.
+func (e *env) waitRunning(ns, app string, n int) {
+	e.T.Helper()
+	require.Eventually(e.T, func() bool { return len(e.runningPods(ns, app)) == n }, waitFor, 200*time.Millisecond,
+		"%d pods of %s/%s never ran (%d do)", n, ns, app, len(e.runningPods(ns, app)))
+}
+
+// waitPodsRunWith waits until exactly n pods of app run and each passes check (which says
+// what is wrong, or ""), and returns them.
+func (e *env) waitPodsRunWith(ns, app string, n int, check func(corev1.Pod) string) []corev1.Pod {
+	e.T.Helper()
+	var pods []corev1.Pod
+	var wrong string
+	ok := assert.Eventually(e.T, func() bool {
+		pods = e.runningPods(ns, app)
+		if len(pods) != n {
+			wrong = fmt.Sprintf("%d pods run, want %d", len(pods), n)
+			return false
+		}
+		for _, p := range pods {
+			if wrong = check(p); wrong != "" {
+				wrong = p.Name + ": " + wrong
+				return false
+			}
+		}
+		return true
+	}, waitFor, 250*time.Millisecond)
+	if !ok {
+		require.FailNow(e.T, "the pods of "+ns+"/"+app+" never ran as expected", wrong)
+	}
+	return pods
+}
+
+// hasResources is a waitPodsRunWith check: the container's requests and memory limit, and the
+// recommendation's annotations.
+func hasResources(container, version, cpu, memory, memoryLimit string) func(corev1.Pod) string {
+	return func(p corev1.Pod) string {
+		if got := p.Annotations[v1alpha2.RecommendationIDAnnotation]; got != version {
+			return fmt.Sprintf("rec-id %q, want %q", got, version)
+		}
+		for _, c := range p.Spec.Containers {
+			if c.Name != container {
+				continue
+			}
+			got := fmt.Sprintf("%s/%s/%s", c.Resources.Requests.Cpu(), c.Resources.Requests.Memory(), c.Resources.Limits.Memory())
+			if want := cpu + "/" + memory + "/" + memoryLimit; got != want {
+				return "requests/limit " + got + ", want " + want
+			}
+			return ""
+		}
+		return "no container " + container
+	}
 }
 
 // runningPods are the Deployment's pods that run and are not going away.
@@ -58,41 +112,43 @@ func (e *env) runningPods(ns, app string) []corev1.Pod {
 // What a user sees: a Deployment running on nodes gets a DPA, and its pods are replaced by the
 // Deployment controller, once, and run with the recommended resources and the rec-id.
 func TestVerticalRolloutOnARealCluster(t *testing.T) {
-	e := newClusterEnv(t, 2)
-	e.Namespace("shop", nil)
-	e.runningDeployment("shop", "web", 3)
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "web", 3)
 	a := e.startAgent(nil)
-	e.dpa("shop", "web", "web", map[string]string{
+	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m", "memory": "200Mi"}}]`,
 	}, nil)
 	a.waitGate()
 
-	var version string
-	require.Eventually(t, func() bool {
-		dpa := e.getDPA("shop", "web")
-		if dpa.Status.Vertical == nil || dpa.Status.Vertical.Target == nil {
-			return false
-		}
-		version = dpa.Status.Vertical.Target.Version
-		pods := e.runningPods("shop", "web")
-		if len(pods) != 3 {
-			return false
-		}
-		for _, p := range pods {
-			r := p.Spec.Containers[0].Resources
-			if p.Annotations[v1alpha2.RecommendationIDAnnotation] != version || r.Requests.Cpu().String() != "300m" ||
-				r.Requests.Memory().String() != "200Mi" || r.Limits.Memory().String() != "400Mi" {
-				return false
-			}
-		}
-		return true
-	}, waitFor, 250*time.Millisecond, "the pods never ran with the recommendation")
-	for _, p := range e.runningPods("shop", "web") {
-		assert.Equal(t, "shop/web", p.Annotations[v1alpha2.AutoscalerIDAnnotation], p.Name)
+	version := e.waitVerticalTarget(ns, "web").Version
+	// The memory limit keeps its ratio to the request: 256Mi × 200/128 = 400Mi.
+	for _, p := range e.waitPodsRunWith(ns, "web", 3, hasResources("app", version, "300m", "200Mi", "400Mi")) {
+		assert.Equal(t, ns+"/web", p.Annotations[v1alpha2.AutoscalerIDAnnotation], p.Name)
 		assert.True(t, isReady(p), "%s ready", p.Name)
 	}
-	assert.Len(t, e.events("shop", "web", "SuccessfulTriggerRollout"), 1, "exactly one rollout")
-	assert.Never(t, func() bool { return len(e.events("shop", "web", "SuccessfulTriggerRollout")) > 1 }, 3*time.Second, 250*time.Millisecond,
+	e.exactlyOneRollout(ns, "web")
+}
+
+// waitVerticalTarget waits until the DPA has a vertical target and returns it.
+func (e *env) waitVerticalTarget(ns, name string) *v1alpha2.DatadogPodAutoscalerVerticalTargetStatus {
+	e.T.Helper()
+	var target *v1alpha2.DatadogPodAutoscalerVerticalTargetStatus
+	require.Eventually(e.T, func() bool {
+		if v := e.getDPA(ns, name).Status.Vertical; v != nil {
+			target = v.Target
+		}
+		return target != nil
+	}, waitFor, 100*time.Millisecond, "DPA %s/%s never had a vertical target: %v", ns, name, dpaState{e, ns, name})
+	return target
+}
+
+// exactlyOneRollout checks that the workload was rolled out once, and is not again while the
+// controller keeps reconciling (bounded: it proves the absence, it synchronises nothing).
+func (e *env) exactlyOneRollout(ns, workload string) {
+	e.T.Helper()
+	assert.Len(e.T, e.events(ns, workload, "SuccessfulTriggerRollout"), 1, "exactly one rollout")
+	assert.Never(e.T, func() bool { return len(e.events(ns, workload, "SuccessfulTriggerRollout")) > 1 }, 3*time.Second, 250*time.Millisecond,
 		"no second rollout once the pods carry the recommendation")
 }
 
@@ -107,14 +163,16 @@ func isReady(p corev1.Pod) bool {
 
 // What a user sees with the local recommender on a real cluster: metrics-server reports the
 // usage kwok simulates; usage up, the Deployment scales out and the new pods run; usage down,
-// it scales back in to minReplicas (here with no scale-down window, to keep the test short).
+// it scales back in to minReplicas, no earlier than the scale-down stabilization window after
+// the recommendation fell.
 func TestHorizontalFromUsageOnARealCluster(t *testing.T) {
-	e := &env{testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, Nodes: 2, MetricsServer: true})}
-	e.Namespace("shop", nil)
-	e.runningDeployment("shop", "web", 2)
-	e.SetUsage("shop", "web", "150m", "100Mi") // 150 % of the 100m requests, against a 70 % target
+	const window = 30 * time.Second
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "web", 2)
+	e.SetUsage(ns, "web", "150m", "100Mi") // 150 % of the 100m requests, against a 70 % target
 	e.startAgent(fastResync)
-	e.dpa("shop", "web", "web", nil, map[string]any{
+	e.dpa(ns, "web", "web", nil, map[string]any{
 		"spec.fallback.horizontal.enabled":   true,
 		"spec.fallback.horizontal.direction": "All",
 		"spec.constraints.minReplicas":       int64(2),
@@ -122,22 +180,36 @@ func TestHorizontalFromUsageOnARealCluster(t *testing.T) {
 		// Horizontal only: a vertical recommendation would change the requests the
 		// utilization is measured against.
 		"spec.constraints.containers":                           []any{map[string]any{"name": "*", "enabled": false}},
-		"spec.applyPolicy.scaleDown.stabilizationWindowSeconds": int64(0),
+		"spec.applyPolicy.scaleDown.stabilizationWindowSeconds": int64(window / time.Second),
 		"spec.applyPolicy.scaleDown.rules":                      []any{map[string]any{"type": "Percent", "value": int64(100), "periodSeconds": int64(15)}},
 	})
 
 	// ceil(2 × 150/70) = 5, within the default scale-up rules (+4 or +100 % per 15 s).
-	e.waitReplicas("shop", "web", 5)
-	require.Eventually(t, func() bool { return len(e.runningPods("shop", "web")) == 5 }, waitFor, 250*time.Millisecond, "the new pods run")
-	dpa := e.waitHorizontalTarget("shop", "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 5)
+	e.waitReplicas(ns, "web", 5)
+	e.waitRunning(ns, "web", 5)
+	dpa := e.waitHorizontalTarget(ns, "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 5)
 	assert.Len(t, dpa.Status.Horizontal.LastActions, 1)
 
 	// 20m: the HPA formula goes down to 1 (pods without a metric yet count as using the
 	// target, so it may take a few steps); minReplicas holds it at 2.
-	e.SetUsage("shop", "web", "20m", "100Mi")
-	require.Eventually(t, func() bool { return e.replicas("shop", "web") == 2 }, waitFor, 250*time.Millisecond,
-		"never scaled in: %+v", dpaState{e, "shop", "web"})
-	require.Eventually(t, func() bool { return len(e.runningPods("shop", "web")) == 2 }, waitFor, 250*time.Millisecond, "scaled in")
+	e.SetUsage(ns, "web", "20m", "100Mi")
+	var fell time.Time
+	require.Eventually(t, func() bool {
+		h := e.getDPA(ns, "web").Status.Horizontal
+		if fell.IsZero() && h != nil && h.Target != nil && h.Target.DesiredReplicas < 5 {
+			fell = time.Now()
+		}
+		return e.replicas(ns, "web") == 2
+	}, waitFor+window, 100*time.Millisecond, "never scaled in: %v", dpaState{e, ns, "web"})
+	e.waitRunning(ns, "web", 2)
+	actions := e.getDPA(ns, "web").Status.Horizontal.LastActions
+	first := actions[1] // the first scale-in, after the scale-out
+	require.NotZero(t, fell, "the recommendation was never seen below 5")
+	// fell is when the test saw the lower recommendation in the status, which can trail the
+	// controller's own record by a reconcile or two (2 s each), and status times have a
+	// second's resolution. Without the window the scale-in comes within a few seconds.
+	assert.GreaterOrEqual(t, first.Time.Time.Sub(fell), window-5*time.Second,
+		"scaled in %s after the recommendation fell, within the %s window: %v", first.Time.Sub(fell), window, dpaState{e, ns, "web"})
 }
 
 // dpaState prints a DPA's horizontal status and conditions when a wait fails.

@@ -41,7 +41,7 @@ func TestDeployManifestsApply(t *testing.T) {
 // generates the DPA, reads PodMetrics, scales through /scale, rolls out, writes statuses and
 // events, and the apiserver refuses none of its requests.
 func TestRunsWithItsRBAC(t *testing.T) {
-	e := newEnv(t, true)
+	e := newClusterEnv(t)
 	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	out, err := exec.Command(controlplane.KubectlPath(), "--kubeconfig", e.CP.Kubeconfig, "apply",
@@ -55,21 +55,23 @@ func TestRunsWithItsRBAC(t *testing.T) {
 	asSA := filepath.Join(t.TempDir(), "lazyscale.kubeconfig")
 	require.NoError(t, clientcmd.WriteToFile(*kc, asSA))
 
-	m := e.startMetricsServer()
-	e.Namespace("shop", nil)
-	pods := e.scaledDeployment("shop", "web", 2)
-	m.setUsage("shop", "349m", "200Mi", pods...)
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "web", 2)
+	e.SetUsage(ns, "web", "130m", "200Mi")
 	e.CreateProfile("standard")
-	_, err = e.Kube.AppsV1().Deployments("shop").Create(context.Background(),
-		testenv.Deployment("shop", "api", map[string]string{v1alpha2.ProfileLabel: "standard"}), metav1.CreateOptions{})
+	_, err = e.Kube.AppsV1().Deployments(ns).Create(context.Background(),
+		testenv.Deployment(ns, "api", map[string]string{v1alpha2.ProfileLabel: "standard"}), metav1.CreateOptions{})
 	require.NoError(t, err)
 	e.startAgent(map[string]string{"kubernetes.kubeconfig": asSA, "autoscaling.workload.resync_period": "2s"})
 
-	e.waitDPA("shop", generatedName("Deployment", "shop", "api"), nil)
+	e.waitDPA(ns, generatedName("Deployment", ns, "api"), nil)
 	e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
-	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name":"app","requests":{"cpu":"300m"}}]`}, nil)
-	e.waitReplicas("shop", "web", 4) // local: ceil(2 x 140/70)
-	require.Eventually(t, func() bool { return len(e.events("shop", "web", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+	// The memory changes (a rollout), the CPU does not: the utilization stays 140 %.
+	e.dpa(ns, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name":"app","requests":{"cpu":"100m","memory":"200Mi"}}]`}, nil)
+	// Scaled out from the local recommendation (how far depends on the rollout's surge pods,
+	// which have no metrics yet), and rolled out.
+	require.Eventually(t, func() bool { return len(e.events(ns, "web", "SuccessfulScale")) > 0 }, waitFor, 100*time.Millisecond, "never scaled")
+	require.Eventually(t, func() bool { return len(e.events(ns, "web", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
 
 	var refused []string
 	for _, ev := range e.LazyscaleRequests("") {

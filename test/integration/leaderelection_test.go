@@ -92,7 +92,7 @@ func (a *agent) review(caBundle []byte, ns, deploy string) *admissionv1.Admissio
 // the same way; when the leader stops, the follower takes over within the lease duration and
 // keeps the same CA.
 func TestTwoAgentsOneLeader(t *testing.T) {
-	e := newEnv(t, true)
+	e := newClusterEnv(t)
 	a := e.startAgent(fastElection("agent-a", map[string]string{"admission.register": "always"}))
 	a.waitLeader()
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond, "leader never registered")
@@ -101,7 +101,7 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, caBundle, secret.Data["ca.crt"], "the registered CA is the Secret's")
 
-	e.Namespace("shop", nil)
+	ns := e.Namespace("shop", nil)
 	secretVersion := secret.ResourceVersion
 
 	b := e.startAgent(fastElection("agent-b", map[string]string{"admission.register": "always"}))
@@ -115,22 +115,20 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	// Both gates open on the DPA; the leader alone reconciles it and rolls its Deployment out
 	// once; both webhooks patch the same pod the same way, over TLS trusting only the
 	// registered CA (so the follower serves a certificate from the Secret).
-	cart := e.deployment("shop", "cart")
-	oldRS := e.replicaSet(cart, "5d8f7b9c4")
-	e.rsPod(cart, oldRS, "5d8f7b9c4", "old")
-	e.dpa("shop", "cart", "cart", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, nil)
+	e.runningDeployment(ns, "cart", 1)
+	e.dpa(ns, "cart", "cart", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, nil)
 	for _, x := range []*agent{a, b} {
 		require.Eventually(t, x.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
 	}
-	require.Eventually(t, func() bool { return len(e.events("shop", "cart", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
-	version := e.getDPA("shop", "cart").Status.Vertical.Target.Version
+	require.Eventually(t, func() bool { return len(e.events(ns, "cart", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+	version := e.getDPA(ns, "cart").Status.Vertical.Target.Version
 	var fromLeader, fromFollower *admissionv1.AdmissionResponse
 	require.Eventually(t, func() bool {
-		fromLeader, fromFollower = a.review(caBundle, "shop", "cart"), b.review(caBundle, "shop", "cart")
+		fromLeader, fromFollower = a.review(caBundle, ns, "cart"), b.review(caBundle, ns, "cart")
 		return strings.Contains(string(fromFollower.Patch), version) // the follower's view has the leader's status
 	}, waitFor, 100*time.Millisecond)
 	assert.True(t, fromFollower.Allowed)
-	assert.Contains(t, string(fromLeader.Patch), `"value":"shop/cart"`)
+	assert.Contains(t, string(fromLeader.Patch), `"value":"`+ns+`/cart"`)
 	assert.Contains(t, string(fromLeader.Patch), `{"cpu":"300m"}`)
 	assert.Equal(t, string(fromLeader.Patch), string(fromFollower.Patch))
 
@@ -159,8 +157,8 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 
 	// No double rollout: the new leader reconciles the DPA (its status is its own now) and
 	// finds the rollout already done, within the rollout interval.
-	e.waitCondition("shop", "cart", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionTrue)
-	assert.Never(t, func() bool { return len(e.events("shop", "cart", "SuccessfulTriggerRollout")) > 1 }, quietWindow, 200*time.Millisecond, "the new leader rolled out again")
+	e.waitCondition(ns, "cart", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionTrue)
+	assert.Never(t, func() bool { return len(e.events(ns, "cart", "SuccessfulTriggerRollout")) > 1 }, quietWindow, 200*time.Millisecond, "the new leader rolled out again")
 	assert.Len(t, e.LazyscaleRequests("deployments", "patch"), 1, "one rollout in all")
 }
 

@@ -1,5 +1,5 @@
 // Package testenv is the shared fixture of lazyscale's real-apiserver tests and benchmarks:
-// a fresh control plane per test, helpers that create pods, workloads and DPAs the way
+// a fresh control plane per test (NewEnv, NewEnvWith) or one per package (Shared), helpers that create pods, workloads and DPAs the way
 // controllers would, and a reader of the apiserver's audit log.
 package testenv
 
@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -40,6 +41,13 @@ type Env struct {
 	CP   *controlplane.ControlPlane
 	Kube kubernetes.Interface
 	Dyn  dynamic.Interface
+
+	// shared is set on a Shared control plane; namespaces and profiles are what the test
+	// created there, deleted at its end; auditFrom is where its part of the audit log starts.
+	shared     *Shared
+	namespaces []string
+	profiles   []string
+	auditFrom  int64
 }
 
 // newEnv starts a fresh control plane for one test, with the CRDs unless withoutCRDs.
@@ -56,16 +64,25 @@ func NewEnvWith(t testing.TB, opts controlplane.Options) *Env {
 	cp, err := controlplane.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(cp.Stop)
+	// lazyscale's own namespace, as a deployment has it: the leader Lease and the webhook
+	// certificate Secret live there.
+	require.NoError(t, createNamespace(cp, "lazyscale"))
+	return newEnvOn(t, cp)
+}
+
+func newEnvOn(t testing.TB, cp *controlplane.ControlPlane) *Env {
+	t.Helper()
 	e := &Env{T: t, CP: cp}
-	e.Kube, err = kubernetes.NewForConfig(cp.Config)
+	var err error
+	e.Kube, err = kubernetesFor(cp)
 	require.NoError(t, err)
 	e.Dyn, err = dynamic.NewForConfig(cp.Config)
 	require.NoError(t, err)
-	// lazyscale's own namespace, as a deployment has it: the leader Lease and the webhook
-	// certificate Secret live there.
-	_, err = e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{})
-	require.NoError(t, err)
 	return e
+}
+
+func kubernetesFor(cp *controlplane.ControlPlane) (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(cp.Config)
 }
 
 func (e *Env) InstallCRDs() {
@@ -99,6 +116,8 @@ func (e *Env) LazyscaleRequests(resource string, verbs ...string) []AuditEvent {
 	f, err := os.Open(e.CP.AuditLog)
 	require.NoError(e.T, err)
 	defer f.Close()
+	_, err = f.Seek(e.auditFrom, io.SeekStart)
+	require.NoError(e.T, err)
 	seen := map[string]bool{}
 	var out []AuditEvent
 	sc := bufio.NewScanner(f)
@@ -140,14 +159,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (e *Env) Namespace(name string, labels map[string]string) {
+// Namespace creates a namespace and returns its name: name itself on a control plane of the
+// test's own, name-<n> on a Shared one (deleted at the test's end).
+func (e *Env) Namespace(name string, labels map[string]string) string {
 	e.T.Helper()
+	name = e.uniqueNamespace(name)
 	_, err := e.Kube.CoreV1().Namespaces().Create(context.Background(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{})
 	require.NoError(e.T, err)
+	if e.shared != nil {
+		e.namespaces = append(e.namespaces, name)
+	}
+	return name
 }
 
-// createPods creates n Running, Ready pods of Deployment deploy in ns, as its ReplicaSet would.
+// CreatePods creates n Running, Ready pods of Deployment deploy in ns, as its ReplicaSet would,
+// on a bare control plane: for tests whose subject is the pod creation itself (the webhook under
+// load, the pod store's sync). Tests of what autoscaling does run real Deployments instead.
 func (e *Env) CreatePods(ns, deploy string, n int) []*corev1.Pod {
 	e.T.Helper()
 	const hash = "7c9d8f6b5"
@@ -219,9 +247,13 @@ func (e *Env) CreateProfile(name string) {
 	}}
 	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Create(context.Background(), obj, metav1.CreateOptions{})
 	require.NoError(e.T, err)
+	if e.shared != nil {
+		e.profiles = append(e.profiles, name)
+	}
 }
 
-// Deployment is a valid Deployment named name; nothing runs it (no controller-manager).
+// Deployment is a valid Deployment named name (1 replica); on a cluster with Nodes the
+// controllers run it, on a bare one nothing does.
 func Deployment(ns, name string, labels map[string]string) *appsv1.Deployment {
 	sel, tmpl := podTemplate(name)
 	return &appsv1.Deployment{
@@ -230,7 +262,7 @@ func Deployment(ns, name string, labels map[string]string) *appsv1.Deployment {
 	}
 }
 
-// StatefulSet is a valid StatefulSet named name; nothing runs it.
+// StatefulSet is a valid StatefulSet named name, run as a Deployment is.
 func StatefulSet(ns, name string, labels map[string]string) *appsv1.StatefulSet {
 	sel, tmpl := podTemplate(name)
 	return &appsv1.StatefulSet{

@@ -57,12 +57,18 @@ type Watcher struct {
 	mu      sync.RWMutex
 	targets map[def.Target]*targetPods
 
-	track chan def.Target
+	track chan followRequest
+}
+
+// followRequest asks the watcher's goroutine to backfill a target; done is closed once it has.
+type followRequest struct {
+	target def.Target
+	done   chan struct{}
 }
 
 // New builds the watcher over workloadmeta. It subscribes only from Run.
 func New(wm wmdef.Component) *Watcher {
-	return &Watcher{wm: wm, targets: map[def.Target]*targetPods{}, track: make(chan def.Target, 64)}
+	return &Watcher{wm: wm, targets: map[def.Target]*targetPods{}, track: make(chan followRequest, 64)}
 }
 
 // AddHandler registers h. It must be called before Run, by the constructor of the part that
@@ -74,8 +80,11 @@ func (w *Watcher) AddHandler(h Handler) error {
 	return nil
 }
 
-// Follow asks the watcher to keep the pods of t (idempotent). It never blocks the caller
-// for long: the request is queued for the watcher's goroutine.
+// Follow asks the watcher to keep the pods of t (idempotent) and returns once it does: Counts
+// and PodStates then hold t's pods in workloadmeta's store, not zero pods of a target the
+// watcher has not backfilled yet. The backfill runs on the watcher's goroutine (in order with
+// the pod events around it), which never waits on a caller; Follow returns early, without
+// the pods, only when ctx ends.
 func (w *Watcher) Follow(ctx context.Context, t def.Target) {
 	w.mu.RLock()
 	_, ok := w.targets[t]
@@ -83,8 +92,14 @@ func (w *Watcher) Follow(ctx context.Context, t def.Target) {
 	if ok {
 		return
 	}
+	req := followRequest{target: t, done: make(chan struct{})}
 	select {
-	case w.track <- t:
+	case w.track <- req:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-req.done:
 	case <-ctx.Done():
 	}
 }
@@ -120,8 +135,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case t := <-w.track:
-			w.backfill(t)
+		case req := <-w.track:
+			w.backfill(req.target)
+			close(req.done)
 		case bundle, ok := <-sub.Events():
 			if !ok {
 				return nil
