@@ -1,8 +1,9 @@
 // Command localcluster is `make run`: it starts a local cluster on loopback (etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kwok's simulated nodes and
 // metrics-server), installs the CRDs, runs a demo Deployment on the nodes, runs the lazyscale
-// binary against it and stops everything on Ctrl-C. `bin/localcluster usage NS DEPLOYMENT CPU
-// MEMORY` changes a Deployment's simulated usage in the running cluster. With -as-pod (`make run-pod`) it applies
+// binary against it and stops everything on Ctrl-C. `bin/localcluster load NS DEPLOYMENT CPU
+// MEMORY` changes a Deployment's simulated load in the running cluster (CPU shared by its pods),
+// `bin/localcluster usage ...` its usage per pod. With -as-pod (`make run-pod`) it applies
 // deploy/lazyscale.yaml (the chart's defaults) and runs the binary as that Deployment's
 // container would run: its args and config, its env, the kubelet's service links and its
 // ServiceAccount's token (only the webhook's address is moved to loopback).
@@ -31,9 +32,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "usage" {
-		if err := usage(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "localcluster usage:", err)
+	if len(os.Args) > 1 && (os.Args[1] == "usage" || os.Args[1] == "load") {
+		if err := usage(os.Args[1], os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster %s: %v\n", os.Args[1], err)
 			os.Exit(1)
 		}
 		return
@@ -96,7 +97,7 @@ In another terminal (the README's quick start says what you will see):
   bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
   %s apply -f deploy/examples/dpa.yaml          # opens the gate; web rolls out with the recommendation
   bin/lazyscale status --status-addr %s       # pod collection synced, stack running
-  bin/localcluster usage demo web 300m 128Mi    # usage up: the local recommender scales web out
+  bin/localcluster load demo web 900m 128Mi     # load up: the local recommender scales web out
 
 Ctrl-C stops the agent and the cluster.
 
@@ -133,7 +134,8 @@ Ctrl-C stops the agent and the cluster.
 }
 
 // demo creates the namespace demo and the Deployment web, waits until its pods run on the
-// simulated nodes, and gives them a usage of 60m CPU and 100Mi each.
+// simulated nodes, and gives it a load of 180m CPU its pods share (60m each at 3 replicas) and
+// 100Mi of memory per pod.
 func demo(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, replicas int32) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}}
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
@@ -153,7 +155,7 @@ func demo(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.In
 	if err != nil {
 		return err
 	}
-	if err := controlplane.SetUsage(ctx, cp.Config, "demo", "web", controlplane.Usage{CPU: "60m", Memory: "100Mi"}); err != nil {
+	if err := controlplane.SetUsage(ctx, cp.Config, "demo", "web", controlplane.Usage{CPU: "180m", Memory: "100Mi", Shared: true}); err != nil {
 		return err
 	}
 	fmt.Printf("waiting for demo/web's %d pods to run ...\n", replicas)
@@ -174,29 +176,30 @@ func demo(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.In
 	}
 }
 
-// usage is `bin/localcluster usage NS DEPLOYMENT CPU MEMORY` against the running cluster.
-func usage(args []string) error {
-	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
+// usage is `bin/localcluster usage|load NS DEPLOYMENT CPU MEMORY` against the running cluster:
+// usage sets each pod's CPU, load the Deployment's whole CPU, shared by its running pods.
+func usage(verb string, args []string) error {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	dir := fs.String("dir", "tmp/localcluster", "the running cluster's working directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 4 {
-		return fmt.Errorf("want NAMESPACE DEPLOYMENT CPU MEMORY, e.g. demo web 300m 128Mi")
-	}
-	for _, q := range fs.Args()[2:] {
-		if _, err := resource.ParseQuantity(q); err != nil {
-			return fmt.Errorf("%q: %w", q, err)
-		}
+		return fmt.Errorf("want NAMESPACE DEPLOYMENT CPU MEMORY, e.g. demo web 900m 128Mi")
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(*dir, "kubeconfig"))
 	if err != nil {
 		return fmt.Errorf("is make run running? %w", err)
 	}
 	a := fs.Args()
-	if err := controlplane.SetUsage(context.Background(), cfg, a[0], a[1], controlplane.Usage{CPU: a[2], Memory: a[3]}); err != nil {
+	u := controlplane.Usage{CPU: a[2], Memory: a[3], Shared: verb == "load"}
+	if err := controlplane.SetUsage(context.Background(), cfg, a[0], a[1], u); err != nil {
 		return err
 	}
-	fmt.Printf("%s/%s: each container now uses %s CPU and %s (metrics-server shows it within about 20 s)\n", a[0], a[1], a[2], a[3])
+	if u.Shared {
+		fmt.Printf("%s/%s: its running pods now share %s CPU, each uses %s of memory (metrics-server shows it within about 20 s)\n", a[0], a[1], a[2], a[3])
+	} else {
+		fmt.Printf("%s/%s: each container now uses %s CPU and %s (metrics-server shows it within about 20 s)\n", a[0], a[1], a[2], a[3])
+	}
 	return nil
 }

@@ -70,6 +70,11 @@ type ControlPlane struct {
 
 	etcd, apiserver, controllerManager, scheduler, kwok, metricsServer *exec.Cmd
 	exited                                                             map[*exec.Cmd]chan error
+
+	// stopLoads ends the goroutine that splits shared loads (Usage.Shared); loadsDone is
+	// closed when it has returned.
+	stopLoads context.CancelFunc
+	loadsDone chan struct{}
 }
 
 // Pids returns the process IDs of etcd and kube-apiserver, for reading their memory.
@@ -292,6 +297,11 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 			return nil, fmt.Errorf("controlplane: %w", err)
 		}
 	}
+	if opts.Nodes > 0 && opts.MetricsServer {
+		loadCtx, cancel := context.WithCancel(context.Background())
+		cp.stopLoads, cp.loadsDone = cancel, make(chan struct{})
+		go func() { defer close(cp.loadsDone); splitLoads(loadCtx, cp.Config) }()
+	}
 	if opts.InstallCRDs {
 		dir, err := CRDDir()
 		if err == nil {
@@ -411,9 +421,13 @@ func builtBinary(bin, name string) (string, error) {
 	return path, nil
 }
 
-// Stop terminates metrics-server, kwok, the scheduler, the controller-manager, the apiserver, then etcd,
-// waiting up to 15 s for each. Idempotent.
+// Stop ends the split of shared loads, then terminates metrics-server, kwok, the scheduler, the
+// controller-manager, the apiserver, then etcd, waiting up to 15 s for each. Idempotent.
 func (cp *ControlPlane) Stop() {
+	if cp.stopLoads != nil {
+		cp.stopLoads()
+		<-cp.loadsDone
+	}
 	for _, proc := range []*exec.Cmd{cp.metricsServer, cp.kwok, cp.scheduler, cp.controllerManager, cp.apiserver, cp.etcd} {
 		if proc == nil || proc.Process == nil {
 			continue

@@ -7,12 +7,16 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -21,6 +25,11 @@ import (
 // (UsageCPUAnnotation, UsageMemoryAnnotation) win; then the usage set for its Deployment;
 // else 1m and 1Mi. The table of Deployments is kept in the object itself, so any process
 // (a test, `bin/localcluster usage`) can change one entry.
+//
+// A Deployment's CPU can also be a load its pods share (Usage.Shared), as behind a load
+// balancer: each running pod then uses the total divided by their number, so adding replicas
+// lowers it, as a real load would. The split is rewritten as pods come and go by the process
+// that started the control plane (ControlPlane.Start with MetricsServer), every 2 s.
 const (
 	UsageCPUAnnotation    = "kwok.x-k8s.io/usage-cpu"
 	UsageMemoryAnnotation = "kwok.x-k8s.io/usage-memory"
@@ -34,18 +43,53 @@ var clusterResourceUsages = schema.GroupVersionResource{Group: "kwok.x-k8s.io", 
 type Usage struct {
 	CPU    string `json:"cpu"`
 	Memory string `json:"memory"`
+	// Shared: CPU is the whole Deployment's, split evenly across its running pods; Memory
+	// stays per container.
+	Shared bool `json:"shared,omitempty"`
+}
+
+// usageClients are what SetUsage and the load loop need.
+type usageClients struct {
+	res  dynamic.ResourceInterface
+	kube kubernetes.Interface
+}
+
+func newUsageClients(cfg *rest.Config) (usageClients, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return usageClients{}, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return usageClients{}, err
+	}
+	return usageClients{res: dyn.Resource(clusterResourceUsages), kube: kube}, nil
 }
 
 // SetUsage sets the usage of each container of Deployment ns/name's pods, those running now and
 // those it creates later, in the cluster of cfg (one with Nodes). metrics-server shows it
 // after its next scrapes (about 20 s).
 func SetUsage(ctx context.Context, cfg *rest.Config, ns, deployment string, u Usage) error {
-	dyn, err := dynamic.NewForConfig(cfg)
+	for _, q := range []string{u.CPU, u.Memory} {
+		if _, err := resource.ParseQuantity(q); err != nil {
+			return fmt.Errorf("usage %q: %w", q, err)
+		}
+	}
+	c, err := newUsageClients(cfg)
 	if err != nil {
 		return err
 	}
-	res := dyn.Resource(clusterResourceUsages)
-	cur, err := res.Get(ctx, usageObject, metav1.GetOptions{})
+	return c.write(ctx, func(table map[string]Usage) { table[ns+"/"+deployment] = u })
+}
+
+// refresh rewrites the expression if a shared load's split changed (pods came or went).
+func (c usageClients) refresh(ctx context.Context) error {
+	return c.write(ctx, func(map[string]Usage) {})
+}
+
+// write applies change to the table and writes the object if its table or expression changed.
+func (c usageClients) write(ctx context.Context, change func(map[string]Usage)) error {
+	cur, err := c.res.Get(ctx, usageObject, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("read usage (a cluster with nodes?): %w", err)
 	}
@@ -56,25 +100,35 @@ func SetUsage(ctx context.Context, cfg *rest.Config, ns, deployment string, u Us
 				return fmt.Errorf("usage table: %w", err)
 			}
 		}
+	} else {
+		cur = nil
 	}
-	table[ns+"/"+deployment] = u
+	change(table)
 	raw, err := json.Marshal(table)
 	if err != nil {
 		return err
 	}
+	perPod, err := c.perPodCPU(ctx, table)
+	if err != nil {
+		return err
+	}
+	spec := map[string]any{"usages": []any{map[string]any{"usage": map[string]any{
+		"cpu":    map[string]any{"expression": usageExpression(table, UsageCPUAnnotation, "1m", func(k string, _ Usage) string { return perPod[k] })},
+		"memory": map[string]any{"expression": usageExpression(table, UsageMemoryAnnotation, "1Mi", func(_ string, u Usage) string { return u.Memory })},
+	}}}}
+	if cur != nil && cur.GetAnnotations()[usageTableAnnotation] == string(raw) && equality.Semantic.DeepEqual(cur.Object["spec"], spec) {
+		return nil
+	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterResourceUsage",
 		"metadata": map[string]any{"name": usageObject, "annotations": map[string]any{usageTableAnnotation: string(raw)}},
-		"spec": map[string]any{"usages": []any{map[string]any{"usage": map[string]any{
-			"cpu":    map[string]any{"expression": usageExpression(table, UsageCPUAnnotation, "1m", func(u Usage) string { return u.CPU })},
-			"memory": map[string]any{"expression": usageExpression(table, UsageMemoryAnnotation, "1Mi", func(u Usage) string { return u.Memory })},
-		}}}},
+		"spec":     spec,
 	}}
 	if cur == nil {
-		_, err = res.Create(ctx, obj, metav1.CreateOptions{})
+		_, err = c.res.Create(ctx, obj, metav1.CreateOptions{})
 	} else {
 		obj.SetResourceVersion(cur.GetResourceVersion())
-		_, err = res.Update(ctx, obj, metav1.UpdateOptions{})
+		_, err = c.res.Update(ctx, obj, metav1.UpdateOptions{})
 	}
 	if err != nil {
 		return fmt.Errorf("write usage: %w", err)
@@ -82,9 +136,73 @@ func SetUsage(ctx context.Context, cfg *rest.Config, ns, deployment string, u Us
 	return nil
 }
 
+// perPodCPU is each entry's CPU per pod: as set, or for a shared load the total over the
+// Deployment's running pods (the total while none runs).
+func (c usageClients) perPodCPU(ctx context.Context, table map[string]Usage) (map[string]string, error) {
+	out := map[string]string{}
+	for k, u := range table {
+		out[k] = u.CPU
+		if !u.Shared {
+			continue
+		}
+		ns, name, _ := strings.Cut(k, "/")
+		n, err := c.runningPods(ctx, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			total := resource.MustParse(u.CPU)
+			out[k] = fmt.Sprintf("%dm", total.MilliValue()/int64(n))
+		}
+	}
+	return out, nil
+}
+
+// runningPods counts a Deployment's Running pods that are not going away (0 if it does not exist).
+func (c usageClients) runningPods(ctx context.Context, ns, name string) (int, error) {
+	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return 0, err
+	}
+	pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: "status.phase=Running"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// splitLoads keeps the shared loads' split current until ctx ends (see Usage.Shared).
+func splitLoads(ctx context.Context, cfg *rest.Config) {
+	c, err := newUsageClients(cfg)
+	if err != nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+		_ = c.refresh(ctx) // the next tick retries; the cluster may be stopping
+	}
+}
+
 // usageExpression is the CEL kwok evaluates per container: the pod's annotation, else the
 // first Deployment whose pods' names match, else def.
-func usageExpression(table map[string]Usage, annotation, def string, value func(Usage) string) string {
+func usageExpression(table map[string]Usage, annotation, def string, value func(string, Usage) string) string {
 	keys := make([]string, 0, len(table))
 	for k := range table {
 		keys = append(keys, k)
@@ -96,7 +214,7 @@ func usageExpression(table map[string]Usage, annotation, def string, value func(
 		ns, name, _ := strings.Cut(k, "/")
 		// A Deployment's pods are named <deployment>-<pod-template-hash>-<suffix>.
 		fmt.Fprintf(&b, "(pod.metadata.namespace == %q && pod.metadata.name.matches(%q)) ? Quantity(%q) : ",
-			ns, "^"+regexp.QuoteMeta(name)+"-[a-z0-9]+-[a-z0-9]+$", value(table[k]))
+			ns, "^"+regexp.QuoteMeta(name)+"-[a-z0-9]+-[a-z0-9]+$", value(k, table[k]))
 	}
 	fmt.Fprintf(&b, "Quantity(%q)", def)
 	return b.String()

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,15 +163,16 @@ func isReady(p corev1.Pod) bool {
 }
 
 // What a user sees with the local recommender on a real cluster: metrics-server reports the
-// usage kwok simulates; usage up, the Deployment scales out and the new pods run; usage down,
-// it scales back in to minReplicas, no earlier than the scale-down stabilization window after
-// the recommendation fell.
+// usage kwok simulates for a load the pods share; load up, the Deployment scales out, the new
+// pods run and the count settles where the load per pod meets the objective; load down, it
+// scales back in to minReplicas, no earlier than the scale-down stabilization window after the
+// recommendation fell.
 func TestHorizontalFromUsageOnARealCluster(t *testing.T) {
 	const window = 30 * time.Second
 	e := newClusterEnv(t)
 	ns := e.Namespace("shop", nil)
 	e.runningDeployment(ns, "web", 2)
-	e.SetUsage(ns, "web", "150m", "100Mi") // 150 % of the 100m requests, against a 70 % target
+	e.SetLoad(ns, "web", "300m", "100Mi") // 150m per pod: 150 % of the 100m requests, against a 70 % target
 	e.startAgent(fastResync)
 	e.dpa(ns, "web", "web", nil, map[string]any{
 		"spec.fallback.horizontal.enabled":   true,
@@ -184,15 +186,17 @@ func TestHorizontalFromUsageOnARealCluster(t *testing.T) {
 		"spec.applyPolicy.scaleDown.rules":                      []any{map[string]any{"type": "Percent", "value": int64(100), "periodSeconds": int64(15)}},
 	})
 
-	// ceil(2 × 150/70) = 5, within the default scale-up rules (+4 or +100 % per 15 s).
+	// ceil(2 × 150/70) = 5, within the default scale-up rules (+4 or +100 % per 15 s); then
+	// 60m per pod, 60 %: ceil(5 × 60/70) = 5, the count holds.
 	e.waitReplicas(ns, "web", 5)
 	e.waitRunning(ns, "web", 5)
+	e.WaitCPUUsage(ns, "app=web", "60m")
 	dpa := e.waitHorizontalTarget(ns, "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 5)
 	assert.Len(t, dpa.Status.Horizontal.LastActions, 1)
 
-	// 20m: the HPA formula goes down to 1 (pods without a metric yet count as using the
-	// target, so it may take a few steps); minReplicas holds it at 2.
-	e.SetUsage(ns, "web", "20m", "100Mi")
+	// 40m in all: the HPA formula goes down to 1 (pods without a metric yet count as using
+	// the target, so it may take a few steps); minReplicas holds it at 2.
+	e.SetLoad(ns, "web", "40m", "100Mi")
 	var fell time.Time
 	require.Eventually(t, func() bool {
 		h := e.getDPA(ns, "web").Status.Horizontal
@@ -233,5 +237,30 @@ func (d dpaState) String() string {
 			out += fmt.Sprintf("; %s %d→%d (recommended %d)", a.Time.Format("15:04:05"), a.FromReplicas, a.ToReplicas, rec)
 		}
 	}
+	if v := dpa.Status.Vertical; v != nil && v.Target != nil {
+		out += fmt.Sprintf("; vertical %s from %s:", v.Target.Version, v.Target.Source)
+		for _, c := range v.Target.DesiredResources {
+			out += fmt.Sprintf(" %s %s/%s", c.Name, c.Requests.Cpu(), c.Requests.Memory())
+		}
+	}
 	return out
+}
+
+// podsState prints the running pods of app when a wait fails: rec-id and each container's
+// requests.
+type podsState struct {
+	e       *env
+	ns, app string
+}
+
+func (p podsState) String() string {
+	var out []string
+	for _, pod := range p.e.runningPods(p.ns, p.app) {
+		s := pod.Name + " rec-id " + pod.Annotations[v1alpha2.RecommendationIDAnnotation] + ":"
+		for _, c := range pod.Spec.Containers {
+			s += fmt.Sprintf(" %s %s/%s", c.Name, c.Resources.Requests.Cpu(), c.Resources.Requests.Memory())
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "; ")
 }

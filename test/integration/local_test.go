@@ -171,8 +171,10 @@ func TestFallbackToLocal(t *testing.T) {
 	e.waitReplicas(ns, "web", 3)
 	e.waitRunning(ns, "web", 3)
 
-	// Stale again with low usage: local wants 1, but the default direction is ScaleUp.
+	// Stale again with low usage (once metrics-server shows it): local wants 1, but the
+	// default direction is ScaleUp.
 	e.SetUsage(ns, "web", "20m", "200Mi")
+	e.WaitCPUUsage(ns, "app=web", "20m")
 	rec.mu.Lock()
 	rec.answer = external.RecommendationResponse{Replicas: testenv.Ptr(int32(3)), Timestamp: &old}
 	rec.mu.Unlock()

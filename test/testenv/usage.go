@@ -2,9 +2,14 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -18,10 +23,61 @@ func (e *Env) SetUsage(ns, deployment, cpu, memory string) {
 	require.NoError(e.T, controlplane.SetUsage(context.Background(), e.CP.Config, ns, deployment, controlplane.Usage{CPU: cpu, Memory: memory}))
 }
 
+// SetLoad gives Deployment ns/name a CPU load its running pods share (each uses cpu divided
+// by their number, rewritten as they come and go), and memory per container: adding
+// replicas lowers each pod's CPU, as behind a load balancer.
+func (e *Env) SetLoad(ns, deployment, cpu, memory string) {
+	e.T.Helper()
+	require.NoError(e.T, controlplane.SetUsage(context.Background(), e.CP.Config, ns, deployment, controlplane.Usage{CPU: cpu, Memory: memory, Shared: true}))
+}
+
 // SetPodUsage sets one pod's usage, over its Deployment's.
 func (e *Env) SetPodUsage(ns, pod, cpu, memory string) {
 	e.T.Helper()
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q,%q:%q}}}`, controlplane.UsageCPUAnnotation, cpu, controlplane.UsageMemoryAnnotation, memory)
 	_, err := e.Kube.CoreV1().Pods(ns).Patch(context.Background(), pod, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	require.NoError(e.T, err)
+}
+
+// WaitCPUUsage waits until metrics-server reports every container of the pods matching selector
+// in ns (at least one pod) within 15 % of cpu: a change of SetUsage shows there after its next
+// scrapes, about 20 s later.
+func (e *Env) WaitCPUUsage(ns, selector, cpu string) {
+	e.T.Helper()
+	want := resource.MustParse(cpu)
+	var last string
+	ok := assert.Eventually(e.T, func() bool {
+		raw, err := e.Kube.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", ns, "pods").
+			Param("labelSelector", selector).DoRaw(context.Background())
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		var list struct {
+			Items []struct {
+				Metadata   struct{ Name string } `json:"metadata"`
+				Containers []struct {
+					Name  string                       `json:"name"`
+					Usage map[string]resource.Quantity `json:"usage"`
+				} `json:"containers"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(raw, &list); err != nil {
+			last = err.Error()
+			return false
+		}
+		last = string(raw)
+		for _, p := range list.Items {
+			for _, c := range p.Containers {
+				got := c.Usage["cpu"]
+				if math.Abs(float64(got.MilliValue()-want.MilliValue())) > 0.15*float64(want.MilliValue()) {
+					return false
+				}
+			}
+		}
+		return len(list.Items) > 0
+	}, WaitFor, 500*time.Millisecond)
+	if !ok {
+		require.FailNow(e.T, fmt.Sprintf("metrics-server never reported %s CPU for %s in %s", cpu, selector, ns), last)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -98,6 +99,14 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reason, stableRolloutMessage(d, c.cfg.RolloutInterval))
 		return d.Retry, nil
 	}
+	if !c.published(dpa, version) {
+		// The webhooks patch new pods from the status they read: the rollout follows once the
+		// status with this recommendation (and the Active condition) is there, or the first
+		// pods of the rollout would carry the template's rec-id without its resources.
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
+			"recommendation "+version+" is written to the status first, for the webhooks; the rollout follows")
+		return publishRetry, nil
+	}
 	if err := c.triggerRollout(ctx, target, version, now); err != nil {
 		c.metrics.rollouts.WithLabelValues("failure").Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedTriggerRollout", "rollout of %s %s for recommendation %s failed: %v", target.Kind, target.Name, version, err)
@@ -110,6 +119,21 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 	st.LastAction = &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Truncate(time.Second)), Version: version, Type: reasonRolloutTriggered}
 	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutTriggered, "rollout triggered for recommendation "+version)
 	return c.cfg.RolloutInterval, nil
+}
+
+// publishRetry is when a rollout waiting for its recommendation to reach the view is looked
+// at again, should the status write's own update event not come first.
+const publishRetry = time.Second
+
+// published says whether the view the webhooks patch from (the shared DPA informer) has the DPA
+// Active with recommendation version in its status.
+func (c *Controller) published(dpa *v1alpha2.DatadogPodAutoscaler, version string) bool {
+	seen := c.view.Get(dpa.Namespace + "/" + dpa.Name)
+	if seen == nil || !meta.IsStatusConditionTrue(seen.Status.Conditions, v1alpha2.ConditionActive) {
+		return false
+	}
+	v := seen.Status.Vertical
+	return v != nil && v.Target != nil && v.Target.Version == version
 }
 
 func stableRolloutMessage(d rolloutDecision, interval time.Duration) string {

@@ -48,6 +48,11 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		if setAnnotation(&pod.ObjectMeta, v1alpha2.RecommendationIDAnnotation, v.Target.Version) {
 			changed = true
 		}
+	} else if _, ok := pod.Annotations[v1alpha2.RecommendationIDAnnotation]; ok {
+		// The template's rec-id names a recommendation this view does not hold: the pod does
+		// not get it, so it must not claim it (the controller counts pods by rec-id).
+		delete(pod.Annotations, v1alpha2.RecommendationIDAnnotation)
+		changed = true
 	}
 	return changed, nil
 }

@@ -103,6 +103,19 @@ func TestPodPatcherFollowsTheStatus(t *testing.T) {
 	assert.Equal(t, "abc", got.Annotations[v1alpha2.RecommendationIDAnnotation])
 	assert.Equal(t, "400m", ptrQ(got.Spec.Containers[0].Resources.Requests.Cpu()))
 
+	// A pod whose template names a recommendation the view does not hold (yet) does not
+	// claim it: it carries no resources of it.
+	target := dpa.Status.Vertical.Target
+	dpa.Status.Vertical.Target = nil
+	put()
+	got = pod()
+	got.Annotations = map[string]string{v1alpha2.RecommendationIDAnnotation: "def"}
+	changed, _ = p.PatchPod(got)
+	assert.True(t, changed)
+	assert.NotContains(t, got.Annotations, v1alpha2.RecommendationIDAnnotation)
+	assert.Equal(t, "shop/web", got.Annotations[v1alpha2.AutoscalerIDAnnotation])
+	dpa.Status.Vertical.Target = target
+
 	dpa.Spec.ApplyPolicy = &v1alpha2.DatadogPodAutoscalerApplyPolicy{Mode: v1alpha2.DatadogPodAutoscalerApplyModePreview}
 	put()
 	changed, _ = p.PatchPod(pod())
