@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -73,11 +72,11 @@ func (e *env) getDPA(ns, name string) *v1alpha2.DatadogPodAutoscaler {
 }
 
 // waitCondition waits until the DPA has the condition with the status and returns it.
-func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus) *metav1.Condition {
+func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus) *v1alpha2.DatadogPodAutoscalerCondition {
 	e.T.Helper()
-	var c *metav1.Condition
+	var c *v1alpha2.DatadogPodAutoscalerCondition
 	require.Eventually(e.T, func() bool {
-		c = meta.FindStatusCondition(e.getDPA(ns, name).Status.Conditions, typ)
+		c = v1alpha2.FindCondition(e.getDPA(ns, name).Status.Conditions, typ)
 		return c != nil && c.Status == status
 	}, waitFor, 100*time.Millisecond, "DPA %s/%s never had %s=%s (last: %+v)", ns, name, typ, status, c)
 	return c
@@ -161,7 +160,7 @@ func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
 	require.Len(t, target.DesiredResources, 1)
 	assert.Equal(t, "400m", ptrQ(target.DesiredResources[0].Requests.Cpu()))
 	assert.Equal(t, "300Mi", ptrQ(target.DesiredResources[0].Requests.Memory()))
-	assert.True(t, meta.IsStatusConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive))
+	assert.True(t, v1alpha2.IsConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive))
 
 	// What the recommender was asked first, before the rollout surged the replicas.
 	req, n := rec.firstRequest()
@@ -220,12 +219,13 @@ func (e *env) eventsWithMessage(ns, object, reason, message string) []corev1.Eve
 // ptrQ renders a quantity.
 func ptrQ(q *resource.Quantity) string { return q.String() }
 
-// force-resources is clamped by the constraints and the pods run clamped; Preview never
-// writes the workload; pause stops everything: their pods, recreated, are not patched.
+// force-resources is clamped by the constraints and the pods run clamped; Preview and
+// update.strategy Disabled never write the workload; pause stops everything: their pods,
+// recreated, are not patched (Disabled too, as with the Cluster Agent).
 func TestManualResourcesPreviewAndPause(t *testing.T) {
 	e := newClusterEnv(t)
 	ns := e.Namespace("shop", nil)
-	for _, name := range []string{"clamped", "preview", "paused"} {
+	for _, name := range []string{"clamped", "preview", "paused", "disabled"} {
 		e.runningDeployment(ns, name, 1)
 	}
 	e.startAgent(nil)
@@ -235,6 +235,7 @@ func TestManualResourcesPreviewAndPause(t *testing.T) {
 	e.dpa(ns, "clamped", "clamped", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.constraints": constraints})
 	e.dpa(ns, "preview", "preview", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.applyPolicy.mode": "Preview"})
 	e.dpa(ns, "paused", "paused", map[string]string{v1alpha2.ForceResourcesAnnotation: force, v1alpha2.PauseAnnotation: "true"}, nil)
+	e.dpa(ns, "disabled", "disabled", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.applyPolicy.update.strategy": "Disabled"})
 
 	limited := e.waitCondition(ns, "clamped", v1alpha2.ConditionVerticalScalingLimited, metav1.ConditionTrue)
 	assert.Contains(t, limited.Message, "maxAllowed 1")
@@ -251,9 +252,11 @@ func TestManualResourcesPreviewAndPause(t *testing.T) {
 	require.NotNil(t, e.getDPA(ns, "preview").Status.Vertical.Target, "Preview records the recommendation")
 	active := e.waitCondition(ns, "paused", v1alpha2.ConditionActive, metav1.ConditionFalse)
 	assert.Equal(t, "Paused", active.Reason)
+	disabled := e.waitCondition(ns, "disabled", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionFalse)
+	assert.Contains(t, disabled.Message, "new pods are not patched")
 
 	// The clamped one was rolled out: the controller has had its passes over all three.
-	for _, name := range []string{"preview", "paused"} {
+	for _, name := range []string{"preview", "paused", "disabled"} {
 		dep, err := e.Kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
 		require.NoError(t, err)
 		assert.Empty(t, dep.Spec.Template.Annotations, "%s: the workload is never written", name)
@@ -297,6 +300,12 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 		{"shop", "unserved", "w", map[string]any{"spec.targetRef.kind": "Gadget", "spec.targetRef.apiVersion": "example.com/v1"}, "InvalidSpec", "kind Gadget of apiVersion \"example.com/v1\" is not served"},
 		{"lazyscale", "self", "lazyscale", nil, "InvalidSpec", "lazyscale's own namespace"},
 		{"shop", "second", "web", nil, "TargetAlreadyAutoscaled", "already autoscaled by the older DPA first"},
+		// Accepted by the schema (as by the Datadog API's), refused by the controller.
+		{"shop", "bounds", "w", map[string]any{"spec.constraints": map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}},
+			"InvalidSpec", "minReplicas 5 is above maxReplicas 2"},
+		{"shop", "novalue", "w", map[string]any{"spec.objectives": []any{map[string]any{"type": "PodResource",
+			"podResource": map[string]any{"name": "cpu", "value": map[string]any{"type": "Utilization"}}}}},
+			"InvalidSpec", "needs utilization of at least 1"},
 		{"shop", "objective", "api", map[string]any{"spec.objectives": []any{map[string]any{"type": "ContainerResource",
 			"containerResource": map[string]any{"name": "cpu", "container": "proxy", "value": map[string]any{"type": "Utilization", "utilization": int64(50)}}}}},
 			"InvalidSpec", `objectives[0]: container "proxy" is not in Deployment api`},
@@ -308,15 +317,9 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 		c := e.waitCondition(tt.ns, tt.name, v1alpha2.ConditionError, metav1.ConditionTrue)
 		assert.Equal(t, tt.reason, c.Reason, tt.name)
 		assert.Contains(t, c.Message, tt.message, tt.name)
-		assert.False(t, meta.IsStatusConditionTrue(e.getDPA(tt.ns, tt.name).Status.Conditions, v1alpha2.ConditionActive), tt.name)
+		assert.False(t, v1alpha2.IsConditionTrue(e.getDPA(tt.ns, tt.name).Status.Conditions, v1alpha2.ConditionActive), tt.name)
 	}
 
-	// minReplicas > maxReplicas never gets this far: the CRD rejects it with the field named.
-	u := testenv.DPA("shop", "bounds", "api")
-	require.NoError(t, unstructured.SetNestedField(u.Object, map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}, "spec", "constraints"))
-	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("shop").Create(context.Background(), u, metav1.CreateOptions{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "minReplicas")
 	assert.Empty(t, e.LazyscaleRequests("deployments", "patch"), "no action on invalid DPAs")
 }
 

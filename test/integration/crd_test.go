@@ -9,13 +9,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
-// The generated CRDs make the apiserver reject invalid autoscalers with a message naming the
-// field, before lazyscale ever sees them.
+// The generated CRDs make the apiserver reject what the Datadog API's schema rejects, with a
+// message naming the field. They reject nothing more: what that schema accepts and lazyscale
+// cannot act on is reported by the controller (TestInvalidSpecsGetErrorCondition).
 func TestCRDValidation(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
@@ -31,16 +33,16 @@ func TestCRDValidation(t *testing.T) {
 		}, "utilization"},
 		{"no objectives", func(s map[string]any) { s["objectives"] = []any{} }, "objectives"},
 		{"unknown mode", func(s map[string]any) { s["applyPolicy"] = map[string]any{"mode": "Sometimes"} }, "mode"},
-		{"utilization type without value", func(s map[string]any) {
-			delete(s["objectives"].([]any)[0].(map[string]any)["podResource"].(map[string]any)["value"].(map[string]any), "utilization")
-		}, "utilization is required"},
-		{"minReplicas above maxReplicas", func(s map[string]any) {
-			s["constraints"] = map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}
-		}, "minReplicas must not exceed maxReplicas"},
 		{"rule period out of range", func(s map[string]any) {
 			s["applyPolicy"] = map[string]any{"scaleUp": map[string]any{"rules": []any{
-				map[string]any{"type": "Pods", "value": int64(1), "periodSeconds": int64(3600)}}}}
+				map[string]any{"type": "Pods", "value": int64(1), "periodSeconds": int64(3601)}}}}
 		}, "periodSeconds"},
+		{"window out of range", func(s map[string]any) {
+			s["applyPolicy"] = map[string]any{"scaleDown": map[string]any{"stabilizationWindowSeconds": int64(3601)}}
+		}, "stabilizationWindowSeconds"},
+		{"unknown update strategy", func(s map[string]any) {
+			s["applyPolicy"] = map[string]any{"update": map[string]any{"strategy": "Sometimes"}}
+		}, "strategy"},
 		{"missing targetRef", func(s map[string]any) { delete(s, "targetRef") }, "targetRef"},
 	}
 	for _, tt := range tests {
@@ -58,6 +60,31 @@ func TestCRDValidation(t *testing.T) {
 	require.NoError(t, err)
 	mode, _, _ := unstructured.NestedString(created.Object, "spec", "owner")
 	assert.Equal(t, "Local", mode, "defaults applied by the CRD")
+
+	// What the Datadog schema accepts, ours does, and keeps: no objectives, a window of an
+	// hour, minReplicas above maxReplicas (the controller reports it), a false that must not
+	// come back as the default true.
+	loose := testenv.DPA("shop", "loose", "cart")
+	spec := loose.Object["spec"].(map[string]any)
+	delete(spec, "objectives")
+	spec["constraints"] = map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}
+	spec["applyPolicy"] = map[string]any{"scaleDown": map[string]any{"stabilizationWindowSeconds": int64(3600)},
+		"update": map[string]any{"strategy": "TriggerRollout", "resizePendingPeriod": int64(120)}}
+	spec["fallback"] = map[string]any{"horizontal": map[string]any{"enabled": false}}
+	created, err = dpas.Create(context.Background(), loose, metav1.CreateOptions{})
+	require.NoError(t, err)
+	enabled, found, _ := unstructured.NestedBool(created.Object, "spec", "fallback", "horizontal", "enabled")
+	assert.True(t, found)
+	assert.False(t, enabled, "enabled: false is kept")
+	period, _, _ := unstructured.NestedInt64(created.Object, "spec", "applyPolicy", "update", "resizePendingPeriod")
+	assert.Equal(t, int64(120), period)
+	var typed v1alpha2.DatadogPodAutoscaler
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(created.Object, &typed))
+	back, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&typed)
+	require.NoError(t, err)
+	enabled, found, _ = unstructured.NestedBool(back, "spec", "fallback", "horizontal", "enabled")
+	assert.True(t, found, "a false survives lazyscale's own round trip (no omitempty)")
+	assert.False(t, enabled)
 }
 
 // setPath sets a value at a path of map keys and list indexes.

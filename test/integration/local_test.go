@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -95,7 +94,7 @@ func TestLocalRecommender(t *testing.T) {
 	e.waitReplicas(ns, "web", 6)
 	e.waitRunning(ns, "web", 6)
 	dpa := e.waitHorizontalTargetIn(ns, "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 6, 100)
-	c := meta.FindStatusCondition(dpa.Status.Conditions, v1alpha2.ConditionHorizontalAbleToRecommend)
+	c := v1alpha2.FindCondition(dpa.Status.Conditions, v1alpha2.ConditionHorizontalAbleToRecommend)
 	require.NotNil(t, c)
 	assert.Equal(t, "LocalFallback", c.Reason)
 	assert.Contains(t, c.Message, "no external recommendation")
@@ -158,7 +157,7 @@ func TestFallbackToLocal(t *testing.T) {
 	// Stale (20 min > 600 s): local, scale-up allowed by the default direction.
 	e.waitReplicas(ns, "web", 4)
 	dpa := e.waitHorizontalTargetIn(ns, "web", v1alpha2.DatadogPodAutoscalerLocalValueSource, 4, 100)
-	c := meta.FindStatusCondition(dpa.Status.Conditions, v1alpha2.ConditionHorizontalAbleToRecommend)
+	c := v1alpha2.FindCondition(dpa.Status.Conditions, v1alpha2.ConditionHorizontalAbleToRecommend)
 	assert.Equal(t, "LocalFallback", c.Reason)
 	assert.Contains(t, c.Message, "is older than 10m0s")
 	e.waitRunning(ns, "web", 4)

@@ -63,15 +63,19 @@ type DatadogPodAutoscalerSpec struct {
 
 	// ApplyPolicy says how recommendations are applied.
 	// +optional
+	// +kubebuilder:default={}
 	ApplyPolicy *DatadogPodAutoscalerApplyPolicy `json:"applyPolicy,omitempty"`
 
-	// Objectives are the targets the autoscaler drives toward; at least one.
+	// Objectives are the targets the autoscaler drives toward. When none is set, lazyscale
+	// keeps the pods' CPU at 80 % of their requests (DefaultObjective).
+	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +listType=atomic
-	Objectives []DatadogPodAutoscalerObjective `json:"objectives"`
+	Objectives []DatadogPodAutoscalerObjective `json:"objectives,omitempty"`
 
 	// Fallback configures local scaling when remote recommendations go stale.
 	// +optional
+	// +kubebuilder:default={}
 	Fallback *DatadogFallbackPolicy `json:"fallback,omitempty"`
 
 	// Constraints bound what the autoscaler may do.
@@ -85,9 +89,7 @@ type DatadogPodAutoscalerSpec struct {
 
 // CrossVersionObjectReference names the target workload.
 type CrossVersionObjectReference struct {
-	// +kubebuilder:validation:MinLength=1
 	Kind string `json:"kind"`
-	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// +optional
 	APIVersion string `json:"apiVersion,omitempty"`
@@ -108,7 +110,7 @@ type DatadogPodAutoscalerApplyPolicy struct {
 	// Mode Apply acts on recommendations; Preview only records them in status.
 	// +optional
 	// +kubebuilder:default=Apply
-	Mode DatadogPodAutoscalerApplyMode `json:"mode,omitempty"`
+	Mode DatadogPodAutoscalerApplyMode `json:"mode"`
 	// Update configures vertical updates (rollouts).
 	// +optional
 	Update *DatadogPodAutoscalerUpdatePolicy `json:"update,omitempty"`
@@ -120,21 +122,37 @@ type DatadogPodAutoscalerApplyPolicy struct {
 	ScaleDown *DatadogPodAutoscalerScalingPolicy `json:"scaleDown,omitempty"`
 }
 
-// DatadogPodAutoscalerUpdateStrategy is Auto or Disabled.
-// +kubebuilder:validation:Enum=Auto;Disabled
+// DatadogPodAutoscalerUpdateStrategy is Auto, TriggerRollout or Disabled.
+// +kubebuilder:validation:Enum=Auto;Disabled;TriggerRollout
 type DatadogPodAutoscalerUpdateStrategy string
 
 // Update strategies.
 const (
-	DatadogPodAutoscalerAutoUpdateStrategy     DatadogPodAutoscalerUpdateStrategy = "Auto"
+	// Auto lets the autoscaler pick how pods get a new recommendation (today: a rollout).
+	DatadogPodAutoscalerAutoUpdateStrategy DatadogPodAutoscalerUpdateStrategy = "Auto"
+	// Disabled: the workload is never updated, and new pods are not patched.
 	DatadogPodAutoscalerDisabledUpdateStrategy DatadogPodAutoscalerUpdateStrategy = "Disabled"
+	// TriggerRollout always rolls the workload out.
+	DatadogPodAutoscalerTriggerRolloutUpdateStrategy DatadogPodAutoscalerUpdateStrategy = "TriggerRollout"
 )
 
 // DatadogPodAutoscalerUpdatePolicy configures vertical updates.
 type DatadogPodAutoscalerUpdatePolicy struct {
 	// +optional
-	// +kubebuilder:default=Auto
 	Strategy DatadogPodAutoscalerUpdateStrategy `json:"strategy,omitempty"`
+	// ResizePendingPeriod is how long, in seconds, an in-place resize the kubelet reports as
+	// pending is waited for before the pod is evicted. Accepted and kept; lazyscale does not
+	// resize in place yet.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	ResizePendingPeriod int32 `json:"resizePendingPeriod,omitempty"`
+	// RolloutFallbackDelay is how long, in seconds, blocked evictions are waited for before a
+	// full rollout. Accepted and kept; lazyscale does not evict.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	RolloutFallbackDelay int32 `json:"rolloutFallbackDelay,omitempty"`
 }
 
 // DatadogPodAutoscalerScalingStrategySelect is Max, Min or Disabled.
@@ -160,7 +178,7 @@ type DatadogPodAutoscalerScalingPolicy struct {
 	// StabilizationWindowSeconds is how far back recommendations are considered.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=1800
+	// +kubebuilder:validation:Maximum=3600
 	StabilizationWindowSeconds int32 `json:"stabilizationWindowSeconds,omitempty"`
 }
 
@@ -180,29 +198,104 @@ type DatadogPodAutoscalerScalingRule struct {
 	// +kubebuilder:validation:Minimum=0
 	Value int32 `json:"value"`
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=1800
+	// +kubebuilder:validation:Maximum=3600
 	PeriodSeconds int32 `json:"periodSeconds"`
 }
 
-// DatadogPodAutoscalerObjectiveType is PodResource or ContainerResource.
-// +kubebuilder:validation:Enum=PodResource;ContainerResource
+// DatadogPodAutoscalerObjectiveType is PodResource, ContainerResource or CustomQuery.
+// +kubebuilder:validation:Enum=PodResource;ContainerResource;CustomQuery
 type DatadogPodAutoscalerObjectiveType string
 
 // Objective types.
 const (
 	DatadogPodAutoscalerPodResourceObjectiveType       DatadogPodAutoscalerObjectiveType = "PodResource"
 	DatadogPodAutoscalerContainerResourceObjectiveType DatadogPodAutoscalerObjectiveType = "ContainerResource"
+	// CustomQuery is a metrics query evaluated by Datadog's backend. lazyscale keeps it and
+	// passes it to an external recommender; its local recommender cannot serve it.
+	DatadogPodAutoscalerCustomQueryObjectiveType DatadogPodAutoscalerObjectiveType = "CustomQuery"
 )
 
-// DatadogPodAutoscalerObjective is one target: a pod-level or a container-level resource.
-// +kubebuilder:validation:XValidation:rule="self.type != 'PodResource' || has(self.podResource)",message="podResource is required when type is PodResource"
-// +kubebuilder:validation:XValidation:rule="self.type != 'ContainerResource' || has(self.containerResource)",message="containerResource is required when type is ContainerResource"
+// DatadogPodAutoscalerObjective is one target: a pod-level or a container-level resource, or
+// a custom query. The member matching Type must be set; the controller reports it when not.
 type DatadogPodAutoscalerObjective struct {
 	Type DatadogPodAutoscalerObjectiveType `json:"type"`
 	// +optional
 	PodResource *DatadogPodAutoscalerPodResourceObjective `json:"podResource,omitempty"`
 	// +optional
 	ContainerResource *DatadogPodAutoscalerContainerResourceObjective `json:"containerResource,omitempty"`
+	// +optional
+	CustomQuery *DatadogPodAutoscalerCustomQueryObjective `json:"customQuery,omitempty"`
+}
+
+// DatadogPodAutoscalerCustomQueryObjective keeps a query's value at a target.
+type DatadogPodAutoscalerCustomQueryObjective struct {
+	// Request is the query.
+	Request DatadogPodAutoscalerTimeseriesFormulaRequest `json:"request"`
+	// Value is the target.
+	Value DatadogPodAutoscalerObjectiveValue `json:"value"`
+	// Window is the span the query is evaluated over, e.g. "5m".
+	Window metav1.Duration `json:"window"`
+}
+
+// DatadogPodAutoscalerTimeseriesFormulaRequest is one or more queries and a formula over them.
+type DatadogPodAutoscalerTimeseriesFormulaRequest struct {
+	// Formula combines the queries by name, e.g. "a / b".
+	// +optional
+	Formula string `json:"formula,omitempty"`
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Queries []DatadogPodAutoscalerTimeseriesQuery `json:"queries"`
+}
+
+// DatadogPodAutoscalerMetricsDataSource is Metrics or ApmMetrics.
+// +kubebuilder:validation:Enum=Metrics;ApmMetrics
+type DatadogPodAutoscalerMetricsDataSource string
+
+// Query sources.
+const (
+	DatadogPodAutoscalerMetricsDataSourceMetrics    DatadogPodAutoscalerMetricsDataSource = "Metrics"
+	DatadogPodAutoscalerMetricsDataSourceApmMetrics DatadogPodAutoscalerMetricsDataSource = "ApmMetrics"
+)
+
+// DatadogPodAutoscalerTimeseriesQuery is one query: a metrics query or an APM one.
+type DatadogPodAutoscalerTimeseriesQuery struct {
+	// Name is what the formula calls the query.
+	// +optional
+	Name   string                                `json:"name"`
+	Source DatadogPodAutoscalerMetricsDataSource `json:"source"`
+	// +optional
+	Metrics *DatadogPodAutoscalerMetricsTimeseriesQuery `json:"metrics,omitempty"`
+	// +optional
+	ApmMetrics *DatadogPodAutoscalerApmMetricsTimeseriesQuery `json:"apmMetrics,omitempty"`
+}
+
+// DatadogPodAutoscalerMetricsTimeseriesQuery is a metrics query string.
+type DatadogPodAutoscalerMetricsTimeseriesQuery struct {
+	// +kubebuilder:validation:MinLength=1
+	Query string `json:"query"`
+}
+
+// DatadogPodAutoscalerApmMetricsStat is the statistic of an APM query.
+// +kubebuilder:validation:Enum=error_rate;errors;errors_per_second;hits;hits_per_second;apdex;latency_avg;latency_max;latency_p50;latency_p75;latency_p90;latency_p95;latency_p99;latency_p999;latency_distribution;total_time
+type DatadogPodAutoscalerApmMetricsStat string
+
+// DatadogPodAutoscalerApmMetricsTimeseriesQuery is an APM query.
+type DatadogPodAutoscalerApmMetricsTimeseriesQuery struct {
+	Stat DatadogPodAutoscalerApmMetricsStat `json:"stat"`
+	// +optional
+	Service string `json:"service,omitempty"`
+	// +optional
+	ResourceName string `json:"resourceName,omitempty"`
+	// +optional
+	ResourceHash string `json:"resourceHash,omitempty"`
+	// +optional
+	OperationName string `json:"operationName,omitempty"`
+	// +optional
+	GroupBy []string `json:"groupBy,omitempty"`
+	// +optional
+	QueryFilter string `json:"queryFilter,omitempty"`
+	// +optional
+	SpanKind string `json:"spanKind,omitempty"`
 }
 
 // DatadogPodAutoscalerPodResourceObjective targets a resource summed over the pod.
@@ -215,8 +308,7 @@ type DatadogPodAutoscalerPodResourceObjective struct {
 // DatadogPodAutoscalerContainerResourceObjective targets a resource of one container.
 type DatadogPodAutoscalerContainerResourceObjective struct {
 	// +kubebuilder:validation:Enum=cpu;memory
-	Name corev1.ResourceName `json:"name"`
-	// +kubebuilder:validation:MinLength=1
+	Name      corev1.ResourceName                `json:"name"`
 	Container string                             `json:"container"`
 	Value     DatadogPodAutoscalerObjectiveValue `json:"value"`
 }
@@ -231,14 +323,13 @@ const (
 	DatadogPodAutoscalerAbsoluteValueObjectiveValueType DatadogPodAutoscalerObjectiveValueType = "AbsoluteValue"
 )
 
-// DatadogPodAutoscalerObjectiveValue is a utilization percentage or an absolute quantity.
-// +kubebuilder:validation:XValidation:rule="self.type != 'Utilization' || has(self.utilization)",message="utilization is required when type is Utilization"
-// +kubebuilder:validation:XValidation:rule="self.type != 'AbsoluteValue' || has(self.absoluteValue)",message="absoluteValue is required when type is AbsoluteValue"
+// DatadogPodAutoscalerObjectiveValue is a utilization percentage or an absolute quantity; the
+// member matching Type must be set (the controller reports it when not).
 type DatadogPodAutoscalerObjectiveValue struct {
 	Type DatadogPodAutoscalerObjectiveValueType `json:"type"`
 	// Utilization is a percentage of the requests.
 	// +optional
-	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	Utilization *int32 `json:"utilization,omitempty"`
 	// +optional
@@ -259,18 +350,22 @@ const (
 // DatadogFallbackPolicy configures fallbacks.
 type DatadogFallbackPolicy struct {
 	// +optional
+	// +kubebuilder:default={}
 	Horizontal DatadogPodAutoscalerHorizontalFallbackPolicy `json:"horizontal,omitempty"`
 }
 
 // DatadogPodAutoscalerHorizontalFallbackPolicy switches to local horizontal recommendations.
 type DatadogPodAutoscalerHorizontalFallbackPolicy struct {
+	// Enabled is written even when false: a false that an omitempty dropped would come back
+	// as the default, true.
 	// +optional
 	// +kubebuilder:default=true
-	Enabled bool `json:"enabled,omitempty"`
+	Enabled bool `json:"enabled"`
 	// +optional
 	// +kubebuilder:default=ScaleUp
 	Direction DatadogPodAutoscalerFallbackDirection `json:"direction,omitempty"`
 	// +optional
+	// +kubebuilder:default={}
 	Triggers HorizontalFallbackTriggers `json:"triggers,omitempty"`
 	// Objectives used while falling back; the spec's objectives when empty.
 	// +optional
@@ -287,8 +382,8 @@ type HorizontalFallbackTriggers struct {
 	StaleRecommendationThresholdSeconds int32 `json:"staleRecommendationThresholdSeconds,omitempty"`
 }
 
-// DatadogPodAutoscalerConstraints bound the autoscaler.
-// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",message="minReplicas must not exceed maxReplicas"
+// DatadogPodAutoscalerConstraints bound the autoscaler. minReplicas above maxReplicas is
+// reported by the controller, not refused by the schema.
 type DatadogPodAutoscalerConstraints struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
@@ -297,42 +392,57 @@ type DatadogPodAutoscalerConstraints struct {
 	// +kubebuilder:validation:Minimum=1
 	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
 	// +optional
-	// +listType=atomic
 	Containers []DatadogPodAutoscalerContainerConstraints `json:"containers,omitempty"`
 }
 
-// DatadogPodAutoscalerContainerControlledValues is RequestsAndLimits or RequestsOnly.
-// +kubebuilder:validation:Enum=RequestsAndLimits;RequestsOnly
+// DatadogPodAutoscalerContainerControlledValues is RequestsAndLimits, RequestsOnly or
+// CPURequestsRemoveLimitsMemoryRequestsAndLimits.
+// +kubebuilder:validation:Enum=RequestsAndLimits;RequestsOnly;CPURequestsRemoveLimitsMemoryRequestsAndLimits
 type DatadogPodAutoscalerContainerControlledValues string
 
 // Controlled values.
 const (
 	DatadogPodAutoscalerContainerControlledValuesRequestsAndLimits DatadogPodAutoscalerContainerControlledValues = "RequestsAndLimits"
 	DatadogPodAutoscalerContainerControlledValuesRequestsOnly      DatadogPodAutoscalerContainerControlledValues = "RequestsOnly"
+	// CPU: requests only, and the CPU limit removed; memory: requests and limits.
+	DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits DatadogPodAutoscalerContainerControlledValues = "CPURequestsRemoveLimitsMemoryRequestsAndLimits"
 )
 
 // DatadogPodAutoscalerContainerConstraints bound one container ("*" for all).
 type DatadogPodAutoscalerContainerConstraints struct {
 	// Name is a container name or "*".
-	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
+	// Requests is the older place of MinAllowed and MaxAllowed, read when those are unset.
+	// +optional
+	Requests *DatadogPodAutoscalerContainerResourceConstraints `json:"requests,omitempty"`
 	// +optional
 	MinAllowed corev1.ResourceList `json:"minAllowed,omitempty"`
 	// +optional
 	MaxAllowed corev1.ResourceList `json:"maxAllowed,omitempty"`
 	// +optional
-	// +listType=set
 	ControlledResources []corev1.ResourceName `json:"controlledResources,omitempty"`
 	// +optional
 	ControlledValues *DatadogPodAutoscalerContainerControlledValues `json:"controlledValues,omitempty"`
+}
+
+// DatadogPodAutoscalerContainerResourceConstraints are the older form of the request bounds.
+type DatadogPodAutoscalerContainerResourceConstraints struct {
+	// +optional
+	MinAllowed corev1.ResourceList `json:"minAllowed,omitempty"`
+	// +optional
+	MaxAllowed corev1.ResourceList `json:"maxAllowed,omitempty"`
 }
 
 // DatadogPodAutoscalerOptions tune recommendations.
 type DatadogPodAutoscalerOptions struct {
 	// +optional
 	OutOfMemory *DatadogPodAutoscalerOutOfMemoryOptions `json:"outOfMemory,omitempty"`
+	// Burstable removes CPU limits while keeping CPU requests (Burstable QoS). Accepted and
+	// kept; lazyscale does not act on it yet.
+	// +optional
+	Burstable *bool `json:"burstable,omitempty"`
 }
 
 // DatadogPodAutoscalerOutOfMemoryOptions configure the reaction to OOM kills.
@@ -350,14 +460,36 @@ type DatadogPodAutoscalerStatus struct {
 	Horizontal *DatadogPodAutoscalerHorizontalStatus `json:"horizontal,omitempty"`
 	// +optional
 	CurrentReplicas *int32 `json:"currentReplicas,omitempty"`
+	// Options are the options in effect.
+	// +optional
+	Options *DatadogPodAutoscalerOptionsStatus `json:"options,omitempty"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []DatadogPodAutoscalerCondition `json:"conditions,omitempty"`
 }
 
-// DatadogPodAutoscalerValueSource is where a recommendation came from.
-// +kubebuilder:validation:Enum=Autoscaling;Manual;Local
+// DatadogPodAutoscalerOptionsStatus are the options in effect.
+type DatadogPodAutoscalerOptionsStatus struct {
+	// +optional
+	Burstable *bool `json:"burstable,omitempty"`
+}
+
+// DatadogPodAutoscalerCondition is one condition of a DPA. Unlike metav1.Condition it has no
+// observedGeneration, and only type and status are required: the Cluster Agent writes it so.
+type DatadogPodAutoscalerCondition struct {
+	Type   string                 `json:"type"`
+	Status metav1.ConditionStatus `json:"status"`
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// DatadogPodAutoscalerValueSource is where a recommendation came from: Autoscaling (an
+// external recommender), Manual, Local or External.
 type DatadogPodAutoscalerValueSource string
 
 // Value sources.
@@ -365,6 +497,7 @@ const (
 	DatadogPodAutoscalerAutoscalingValueSource DatadogPodAutoscalerValueSource = "Autoscaling"
 	DatadogPodAutoscalerManualValueSource      DatadogPodAutoscalerValueSource = "Manual"
 	DatadogPodAutoscalerLocalValueSource       DatadogPodAutoscalerValueSource = "Local"
+	DatadogPodAutoscalerExternalValueSource    DatadogPodAutoscalerValueSource = "External"
 )
 
 // DatadogPodAutoscalerVerticalStatus is the vertical recommendation and last action.
@@ -381,9 +514,17 @@ type DatadogPodAutoscalerVerticalTargetStatus struct {
 	GeneratedAt metav1.Time                     `json:"generatedAt,omitempty"`
 	// Version identifies the recommendation (the rec-id annotation).
 	Version string `json:"version"`
-	// +listType=map
-	// +listMapKey=name
+	// Scaled is how many of the target's pods carry the recommendation.
+	// +optional
+	Scaled *int32 `json:"scaled,omitempty"`
+	// Evicted is how many pods were evicted for this recommendation (0: lazyscale rolls out).
+	// +optional
+	Evicted *int32 `json:"evicted,omitempty"`
 	DesiredResources []DatadogPodAutoscalerContainerResources `json:"desiredResources"`
+	// PodCPURequest is the recommended CPU requests summed over the pod's containers.
+	PodCPURequest resource.Quantity `json:"podCPURequest"`
+	// PodMemoryRequest is the recommended memory requests summed over the pod's containers.
+	PodMemoryRequest resource.Quantity `json:"podMemoryRequest"`
 }
 
 // DatadogPodAutoscalerContainerResources are one container's recommended resources.
@@ -393,13 +534,29 @@ type DatadogPodAutoscalerContainerResources struct {
 	Requests corev1.ResourceList `json:"requests,omitempty"`
 	// +optional
 	Limits corev1.ResourceList `json:"limits,omitempty"`
+	// Runtime holds values for the container's runtime, e.g. GOMEMLIMIT. Kept; not applied.
+	// +optional
+	Runtime *DatadogPodAutoscalerContainerRuntimeValues `json:"runtime,omitempty"`
 }
 
-// DatadogPodAutoscalerVerticalAction is a vertical rollout.
+// DatadogPodAutoscalerContainerRuntimeValues are runtime settings for a container.
+type DatadogPodAutoscalerContainerRuntimeValues struct {
+	// +optional
+	Gomemlimit string `json:"gomemlimit,omitempty"`
+}
+
+// Vertical action types.
+const (
+	VerticalActionRolloutTriggered = "RolloutTriggered"
+	VerticalActionResizeTriggered  = "ResizeTriggered"
+	VerticalActionResizeCompleted  = "ResizeCompleted"
+)
+
+// DatadogPodAutoscalerVerticalAction is a vertical action: a rollout, or an in-place resize.
 type DatadogPodAutoscalerVerticalAction struct {
 	Time    metav1.Time `json:"time"`
 	Version string      `json:"version"`
-	// Type is the rollout kind, e.g. RolloutTriggered.
+	// Type is RolloutTriggered, ResizeTriggered or ResizeCompleted.
 	Type string `json:"type"`
 }
 
@@ -408,13 +565,17 @@ type DatadogPodAutoscalerHorizontalStatus struct {
 	// +optional
 	Target *DatadogPodAutoscalerHorizontalTargetStatus `json:"target,omitempty"`
 	// +optional
-	// +listType=atomic
 	LastActions []DatadogPodAutoscalerHorizontalAction `json:"lastActions,omitempty"`
+	// LastRecommendations are the most recent recommendations. Kept; lazyscale keeps its
+	// history in memory.
+	// +optional
+	LastRecommendations []DatadogPodAutoscalerHorizontalTargetStatus `json:"lastRecommendations,omitempty"`
 }
 
 // DatadogPodAutoscalerHorizontalTargetStatus is one horizontal recommendation.
 type DatadogPodAutoscalerHorizontalTargetStatus struct {
-	Source          DatadogPodAutoscalerValueSource `json:"source"`
+	// +optional
+	Source          DatadogPodAutoscalerValueSource `json:"source,omitempty"`
 	GeneratedAt     metav1.Time                     `json:"generatedAt,omitempty"`
 	DesiredReplicas int32                           `json:"desiredReplicas"`
 }
@@ -424,7 +585,7 @@ type DatadogPodAutoscalerHorizontalAction struct {
 	Time                metav1.Time `json:"time"`
 	FromReplicas        int32       `json:"replicas"`
 	RecommendedReplicas *int32      `json:"recommendedReplicas,omitempty"`
-	ToReplicas          int32       `json:"appliedReplicas"`
+	ToReplicas          int32       `json:"toReplicas"`
 	// +optional
 	LimitedReason *string `json:"limitedReason,omitempty"`
 }

@@ -38,11 +38,15 @@ type DatadogPodAutoscalerClusterProfileSpec struct {
 // DatadogPodAutoscalerTemplate is a DPA spec without targetRef and owner.
 type DatadogPodAutoscalerTemplate struct {
 	// +optional
+	// +kubebuilder:default={}
 	ApplyPolicy *DatadogPodAutoscalerApplyPolicy `json:"applyPolicy,omitempty"`
+	// Objectives default, as a DPA's, to the pods' CPU at 80 % of their requests.
+	// +optional
 	// +kubebuilder:validation:MinItems=1
 	// +listType=atomic
-	Objectives []DatadogPodAutoscalerObjective `json:"objectives"`
+	Objectives []DatadogPodAutoscalerObjective `json:"objectives,omitempty"`
 	// +optional
+	// +kubebuilder:default={}
 	Fallback *DatadogFallbackPolicy `json:"fallback,omitempty"`
 	// +optional
 	Constraints *DatadogPodAutoscalerConstraints `json:"constraints,omitempty"`

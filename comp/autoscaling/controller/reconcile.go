@@ -206,11 +206,11 @@ func (c *Controller) setCondition(dpa *v1alpha2.DatadogPodAutoscaler, typ string
 	if status {
 		s = metav1.ConditionTrue
 	}
-	meta.SetStatusCondition(&dpa.Status.Conditions, metav1.Condition{
-		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: dpa.Generation,
+	v1alpha2.SetCondition(&dpa.Status.Conditions, v1alpha2.DatadogPodAutoscalerCondition{
+		Type: typ, Status: s, Reason: reason, Message: msg,
 		LastTransitionTime: metav1.NewTime(c.now().Truncate(time.Second)),
 	})
-	slices.SortFunc(dpa.Status.Conditions, func(a, b metav1.Condition) int { return strings.Compare(a.Type, b.Type) })
+	slices.SortFunc(dpa.Status.Conditions, func(a, b v1alpha2.DatadogPodAutoscalerCondition) int { return strings.Compare(a.Type, b.Type) })
 }
 
 // writeStatus writes the status subresource, guarded by the cached resourceVersion: a

@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -69,22 +68,43 @@ func (c *Controller) recommendVertical(dpa *v1alpha2.DatadogPodAutoscaler, g gat
 	}
 	if st.Vertical.Target == nil || st.Vertical.Target.Version != version || st.Vertical.Target.Source != rec.Source {
 		// Only a new recommendation moves generatedAt: an unchanged one writes nothing.
+		cpu, memory := podRequests(desired)
 		st.Vertical.Target = &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
 			Source: rec.Source, GeneratedAt: metav1.NewTime(rec.Timestamp.Truncate(time.Second)),
-			Version: version, DesiredResources: desired,
+			Version: version, DesiredResources: desired, PodCPURequest: cpu, PodMemoryRequest: memory,
 		}
 	}
 	return version
 }
 
+// podRequests sums the recommended CPU and memory requests over the containers (the status's
+// podCPURequest and podMemoryRequest).
+func podRequests(desired []v1alpha2.DatadogPodAutoscalerContainerResources) (cpu, memory resource.Quantity) {
+	cpu, memory = *resource.NewMilliQuantity(0, resource.DecimalSI), *resource.NewQuantity(0, resource.BinarySI)
+	for _, d := range desired {
+		if q, ok := d.Requests[corev1.ResourceCPU]; ok {
+			cpu.Add(q)
+		}
+		if q, ok := d.Requests[corev1.ResourceMemory]; ok {
+			memory.Add(q)
+		}
+	}
+	return cpu, memory
+}
+
 // applyVertical rolls the workload out when its pods lag the recommendation.
 func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, version, templateRecID string, counts podwatcher.Counts) (time.Duration, error) {
+	// How many pods carry the recommendation, whatever the mode.
+	if t := dpa.Status.Vertical.Target; t.Scaled == nil || *t.Scaled != counts.ByRecID[version] {
+		scaled := counts.ByRecID[version]
+		t.Scaled = &scaled
+	}
 	switch {
 	case dpaview.IsPreview(dpa):
 		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonPreview, "applyPolicy.mode is Preview: the recommendation is only recorded")
 		return 0, nil
 	case dpaview.RolloutsDisabled(dpa):
-		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonUpdatesDisabled, "applyPolicy.update.strategy is Disabled: no rollout; new pods still get the recommendation")
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonUpdatesDisabled, "applyPolicy.update.strategy is Disabled: the recommendation is only recorded; no rollout, and new pods are not patched")
 		return 0, nil
 	}
 	st := dpa.Status.Vertical
@@ -129,7 +149,7 @@ const publishRetry = time.Second
 // Active with recommendation version in its status.
 func (c *Controller) published(dpa *v1alpha2.DatadogPodAutoscaler, version string) bool {
 	seen := c.view.Get(dpa.Namespace + "/" + dpa.Name)
-	if seen == nil || !meta.IsStatusConditionTrue(seen.Status.Conditions, v1alpha2.ConditionActive) {
+	if seen == nil || !v1alpha2.IsConditionTrue(seen.Status.Conditions, v1alpha2.ConditionActive) {
 		return false
 	}
 	v := seen.Status.Vertical
@@ -213,11 +233,12 @@ func clampList(in corev1.ResourceList, controlled []corev1.ResourceName, cons *v
 		}
 		q = q.DeepCopy()
 		if cons != nil {
-			if lo, ok := cons.MinAllowed[name]; ok && q.Cmp(lo) < 0 {
+			lower, upper := cons.RequestBounds()
+			if lo, ok := lower[name]; ok && q.Cmp(lo) < 0 {
 				*limited = append(*limited, fmt.Sprintf("%s %s raised from %s to minAllowed %s", name, what, q.String(), lo.String()))
 				q = lo.DeepCopy()
 			}
-			if hi, ok := cons.MaxAllowed[name]; ok && q.Cmp(hi) > 0 {
+			if hi, ok := upper[name]; ok && q.Cmp(hi) > 0 {
 				*limited = append(*limited, fmt.Sprintf("%s %s lowered from %s to maxAllowed %s", name, what, q.String(), hi.String()))
 				q = hi.DeepCopy()
 			}

@@ -2,7 +2,6 @@ package dpaview
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
@@ -14,7 +13,9 @@ import (
 // (ReplicaSet → Deployment by name, StatefulSet directly, no ReplicaSet cache), its
 // autoscaler-id, and the vertical recommendation with its rec-id. It reads only the DPA view
 // every replica keeps from the shared informer, so followers patch exactly as the leader.
-// It acts only on DPAs the leader marked Active, in Apply mode, not paused.
+// It acts only on DPAs the leader marked Active, in Apply mode, not paused, whose
+// update.strategy is not Disabled (as the Cluster Agent: Disabled stops vertical changes to
+// new pods too).
 type Patcher struct {
 	view *View
 }
@@ -31,8 +32,8 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		return false, nil
 	}
 	dpa := p.view.Owner(def.Target{Namespace: pod.Namespace, Kind: owner.Kind, Name: owner.Name})
-	if dpa == nil || !meta.IsStatusConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive) ||
-		IsPreview(dpa) || IsPaused(dpa) {
+	if dpa == nil || !v1alpha2.IsConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive) ||
+		IsPreview(dpa) || IsPaused(dpa) || RolloutsDisabled(dpa) {
 		return false, nil
 	}
 	changed := setAnnotation(&pod.ObjectMeta, v1alpha2.AutoscalerIDAnnotation, dpa.Namespace+"/"+dpa.Name)
@@ -40,7 +41,7 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		for _, d := range v.Target.DesiredResources {
 			for i := range pod.Spec.Containers {
 				c := &pod.Spec.Containers[i]
-				if c.Name == d.Name && ApplyToContainer(c, d, RequestsOnly(ContainerConstraint(dpa, d.Name))) {
+				if c.Name == d.Name && ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name)) {
 					changed = true
 				}
 			}

@@ -76,7 +76,7 @@ func TestPodPatcherFollowsTheStatus(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
 		Spec:       v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: "web"}},
 		Status: v1alpha2.DatadogPodAutoscalerStatus{
-			Conditions: []metav1.Condition{{Type: v1alpha2.ConditionActive, Status: metav1.ConditionTrue}},
+			Conditions: []v1alpha2.DatadogPodAutoscalerCondition{{Type: v1alpha2.ConditionActive, Status: metav1.ConditionTrue}},
 			Vertical: &v1alpha2.DatadogPodAutoscalerVerticalStatus{Target: &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
 				Version: "abc", DesiredResources: []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "app", Requests: rl("cpu", "400m")}}}},
 		},

@@ -35,7 +35,8 @@ func IsPaused(dpa *v1alpha2.DatadogPodAutoscaler) bool {
 	return dpa.Annotations[v1alpha2.PauseAnnotation] == "true"
 }
 
-// RolloutsDisabled: applyPolicy.update.strategy is Disabled (no rollout).
+// RolloutsDisabled: applyPolicy.update.strategy is Disabled: no rollout, and new pods are not
+// patched.
 func RolloutsDisabled(dpa *v1alpha2.DatadogPodAutoscaler) bool {
 	return dpa.Spec.ApplyPolicy != nil && dpa.Spec.ApplyPolicy.Update != nil &&
 		dpa.Spec.ApplyPolicy.Update.Strategy == v1alpha2.DatadogPodAutoscalerDisabledUpdateStrategy
@@ -66,6 +67,24 @@ func ContainerConstraint(dpa *v1alpha2.DatadogPodAutoscaler, name string) *v1alp
 // RequestsOnly: the constraint controls requests only.
 func RequestsOnly(c *v1alpha2.DatadogPodAutoscalerContainerConstraints) bool {
 	return c != nil && c.ControlledValues != nil && *c.ControlledValues == v1alpha2.DatadogPodAutoscalerContainerControlledValuesRequestsOnly
+}
+
+// ApplyWithConstraint applies the desired resources as the constraint's controlledValues say:
+// RequestsAndLimits (the default), RequestsOnly, or
+// CPURequestsRemoveLimitsMemoryRequestsAndLimits (memory as RequestsAndLimits; CPU requests,
+// and the CPU limit removed). It reports whether anything changed.
+func ApplyWithConstraint(c *corev1.Container, d v1alpha2.DatadogPodAutoscalerContainerResources, cc *v1alpha2.DatadogPodAutoscalerContainerConstraints) bool {
+	if RequestsOnly(cc) {
+		return ApplyToContainer(c, d, true)
+	}
+	changed := ApplyToContainer(c, d, false)
+	if cc != nil && cc.ControlledValues != nil && *cc.ControlledValues == v1alpha2.DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits {
+		if _, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+			delete(c.Resources.Limits, corev1.ResourceCPU)
+			changed = true
+		}
+	}
+	return changed
 }
 
 // setResource sets name to q in *rl (created when nil) and reports whether it changed.

@@ -22,6 +22,9 @@ const ReasonInvalidSpec = "InvalidSpec"
 // apiserver (the DPA controller asks for its /scale).
 func Spec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
 	t := dpa.Spec.TargetRef
+	if t.Kind == "" || t.Name == "" {
+		return errors.New("targetRef: kind and name are required")
+	}
 	if (t.Kind == "Deployment" || t.Kind == "StatefulSet") && t.APIVersion != "" && t.APIVersion != "apps/v1" {
 		return fmt.Errorf("target apiVersion %q is not supported for a %s: use apps/v1", t.APIVersion, t.Kind)
 	}
@@ -41,16 +44,15 @@ func Body(constraints *v1alpha2.DatadogPodAutoscalerConstraints, objectives []v1
 			return fmt.Errorf("constraints: minReplicas %d is above maxReplicas %d", *c.MinReplicas, *c.MaxReplicas)
 		}
 		for _, cc := range c.Containers {
-			for name, lo := range cc.MinAllowed {
-				if hi, ok := cc.MaxAllowed[name]; ok && lo.Cmp(hi) > 0 {
+			lower, upper := cc.RequestBounds()
+			for name, lo := range lower {
+				if hi, ok := upper[name]; ok && lo.Cmp(hi) > 0 {
 					return fmt.Errorf("constraints: container %q: minAllowed %s %s is above maxAllowed %s", cc.Name, name, lo.String(), hi.String())
 				}
 			}
 		}
 	}
-	if len(objectives) == 0 {
-		return errors.New("objectives: at least one is required")
-	}
+	// No objectives: v1alpha2.DefaultObjectives apply.
 	for i, o := range objectives {
 		if err := validateObjective(o); err != nil {
 			return fmt.Errorf("objectives[%d]: %w", i, err)
@@ -81,8 +83,13 @@ func validateObjective(o v1alpha2.DatadogPodAutoscalerObjective) error {
 			return fmt.Errorf("containerResource.name %q: want cpu or memory", o.ContainerResource.Name)
 		}
 		value = o.ContainerResource.Value
+	case v1alpha2.DatadogPodAutoscalerCustomQueryObjectiveType:
+		if o.CustomQuery == nil {
+			return errors.New("type CustomQuery needs customQuery")
+		}
+		value = o.CustomQuery.Value
 	default:
-		return fmt.Errorf("type %q: want PodResource or ContainerResource", o.Type)
+		return fmt.Errorf("type %q: want PodResource, ContainerResource or CustomQuery", o.Type)
 	}
 	switch value.Type {
 	case v1alpha2.DatadogPodAutoscalerUtilizationObjectiveValueType:
@@ -134,3 +141,4 @@ func Profile(prof *v1alpha2.DatadogPodAutoscalerClusterProfile) error {
 	t := prof.Spec.Template
 	return Body(t.Constraints, t.Objectives)
 }
+

@@ -350,7 +350,7 @@ func replicas(req def.Request, byPod map[string]*metricsv1beta1.PodMetrics) *int
 	if req.TargetReplicas == 0 || len(byPod) == 0 {
 		return nil
 	}
-	objectives := dpa.Spec.Objectives
+	objectives := v1alpha2.ObjectivesOf(&dpa.Spec)
 	if f := dpa.Spec.Fallback; f != nil && len(f.Horizontal.Objectives) > 0 {
 		objectives = f.Horizontal.Objectives
 	}
