@@ -519,7 +519,7 @@ type DatadogPodAutoscalerVerticalTargetStatus struct {
 	Scaled *int32 `json:"scaled,omitempty"`
 	// Evicted is how many pods were evicted for this recommendation (0: lazyscale rolls out).
 	// +optional
-	Evicted *int32 `json:"evicted,omitempty"`
+	Evicted          *int32                                   `json:"evicted,omitempty"`
 	DesiredResources []DatadogPodAutoscalerContainerResources `json:"desiredResources"`
 	// PodCPURequest is the recommended CPU requests summed over the pod's containers.
 	PodCPURequest resource.Quantity `json:"podCPURequest"`

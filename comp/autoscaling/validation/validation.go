@@ -141,4 +141,3 @@ func Profile(prof *v1alpha2.DatadogPodAutoscalerClusterProfile) error {
 	t := prof.Spec.Template
 	return Body(t.Constraints, t.Objectives)
 }
-
