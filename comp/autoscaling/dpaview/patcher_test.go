@@ -70,6 +70,23 @@ func TestApplyToContainer(t *testing.T) {
 	}
 }
 
+func TestApplyWithConstraintRemovesTheCPULimit(t *testing.T) {
+	mode := v1alpha2.DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits
+	c := &corev1.Container{Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m", "memory", "128Mi"), Limits: rl("cpu", "500m", "memory", "256Mi")}}
+	changed := ApplyWithConstraint(c, v1alpha2.DatadogPodAutoscalerContainerResources{Requests: rl("cpu", "200m", "memory", "192Mi")},
+		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &mode})
+	assert.True(t, changed)
+	assert.Equal(t, "200m", ptrQ(c.Resources.Requests.Cpu()))
+	assert.NotContains(t, c.Resources.Limits, corev1.ResourceCPU, "the CPU limit is removed")
+	assert.Equal(t, "384Mi", ptrQ(c.Resources.Limits.Memory()), "the memory limit keeps its ratio")
+
+	only := v1alpha2.DatadogPodAutoscalerContainerControlledValuesRequestsOnly
+	c = &corev1.Container{Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m"), Limits: rl("cpu", "500m")}}
+	ApplyWithConstraint(c, v1alpha2.DatadogPodAutoscalerContainerResources{Requests: rl("cpu", "200m")},
+		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &only})
+	assert.Equal(t, "500m", ptrQ(c.Resources.Limits.Cpu()), "RequestsOnly keeps the limit")
+}
+
 func TestPodPatcherFollowsTheStatus(t *testing.T) {
 	v := New(nil, zap.NewNop())
 	dpa := &v1alpha2.DatadogPodAutoscaler{
@@ -126,6 +143,11 @@ func TestPodPatcherFollowsTheStatus(t *testing.T) {
 	changed, _ = p.PatchPod(pod())
 	assert.False(t, changed, "paused is skipped")
 	dpa.Annotations = nil
+	dpa.Spec.ApplyPolicy = &v1alpha2.DatadogPodAutoscalerApplyPolicy{Update: &v1alpha2.DatadogPodAutoscalerUpdatePolicy{Strategy: v1alpha2.DatadogPodAutoscalerDisabledUpdateStrategy}}
+	put()
+	changed, _ = p.PatchPod(pod())
+	assert.False(t, changed, "update.strategy Disabled is skipped")
+	dpa.Spec.ApplyPolicy = nil
 	dpa.Status.Conditions[0].Status = metav1.ConditionFalse
 	put()
 	changed, _ = p.PatchPod(pod())
