@@ -141,7 +141,7 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	body, err := json.Marshal(RecommendationRequest{
 		Autoscaler:      AutoscalerRef{Namespace: dpa.Namespace, Name: dpa.Name, UID: string(dpa.UID)},
 		Target:          dpa.Spec.TargetRef,
-		Objectives:      dpa.Spec.Objectives,
+		Objectives:      v1alpha2.ObjectivesOf(&dpa.Spec), // the default when the spec has none
 		Constraints:     dpa.Spec.Constraints,
 		CurrentReplicas: req.CurrentReplicas,
 		ReadyReplicas:   req.ReadyReplicas,
