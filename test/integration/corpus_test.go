@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,16 @@ func TestDatadogAPICorpus(t *testing.T) {
 				v1alpha2.FindCondition(dpa.Status.Conditions, v1alpha2.ConditionActive).Reason != ""
 		}, waitFor, 100*time.Millisecond, "%s never reconciled: %v", obj.GetName(), dpaState{e, ns, obj.GetName()})
 	}
+
+	// What lazyscale keeps but does not act on is named in NotActedOn; a DPA with none has no
+	// such condition.
+	for name, want := range map[string]string{"full": "options.burstable", "query": "objectives[0] (CustomQuery)", "remote": "owner Remote"} {
+		require.Eventually(t, func() bool {
+			c := v1alpha2.FindCondition(e.getDPA(ns, name).Status.Conditions, v1alpha2.ConditionNotActedOn)
+			return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, want)
+		}, waitFor, 100*time.Millisecond, "%s: no NotActedOn naming %q: %v", name, want, dpaState{e, ns, name})
+	}
+	assert.Nil(t, v1alpha2.FindCondition(e.getDPA(ns, "minimal").Status.Conditions, v1alpha2.ConditionNotActedOn))
 
 	// The full one: the local recommendation (kwok's default usage is tiny) is clamped to
 	// minAllowed, rolled out, and the pods run without a CPU limit.

@@ -36,3 +36,14 @@ func SetCondition(conditions *[]DatadogPodAutoscalerCondition, c DatadogPodAutos
 	}
 	cur.Reason, cur.Message = c.Reason, c.Message
 }
+
+// RemoveCondition removes the condition of type t, if there is one.
+func RemoveCondition(conditions *[]DatadogPodAutoscalerCondition, t string) {
+	out := (*conditions)[:0]
+	for _, c := range *conditions {
+		if c.Type != t {
+			out = append(out, c)
+		}
+	}
+	*conditions = out
+}

@@ -55,6 +55,10 @@ const (
 	ConditionHorizontalAbleToRecommend = "HorizontalAbleToRecommend"
 	ConditionHorizontalAbleToScale     = "HorizontalAbleToScale"
 	ConditionHorizontalScalingLimited  = "HorizontalScalingLimited"
+	// ConditionNotActedOn is lazyscale's own: True when the spec has fields of the Datadog API
+	// that lazyscale accepts and keeps but does not act on; its message names them. Absent
+	// when there is none.
+	ConditionNotActedOn = "NotActedOn"
 	// ConditionValid is a cluster profile's: its template is usable.
 	ConditionValid = "Valid"
 )

@@ -5,6 +5,7 @@ import ()
 // Condition reasons.
 const (
 	reasonActive           = "Active"
+	reasonNotActedOn       = "FieldsNotActedOn"
 	reasonPaused           = "Paused"
 	reasonConflict         = "TargetAlreadyAutoscaled"
 	reasonLimit            = "LimitReached"

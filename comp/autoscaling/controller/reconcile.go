@@ -68,6 +68,11 @@ func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	if err := validation.Spec(dpa, c.ownNamespace); err != nil {
 		return fail(validation.ReasonInvalidSpec, err.Error())
 	}
+	if ignored := validation.NotActedOn(dpa); len(ignored) > 0 {
+		c.setCondition(dpa, v1alpha2.ConditionNotActedOn, true, reasonNotActedOn, strings.Join(ignored, "; "))
+	} else {
+		v1alpha2.RemoveCondition(&dpa.Status.Conditions, v1alpha2.ConditionNotActedOn)
+	}
 	target := dpaview.TargetOf(dpa)
 	if owner := c.view.Owner(target); owner != nil && owner.Namespace+"/"+owner.Name != key {
 		return fail(reasonConflict, fmt.Sprintf("%s %s is already autoscaled by the older DPA %s; only one DPA may target a workload", target.Kind, target.Name, owner.Name))

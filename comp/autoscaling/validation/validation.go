@@ -141,3 +141,25 @@ func Profile(prof *v1alpha2.DatadogPodAutoscalerClusterProfile) error {
 	t := prof.Spec.Template
 	return Body(t.Constraints, t.Objectives)
 }
+
+// NotActedOn lists the fields of the spec that the Datadog API defines and lazyscale accepts
+// and keeps but does not act on, each with what happens instead (empty: none).
+func NotActedOn(dpa *v1alpha2.DatadogPodAutoscaler) []string {
+	var out []string
+	if dpa.Spec.Owner == v1alpha2.DatadogPodAutoscalerRemoteOwner {
+		out = append(out, "owner Remote: there is no remote source, the DPA is reconciled as Local")
+	}
+	_, external := dpa.Annotations[v1alpha2.CustomRecommenderAnnotation]
+	for i, o := range dpa.Spec.Objectives {
+		if o.Type == v1alpha2.DatadogPodAutoscalerCustomQueryObjectiveType && !external {
+			out = append(out, fmt.Sprintf("objectives[%d] (CustomQuery): only an external recommender (annotation %s) can serve it; the local recommender skips it", i, v1alpha2.CustomRecommenderAnnotation))
+		}
+	}
+	if p := dpa.Spec.ApplyPolicy; p != nil && p.Update != nil && (p.Update.ResizePendingPeriod > 0 || p.Update.RolloutFallbackDelay > 0) {
+		out = append(out, "applyPolicy.update.resizePendingPeriod/rolloutFallbackDelay: lazyscale rolls workloads out, it does not resize in place or evict")
+	}
+	if o := dpa.Spec.Options; o != nil && o.Burstable != nil {
+		out = append(out, "options.burstable: CPU limits are kept as controlledValues says")
+	}
+	return out
+}
