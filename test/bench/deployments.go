@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/test/controlplane"
 )
 
 const (
@@ -83,22 +85,8 @@ func scaleDeployments(ctx context.Context, kube kubernetes.Interface, total int)
 	return time.Since(start), nil
 }
 
-// countRunning counts the Running pods of the bench's namespaces, a page at a time.
+// countRunning counts the bench's running pods (all carry team=payments).
 func countRunning(ctx context.Context, kube kubernetes.Interface) (int, error) {
-	n := 0
-	opts := metav1.ListOptions{Limit: 1000, FieldSelector: "status.phase=Running"}
-	for {
-		list, err := kube.CoreV1().Pods("").List(ctx, opts)
-		if err != nil {
-			return 0, err
-		}
-		for _, p := range list.Items {
-			if p.Labels["team"] == "payments" {
-				n++
-			}
-		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
-			return n, nil
-		}
-	}
+	pods, err := controlplane.RunningPods(ctx, kube, "", "team=payments")
+	return len(pods), err
 }

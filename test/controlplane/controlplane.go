@@ -337,6 +337,10 @@ func (cp *ControlPlane) spawn(opts Options, name, path string, args ...string) (
 	return cmd, nil
 }
 
+// loopbackHealth reads the health endpoints of the processes this package started, which serve
+// them over TLS with self-signed certificates on loopback.
+var loopbackHealth = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a test process
+
 func (cp *ControlPlane) waitHTTP(ctx context.Context, proc *exec.Cmd, url string, client *http.Client) error {
 	if client == nil {
 		client = http.DefaultClient
@@ -398,8 +402,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, opts Options
 	if err != nil {
 		return err
 	}
-	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a test process
-	if err := cp.waitHTTP(ctx, cp.controllerManager, "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz", insecure); err != nil {
+	if err := cp.waitHTTP(ctx, cp.controllerManager, "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz", loopbackHealth); err != nil {
 		return fmt.Errorf("kube-controller-manager not healthy: %w", err)
 	}
 	return nil

@@ -2,9 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strconv"
 
@@ -40,8 +38,7 @@ func (cp *ControlPlane) startMetricsServer(ctx context.Context, opts Options, bi
 	if err != nil {
 		return err
 	}
-	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a test process
-	if err := cp.waitHTTP(ctx, cp.metricsServer, "https://127.0.0.1:"+strconv.Itoa(port)+"/livez", insecure); err != nil {
+	if err := cp.waitHTTP(ctx, cp.metricsServer, "https://127.0.0.1:"+strconv.Itoa(port)+"/livez", loopbackHealth); err != nil {
 		return fmt.Errorf("metrics-server not live: %w", err)
 	}
 	kube, err := kubernetes.NewForConfig(cp.Config)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -158,7 +159,7 @@ func (c usageClients) perPodCPU(ctx context.Context, table map[string]Usage) (ma
 	return out, nil
 }
 
-// runningPods counts a Deployment's Running pods that are not going away (0 if it does not exist).
+// runningPods counts a Deployment's running pods (0 if it does not exist).
 func (c usageClients) runningPods(ctx context.Context, ns, name string) (int, error) {
 	d, err := c.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -171,17 +172,24 @@ func (c usageClients) runningPods(ctx context.Context, ns, name string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String(), FieldSelector: "status.phase=Running"})
+	pods, err := RunningPods(ctx, c.kube, ns, sel.String())
+	return len(pods), err
+}
+
+// RunningPods are the pods of ns matching selector that run on a node and are not going away:
+// what a user counts as a workload's running pods.
+func RunningPods(ctx context.Context, kube kubernetes.Interface, ns, selector string) ([]corev1.Pod, error) {
+	list, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector, FieldSelector: "status.phase=Running"})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			n++
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil && p.Spec.NodeName != "" {
+			out = append(out, p)
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // splitLoads keeps the shared loads' split current until ctx ends (see Usage.Shared).

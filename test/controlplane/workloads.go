@@ -2,9 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +52,7 @@ leaderElection: {leaderElect: false}
 	if err != nil {
 		return err
 	}
-	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // loopback health check of a test process
-	if err := cp.waitHTTP(ctx, cp.scheduler, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz", insecure); err != nil {
+	if err := cp.waitHTTP(ctx, cp.scheduler, "https://127.0.0.1:"+strconv.Itoa(port)+"/readyz", loopbackHealth); err != nil {
 		return fmt.Errorf("kube-scheduler not ready: %w", err)
 	}
 

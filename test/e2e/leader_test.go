@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -66,12 +65,13 @@ func (s *service) forward(in net.Conn) {
 		if err != nil {
 			continue
 		}
+		// Either side ending ends both: nothing here needs a half-closed connection.
 		done := make(chan struct{})
-		go func() { _, _ = io.Copy(out, in); _ = out.(*net.TCPConn).CloseWrite(); close(done) }()
+		go func() { _, _ = io.Copy(out, in); _ = out.Close(); _ = in.Close(); close(done) }()
 		_, _ = io.Copy(in, out)
-		_ = in.(*net.TCPConn).CloseWrite()
-		<-done
+		_ = in.Close()
 		_ = out.Close()
+		<-done
 		return
 	}
 }
@@ -127,7 +127,7 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &one, MaxUnavailable: &zero}}
 	_, err := e.Kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(runningPods(t, e, ns, "cart")) == replicas }, testenv.WaitFor, 200*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.RunningPods(ns, "cart")) == replicas }, testenv.WaitFor, 200*time.Millisecond)
 
 	portA, portB := strconv.Itoa(testenv.FreePort(t)), strconv.Itoa(testenv.FreePort(t))
 	svc := newService(t, "127.0.0.1:"+portA, "127.0.0.1:"+portB)
@@ -172,7 +172,7 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 
 	// What the user sees: every pod replaced, running with the recommendation.
 	require.Eventually(t, func() bool {
-		pods := runningPods(t, e, ns, "cart")
+		pods := e.RunningPods(ns, "cart")
 		if len(pods) != replicas {
 			return false
 		}
@@ -195,18 +195,4 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 	events, err := e.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=SuccessfulTriggerRollout"})
 	require.NoError(t, err)
 	assert.Len(t, events.Items, 1)
-}
-
-// runningPods are app's pods that run on a node and are not going away.
-func runningPods(t *testing.T, e *testenv.Env, ns, app string) []corev1.Pod {
-	t.Helper()
-	list, err := e.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
-	require.NoError(t, err)
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -262,7 +262,7 @@ func TestManualResourcesPreviewAndPause(t *testing.T) {
 		assert.Empty(t, dep.Spec.Template.Annotations, "%s: the workload is never written", name)
 		assert.Equal(t, int64(1), dep.Generation, "%s: the workload is never written", name)
 		// The ReplicaSet replaces a deleted pod: the webhook leaves the new one alone.
-		old := e.runningPods(ns, name)[0]
+		old := e.RunningPods(ns, name)[0]
 		require.NoError(t, e.Kube.CoreV1().Pods(ns).Delete(context.Background(), old.Name, metav1.DeleteOptions{}))
 		pods := e.waitPodsRunWith(ns, name, 1, func(p corev1.Pod) string {
 			if p.Name == old.Name {
@@ -408,7 +408,7 @@ func TestHorizontalThroughScale(t *testing.T) {
 	assert.Equal(t, "ScalingDisabled", zero.Reason)
 	for name, n := range map[string]int32{"api": 1, "idle": 0} {
 		assert.Equal(t, n, e.replicas(ns, name), "%s is never scaled", name)
-		assert.Len(t, e.runningPods(ns, name), int(n), "%s's pods", name)
+		assert.Len(t, e.RunningPods(ns, name), int(n), "%s's pods", name)
 	}
 	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 1, "one /scale write in all")
 }

@@ -45,8 +45,8 @@ func (e *env) runningDeployment(ns, name string, replicas int32, extra ...corev1
 // waitRunning waits until exactly n pods of app run.
 func (e *env) waitRunning(ns, app string, n int) {
 	e.T.Helper()
-	require.Eventually(e.T, func() bool { return len(e.runningPods(ns, app)) == n }, waitFor, 200*time.Millisecond,
-		"%d pods of %s/%s never ran (%d do)", n, ns, app, len(e.runningPods(ns, app)))
+	require.Eventually(e.T, func() bool { return len(e.RunningPods(ns, app)) == n }, waitFor, 200*time.Millisecond,
+		"%d pods of %s/%s never ran (%d do)", n, ns, app, len(e.RunningPods(ns, app)))
 }
 
 // waitPodsRunWith waits until exactly n pods of app run and each passes check (which says
@@ -56,7 +56,7 @@ func (e *env) waitPodsRunWith(ns, app string, n int, check func(corev1.Pod) stri
 	var pods []corev1.Pod
 	var wrong string
 	ok := assert.Eventually(e.T, func() bool {
-		pods = e.runningPods(ns, app)
+		pods = e.RunningPods(ns, app)
 		if len(pods) != n {
 			wrong = fmt.Sprintf("%d pods run, want %d", len(pods), n)
 			return false
@@ -94,20 +94,6 @@ func hasResources(container, version, cpu, memory, memoryLimit string) func(core
 		}
 		return "no container " + container
 	}
-}
-
-// runningPods are the Deployment's pods that run and are not going away.
-func (e *env) runningPods(ns, app string) []corev1.Pod {
-	e.T.Helper()
-	list, err := e.Kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
-	require.NoError(e.T, err)
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // What a user sees: a Deployment running on nodes gets a DPA, and its pods are replaced by the
@@ -255,7 +241,7 @@ type podsState struct {
 
 func (p podsState) String() string {
 	var out []string
-	for _, pod := range p.e.runningPods(p.ns, p.app) {
+	for _, pod := range p.e.RunningPods(p.ns, p.app) {
 		s := pod.Name + " rec-id " + pod.Annotations[v1alpha2.RecommendationIDAnnotation] + ":"
 		for _, c := range pod.Spec.Containers {
 			s += fmt.Sprintf(" %s %s/%s", c.Name, c.Resources.Requests.Cpu(), c.Resources.Requests.Memory())

@@ -164,7 +164,7 @@ func TestDatadogAPICorpus(t *testing.T) {
 			return false
 		}
 		version = v.Target.Version
-		pods := e.runningPods(ns, "full")
+		pods := e.RunningPods(ns, "full")
 		for _, p := range pods {
 			r := p.Spec.Containers[0].Resources
 			if p.Annotations[v1alpha2.RecommendationIDAnnotation] != version || r.Requests.Cpu().String() != "50m" {

@@ -129,7 +129,7 @@ func TestLocalRecommender(t *testing.T) {
 
 	// An OOM kill of app in one api pod (as the kubelet reports it): the 256Mi limit joins the
 	// samples and memory is x1.2.
-	pod := e.runningPods(ns, "api")[0]
+	pod := e.RunningPods(ns, "api")[0]
 	oom := fmt.Sprintf(`{"status":{"containerStatuses":[{"name":"app","restartCount":1,"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":%q}}}]}}`,
 		time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
 	_, err := e.Kube.CoreV1().Pods(ns).Patch(context.Background(), pod.Name, types.StrategicMergePatchType, []byte(oom), metav1.PatchOptions{}, "status")

@@ -241,7 +241,7 @@ func TestProfileResizesALabelledNamespace(t *testing.T) {
 			return false
 		}
 		want := v.Target.Version + " " + app.Requests.Memory().String()
-		pods := e.runningPods(ns, "web")
+		pods := e.RunningPods(ns, "web")
 		for _, p := range pods {
 			if got := p.Annotations[v1alpha2.RecommendationIDAnnotation] + " " + p.Spec.Containers[0].Resources.Requests.Memory().String(); got != want {
 				return false
@@ -258,18 +258,9 @@ func TestProfileResizesALabelledNamespace(t *testing.T) {
 func TestProfileKeepsAFalseFallback(t *testing.T) {
 	e := newClusterEnv(t)
 	ctx := context.Background()
-	profiles := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource)
-	_, err := profiles.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscalerClusterProfile",
-		"metadata": map[string]any{"name": "nofallback"},
-		"spec": map[string]any{"template": map[string]any{
-			"fallback": map[string]any{"horizontal": map[string]any{"enabled": false}},
-		}},
-	}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = profiles.Delete(context.Background(), "nofallback", metav1.DeleteOptions{}) })
+	e.CreateProfileWith("nofallback", map[string]any{"fallback": map[string]any{"horizontal": map[string]any{"enabled": false}}})
 	ns := e.Namespace("shop", nil)
-	_, err = e.Kube.AppsV1().Deployments(ns).Create(ctx, testenv.Deployment(ns, "web", map[string]string{v1alpha2.ProfileLabel: "nofallback"}), metav1.CreateOptions{})
+	_, err := e.Kube.AppsV1().Deployments(ns).Create(ctx, testenv.Deployment(ns, "web", map[string]string{v1alpha2.ProfileLabel: "nofallback"}), metav1.CreateOptions{})
 	require.NoError(t, err)
 	e.startAgent(fastResync)
 

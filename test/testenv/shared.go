@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/controlplane"
@@ -100,9 +102,9 @@ func (e *Env) releaseShared() {
 			e.T.Errorf("delete the DPAs of %s: %v", ns, err)
 			continue
 		}
-		err := wait(ctx, WaitFor, func() bool {
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, WaitFor, true, func(ctx context.Context) (bool, error) {
 			l, err := dpas.List(ctx, metav1.ListOptions{})
-			return err == nil && len(l.Items) == 0
+			return err == nil && len(l.Items) == 0, nil
 		})
 		if err != nil {
 			e.T.Errorf("the DPAs of %s were never deleted", ns)
@@ -122,23 +124,10 @@ func (e *Env) uniqueNamespace(name string) string {
 }
 
 func createNamespace(cp *controlplane.ControlPlane, name string) error {
-	kube, err := kubernetesFor(cp)
+	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		return err
 	}
 	_, err = kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	return err
-}
-
-func wait(ctx context.Context, timeout time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
 }

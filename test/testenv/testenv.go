@@ -74,15 +74,11 @@ func newEnvOn(t testing.TB, cp *controlplane.ControlPlane) *Env {
 	t.Helper()
 	e := &Env{T: t, CP: cp}
 	var err error
-	e.Kube, err = kubernetesFor(cp)
+	e.Kube, err = kubernetes.NewForConfig(cp.Config)
 	require.NoError(t, err)
 	e.Dyn, err = dynamic.NewForConfig(cp.Config)
 	require.NoError(t, err)
 	return e
-}
-
-func kubernetesFor(cp *controlplane.ControlPlane) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(cp.Config)
 }
 
 func (e *Env) InstallCRDs() {
@@ -234,16 +230,23 @@ func DPA(ns, name, target string) *unstructured.Unstructured { return fxutiltest
 
 func (e *Env) CreateProfile(name string) {
 	e.T.Helper()
+	e.CreateProfileWith(name, map[string]any{
+		"objectives": []any{map[string]any{
+			"type":        "PodResource",
+			"podResource": map[string]any{"name": "memory", "value": map[string]any{"type": "Utilization", "utilization": int64(80)}},
+		}},
+	})
+}
+
+// CreateProfileWith creates the cluster profile name with a template (deleted at the test's
+// end on a Shared control plane).
+func (e *Env) CreateProfileWith(name string, template map[string]any) {
+	e.T.Helper()
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "datadoghq.com/v1alpha2",
 		"kind":       "DatadogPodAutoscalerClusterProfile",
 		"metadata":   map[string]any{"name": name},
-		"spec": map[string]any{"template": map[string]any{
-			"objectives": []any{map[string]any{
-				"type":        "PodResource",
-				"podResource": map[string]any{"name": "memory", "value": map[string]any{"type": "Utilization", "utilization": int64(80)}},
-			}},
-		}},
+		"spec":       map[string]any{"template": template},
 	}}
 	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource).Create(context.Background(), obj, metav1.CreateOptions{})
 	require.NoError(e.T, err)

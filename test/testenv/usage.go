@@ -2,16 +2,17 @@ package testenv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/lazyscale/lazyscale/test/controlplane"
 )
@@ -45,32 +46,19 @@ func (e *Env) SetPodUsage(ns, pod, cpu, memory string) {
 func (e *Env) WaitCPUUsage(ns, selector, cpu string) {
 	e.T.Helper()
 	want := resource.MustParse(cpu)
+	metrics, err := metricsclient.NewForConfig(e.CP.Config)
+	require.NoError(e.T, err)
 	var last string
 	ok := assert.Eventually(e.T, func() bool {
-		raw, err := e.Kube.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/namespaces", ns, "pods").
-			Param("labelSelector", selector).DoRaw(context.Background())
+		list, err := metrics.PodMetricses(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			last = err.Error()
 			return false
 		}
-		var list struct {
-			Items []struct {
-				Metadata   struct{ Name string } `json:"metadata"`
-				Containers []struct {
-					Name  string                       `json:"name"`
-					Usage map[string]resource.Quantity `json:"usage"`
-				} `json:"containers"`
-			} `json:"items"`
-		}
-		if err := json.Unmarshal(raw, &list); err != nil {
-			last = err.Error()
-			return false
-		}
-		last = string(raw)
+		last = fmt.Sprintf("%+v", list.Items)
 		for _, p := range list.Items {
 			for _, c := range p.Containers {
-				got := c.Usage["cpu"]
-				if math.Abs(float64(got.MilliValue()-want.MilliValue())) > 0.15*float64(want.MilliValue()) {
+				if math.Abs(float64(c.Usage.Cpu().MilliValue()-want.MilliValue())) > 0.15*float64(want.MilliValue()) {
 					return false
 				}
 			}
@@ -80,4 +68,13 @@ func (e *Env) WaitCPUUsage(ns, selector, cpu string) {
 	if !ok {
 		require.FailNow(e.T, fmt.Sprintf("metrics-server never reported %s CPU for %s in %s", cpu, selector, ns), last)
 	}
+}
+
+// RunningPods are app's pods (label app=app, as Deployment makes them) in ns that run on a node
+// and are not going away.
+func (e *Env) RunningPods(ns, app string) []corev1.Pod {
+	e.T.Helper()
+	pods, err := controlplane.RunningPods(context.Background(), e.Kube, ns, "app="+app)
+	require.NoError(e.T, err)
+	return pods
 }
