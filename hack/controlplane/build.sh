@@ -39,26 +39,35 @@ build_etcd() {
 }
 
 # kwok simulates nodes and runs their pods (no containers). Its stock stages come with its
-# module: nodes initialised and kept alive with leases; pods made ready, completed, deleted.
+# module: nodes initialised and kept alive with leases; pods made ready, completed, deleted. Our
+# own stages (hack/controlplane/kwok/pod-resize.yaml) add what a kubelet does for an in-place
+# resize. The stages file is written again on every run (it is only text), so a change to ours
+# reaches bin/ without rebuilding kwok.
 build_kwok() {
-  built kwok "$kwok_version" && [ -s "$out/kwok-stages.yaml" ] && [ -s "$out/kwok-crds.yaml" ] && return
-  echo "controlplane: building kwok $kwok_version from sigs.k8s.io/kwok"
-  (cd "$root/hack/controlplane/kwok" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  if ! built kwok "$kwok_version"; then
+    echo "controlplane: building kwok $kwok_version from sigs.k8s.io/kwok"
+    (cd "$root/hack/controlplane/kwok" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok)
+    echo "$kwok_version" > "$out/.kwok.version"
+  fi
   local dir
   dir=$(cd "$root/hack/controlplane/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-  : > "$out/kwok-stages.yaml"
+  local stages="$out/kwok-stages.yaml.tmp"
+  : > "$stages"
   # The node metrics kwok serves (the kubelet's /metrics/resource, for metrics-server).
   for f in stage/node/fast/node-initialize.yaml stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            stage/pod/fast/pod-ready.yaml stage/pod/fast/pod-complete.yaml stage/pod/fast/pod-delete.yaml \
            metrics/resource/metrics-resource.yaml; do
-    { echo "---"; cat "$dir/kustomize/$f"; } >> "$out/kwok-stages.yaml"
+    { echo "---"; cat "$dir/kustomize/$f"; } >> "$stages"
   done
+  { echo "---"; cat "$root/hack/controlplane/kwok/pod-resize.yaml"; } >> "$stages"
+  mv "$stages" "$out/kwok-stages.yaml"
   # The CRDs of live usage (ResourceUsage, ClusterResourceUsage), installed by the control plane.
-  : > "$out/kwok-crds.yaml"
+  local crds="$out/kwok-crds.yaml.tmp"
+  : > "$crds"
   for f in kwok.x-k8s.io_resourceusages.yaml kwok.x-k8s.io_clusterresourceusages.yaml; do
-    { echo "---"; cat "$dir/kustomize/crd/bases/$f"; } >> "$out/kwok-crds.yaml"
+    { echo "---"; cat "$dir/kustomize/crd/bases/$f"; } >> "$crds"
   done
-  echo "$kwok_version" > "$out/.kwok.version"
+  mv "$crds" "$out/kwok-crds.yaml"
 }
 
 # metrics-server serves metrics.k8s.io from what kwok's nodes report. Without the version

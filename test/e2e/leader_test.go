@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -138,6 +139,7 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 
 	// A paused DPA opens both gates; both webhooks are ready to patch before anything rolls out.
 	dpa := testenv.DPA(ns, "cart", "cart")
+	require.NoError(t, unstructured.SetNestedField(dpa.Object, "TriggerRollout", "spec", "applyPolicy", "update", "strategy"))
 	dpa.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`,
 		v1alpha2.PauseAnnotation: "true"})
 	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(ctx, dpa, metav1.CreateOptions{})

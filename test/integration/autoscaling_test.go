@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,7 +80,7 @@ func (e *env) waitCondition(ns, name, typ string, status metav1.ConditionStatus)
 	require.Eventually(e.T, func() bool {
 		c = v1alpha2.FindCondition(e.getDPA(ns, name).Status.Conditions, typ)
 		return c != nil && c.Status == status
-	}, waitFor, 100*time.Millisecond, "DPA %s/%s never had %s=%s (last: %+v)", ns, name, typ, status, c)
+	}, waitFor, 100*time.Millisecond, "DPA %s/%s never had %s=%s: %v", ns, name, typ, status, dpaState{e, ns, name})
 	return c
 }
 
@@ -150,7 +152,7 @@ func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
 	a := e.startAgent(nil)
 	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "settings": {"model": "p95"}}`, rec.URL+"/recommend"),
-	}, nil)
+	}, rolloutOnly)
 
 	// The status carries the recommendation, from the external source.
 	e.waitCondition(ns, "web", v1alpha2.ConditionVerticalAbleToRecommend, metav1.ConditionTrue)
@@ -238,6 +240,9 @@ func TestManualResourcesPreviewAndPause(t *testing.T) {
 	e.dpa(ns, "disabled", "disabled", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.applyPolicy.update.strategy": "Disabled"})
 
 	limited := e.waitCondition(ns, "clamped", v1alpha2.ConditionVerticalScalingLimited, metav1.ConditionTrue)
+	assert.Equal(t, "ForcedByAnnotation", limited.Reason)
+	assert.True(t, strings.HasPrefix(limited.Message, "resources overridden for containers app by the autoscaling.datadoghq.com/force-resources annotation; "),
+		"worded as the Cluster Agent words it: %s", limited.Message)
 	assert.Contains(t, limited.Message, "maxAllowed 1")
 	assert.Contains(t, limited.Message, "minAllowed 128Mi")
 	target := e.getDPA(ns, "clamped").Status.Vertical.Target
@@ -251,7 +256,8 @@ func TestManualResourcesPreviewAndPause(t *testing.T) {
 	assert.Equal(t, "PreviewMode", applied.Reason)
 	require.NotNil(t, e.getDPA(ns, "preview").Status.Vertical.Target, "Preview records the recommendation")
 	active := e.waitCondition(ns, "paused", v1alpha2.ConditionActive, metav1.ConditionFalse)
-	assert.Equal(t, "Paused", active.Reason)
+	assert.Equal(t, "LocallyPaused", active.Reason)
+	assert.Equal(t, "Autoscaling locally paused by the autoscaling.datadoghq.com/pause annotation", active.Message, "as the Cluster Agent words it: kubectl-datadog reads it back")
 	disabled := e.waitCondition(ns, "disabled", v1alpha2.ConditionVerticalAbleToApply, metav1.ConditionFalse)
 	assert.Contains(t, disabled.Message, "new pods are not patched")
 
@@ -287,7 +293,7 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 	_, err := e.Kube.AppsV1().DaemonSets("shop").Create(context.Background(), &appsv1.DaemonSet{ObjectMeta: ds.ObjectMeta,
 		Spec: appsv1.DaemonSetSpec{Selector: ds.Spec.Selector, Template: ds.Spec.Template}}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	e.startAgent(nil)
+	e.startAgent(fastResync) // the HPA is not watched: its removal is seen at the next resync
 	// DPAs created in the same second are ordered by name: "first" is older than "second".
 	e.dpa("shop", "first", "web", nil, nil)
 	tests := []struct {
@@ -298,7 +304,8 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 		{"shop", "missing", "nope", nil, "TargetNotFound", "Deployment nope not found in namespace shop"},
 		{"shop", "kind", "agent", map[string]any{"spec.targetRef.kind": "DaemonSet"}, "InvalidSpec", "DaemonSet agent has no /scale subresource"},
 		{"shop", "unserved", "w", map[string]any{"spec.targetRef.kind": "Gadget", "spec.targetRef.apiVersion": "example.com/v1"}, "InvalidSpec", "kind Gadget of apiVersion \"example.com/v1\" is not served"},
-		{"lazyscale", "self", "lazyscale", nil, "InvalidSpec", "lazyscale's own namespace"},
+		{"lazyscale", "self", "lazyscale", nil, "NamespaceSkipped", "namespace lazyscale is never sent to lazyscale's webhook"},
+		{"kube-system", "system", "coredns", nil, "NamespaceSkipped", "namespace kube-system is never sent to lazyscale's webhook"},
 		{"shop", "second", "web", nil, "TargetAlreadyAutoscaled", "already autoscaled by the older DPA first"},
 		// Accepted by the schema (as by the Datadog API's), refused by the controller.
 		{"shop", "bounds", "w", map[string]any{"spec.constraints": map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}},
@@ -321,6 +328,26 @@ func TestInvalidSpecsGetErrorCondition(t *testing.T) {
 	}
 
 	assert.Empty(t, e.LazyscaleRequests("deployments", "patch"), "no action on invalid DPAs")
+
+	// A HorizontalPodAutoscaler scales the target too: an Error, and no horizontal action.
+	e.deployment("shop", "hpa")
+	_, err = e.Kube.AutoscalingV2().HorizontalPodAutoscalers("shop").Create(context.Background(), &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "hpa"}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.dpa("shop", "hpa", "hpa", map[string]string{v1alpha2.ForceReplicasAnnotation: "4"}, nil)
+	c := e.waitCondition("shop", "hpa", v1alpha2.ConditionError, metav1.ConditionTrue)
+	assert.Equal(t, "ConflictingHorizontalPodAutoscaler", c.Reason)
+	assert.Contains(t, c.Message, "HorizontalPodAutoscaler hpa also scales Deployment hpa")
+	assert.Empty(t, e.LazyscaleRequests("deployments", "update"), "no /scale write")
+	assert.Equal(t, int32(1), e.replicas("shop", "hpa"))
+
+	// The HPA goes: the DPA scales.
+	require.NoError(t, e.Kube.AutoscalingV2().HorizontalPodAutoscalers("shop").Delete(context.Background(), "hpa", metav1.DeleteOptions{}))
+	e.waitReplicas("shop", "hpa", 4)
+	e.waitCondition("shop", "hpa", v1alpha2.ConditionError, metav1.ConditionFalse)
 }
 
 // Beyond autoscaling.workload.limit the newest DPAs are not active (oldest first; same-second
@@ -357,7 +384,7 @@ func TestVerticalStatefulSet(t *testing.T) {
 	e.waitRunning(ns, "db", 2)
 	e.startAgent(nil)
 	e.dpa(ns, "db", "db", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "750m"}}]`},
-		map[string]any{"spec.targetRef.kind": "StatefulSet"})
+		map[string]any{"spec.targetRef.kind": "StatefulSet", "spec.applyPolicy.update.strategy": "TriggerRollout"})
 
 	target := e.waitVerticalTarget(ns, "db")
 	for _, p := range e.waitPodsRunWith(ns, "db", 2, hasResources("app", target.Version, "750m", "128Mi", "256Mi")) {
@@ -369,18 +396,21 @@ func TestVerticalStatefulSet(t *testing.T) {
 	e.exactlyOneRollout(ns, "db")
 }
 
-// Horizontal scaling through the /scale subresource: the recommendation is clamped to
-// maxReplicas and limited by the scale-up rules, the action is recorded and the new pods run;
-// Preview and a target scaled to zero are never scaled.
+// Horizontal scaling through the /scale subresource. A recommendation is clamped to
+// maxReplicas; force-replicas is not (it pins the count, as in the Cluster Agent), and it
+// scales a Deployment up from zero; each action is recorded and the new pods run; Preview
+// is never scaled.
 func TestHorizontalThroughScale(t *testing.T) {
 	e := newClusterEnv(t)
 	ns := e.Namespace("shop", nil)
-	for name, n := range map[string]int32{"web": 2, "api": 1, "idle": 0} {
+	for name, n := range map[string]int32{"web": 2, "pinned": 2, "api": 1, "idle": 0} {
 		e.runningDeployment(ns, name, n)
 	}
 	e.startAgent(nil)
+	rec := newReplicaRecommender(t, time.Now, 6)
 	bounds := map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}
-	e.dpa(ns, "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "6"}, map[string]any{"spec.constraints": bounds})
+	e.dpa(ns, "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: rec.annotation()}, map[string]any{"spec.constraints": bounds})
+	e.dpa(ns, "pinned", "pinned", map[string]string{v1alpha2.ForceReplicasAnnotation: "6"}, map[string]any{"spec.constraints": bounds})
 	e.dpa(ns, "api", "api", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, map[string]any{"spec.applyPolicy.mode": "Preview"})
 	e.dpa(ns, "idle", "idle", map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}, nil)
 
@@ -399,16 +429,24 @@ func TestHorizontalThroughScale(t *testing.T) {
 	assert.Equal(t, int32(6), *act.RecommendedReplicas)
 	assert.Contains(t, *act.LimitedReason, "maxReplicas")
 	assert.Equal(t, int32(6), status.Target.DesiredReplicas)
-	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, status.Target.Source)
+	assert.Equal(t, v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, status.Target.Source)
 	assert.Len(t, e.events(ns, "web", "SuccessfulScale"), 1)
+
+	// force-replicas: 6 pods run although maxReplicas is 5, reached in one step; the
+	// condition says so in the Cluster Agent's words.
+	e.waitReplicas(ns, "pinned", 6)
+	e.waitRunning(ns, "pinned", 6)
+	pinned := e.waitCondition(ns, "pinned", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
+	assert.Equal(t, "ForcedByAnnotation", pinned.Reason)
+	assert.Equal(t, "replica count pinned to 6 by the autoscaling.datadoghq.com/force-replicas annotation", pinned.Message)
+	assert.Equal(t, v1alpha2.DatadogPodAutoscalerManualValueSource, e.getDPA(ns, "pinned").Status.Horizontal.Target.Source)
+	// and from zero.
+	e.waitReplicas(ns, "idle", 3)
+	e.waitRunning(ns, "idle", 3)
 
 	preview := e.waitCondition(ns, "api", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
 	assert.Equal(t, "PreviewMode", preview.Reason)
-	zero := e.waitCondition(ns, "idle", v1alpha2.ConditionHorizontalAbleToScale, metav1.ConditionFalse)
-	assert.Equal(t, "ScalingDisabled", zero.Reason)
-	for name, n := range map[string]int32{"api": 1, "idle": 0} {
-		assert.Equal(t, n, e.replicas(ns, name), "%s is never scaled", name)
-		assert.Len(t, e.RunningPods(ns, name), int(n), "%s's pods", name)
-	}
-	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 1, "one /scale write in all")
+	assert.Equal(t, int32(1), e.replicas(ns, "api"), "Preview is never scaled")
+	assert.Len(t, e.RunningPods(ns, "api"), 1)
+	assert.Len(t, e.LazyscaleRequests("deployments", "update"), 3, "one /scale write per scaled DPA")
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
@@ -82,7 +83,7 @@ func hasResources(container, version, cpu, memory, memoryLimit string) func(core
 		if got := p.Annotations[v1alpha2.RecommendationIDAnnotation]; got != version {
 			return fmt.Sprintf("rec-id %q, want %q", got, version)
 		}
-		for _, c := range p.Spec.Containers {
+		for _, c := range autoscalingdef.ScaledContainers(&p.Spec) { // native sidecars too
 			if c.Name != container {
 				continue
 			}
@@ -105,7 +106,7 @@ func TestVerticalRolloutOnARealCluster(t *testing.T) {
 	a := e.startAgent(nil)
 	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m", "memory": "200Mi"}}]`,
-	}, nil)
+	}, rolloutOnly) // TestInPlaceResize covers the default, Auto
 	a.waitGate()
 
 	version := e.waitVerticalTarget(ns, "web").Version
@@ -129,6 +130,10 @@ func (e *env) waitVerticalTarget(ns, name string) *v1alpha2.DatadogPodAutoscaler
 	}, waitFor, 100*time.Millisecond, "DPA %s/%s never had a vertical target: %v", ns, name, dpaState{e, ns, name})
 	return target
 }
+
+// rolloutOnly makes a DPA roll its workload out (update.strategy TriggerRollout) instead of
+// resizing its pods in place (the default, Auto).
+var rolloutOnly = map[string]any{"spec.applyPolicy.update.strategy": "TriggerRollout"}
 
 // exactlyOneRollout checks that the workload was rolled out once, and is not again while the
 // controller keeps reconciling (bounded: it proves the absence, it synchronises nothing).
@@ -249,4 +254,43 @@ func (p podsState) String() string {
 		out = append(out, s)
 	}
 	return strings.Join(out, "; ")
+}
+
+// Native sidecars (init containers with restartPolicy Always) run beside the containers for
+// the pod's life: they are scaled like containers. An ordinary init container is not.
+func TestNativeSidecarIsScaled(t *testing.T) {
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	ctx := context.Background()
+	always := corev1.ContainerRestartPolicyAlways
+	small := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}
+	d := testenv.Deployment(ns, "web", nil)
+	d.Spec.Replicas = testenv.Ptr(int32(2))
+	d.Spec.Template.Spec.Containers[0].Resources = *appResources.DeepCopy()
+	d.Spec.Template.Spec.InitContainers = []corev1.Container{
+		{Name: "migrate", Image: "registry.k8s.io/pause:3.10", Resources: *small.DeepCopy()},
+		{Name: "proxy", Image: "registry.k8s.io/pause:3.10", RestartPolicy: &always, Resources: *small.DeepCopy()},
+	}
+	_, err := e.Kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.waitRunning(ns, "web", 2)
+	e.startAgent(nil)
+	e.dpa(ns, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m", "memory": "200Mi"}},
+		{"name": "proxy", "requests": {"cpu": "100m", "memory": "96Mi"}}]`},
+		map[string]any{"spec.applyPolicy.update.strategy": "TriggerRollout",
+			"spec.constraints": map[string]any{"containers": []any{map[string]any{"name": "proxy", "maxAllowed": map[string]any{"memory": "80Mi"}}}}})
+	version := e.waitVerticalTarget(ns, "web").Version
+	pods := e.waitPodsRunWith(ns, "web", 2, func(p corev1.Pod) string {
+		if msg := hasResources("app", version, "300m", "200Mi", "400Mi")(p); msg != "" { // the limit keeps its ratio
+			return "app: " + msg
+		}
+		if msg := hasResources("proxy", version, "100m", "80Mi", "0")(p); msg != "" {
+			return "proxy: " + msg
+		}
+		return ""
+	})
+	for _, p := range pods {
+		assert.Equal(t, "50m", p.Spec.InitContainers[0].Resources.Requests.Cpu().String(), "the ordinary init container is left alone")
+	}
+	e.exactlyOneRollout(ns, "web")
 }

@@ -9,16 +9,20 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/testenv"
@@ -189,4 +193,102 @@ func TestDatadogAPICorpus(t *testing.T) {
 	dep, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, "remote", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), dep.Generation)
+}
+
+// warnings collects the apiserver's warnings (the Warning headers) a client receives.
+type warnings struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	w.seen = append(w.seen, text)
+	w.mu.Unlock()
+}
+
+func (w *warnings) all() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.seen, "\n")
+}
+
+// v1alpha1, as the Datadog CRD serves it: accepted, stored as v1alpha2 without conversion.
+// What both versions share is kept and reconciled, and reads back through either version. The
+// v1alpha1-only policy and targets are not kept by the apiserver (nor under the Datadog CRD):
+// the client is warned, and lazyscale, which sees from managedFields that they were written,
+// acts on nothing that is left (an applyMode None would otherwise come back as Apply) and says
+// so in an Error condition, until the DPA is written again as v1alpha2.
+func TestDatadogAPICorpusV1alpha1(t *testing.T) {
+	e := newClusterEnv(t)
+	ctx := context.Background()
+	ns := e.Namespace("corpus", nil)
+	for _, name := range []string{"shared", "policy"} {
+		e.runningDeployment(ns, name, 1)
+	}
+	var warned warnings
+	cfg := rest.CopyConfig(e.CP.Config)
+	cfg.WarningHandler = &warned
+	dyn, err := dynamic.NewForConfig(cfg)
+	require.NoError(t, err)
+	v1alpha1 := v1alpha2.DatadogPodAutoscalersResource
+	v1alpha1.Version = "v1alpha1"
+	old := dyn.Resource(v1alpha1).Namespace(ns)
+
+	corpus := readCorpus(t, "testdata/datadog-api-corpus-v1alpha1.yaml")
+	require.Len(t, corpus, 2)
+	for _, obj := range corpus {
+		obj.SetNamespace(ns)
+		_, err := old.Create(ctx, obj, metav1.CreateOptions{})
+		require.NoError(t, err, "the Datadog API's v1alpha1 accepts %s", obj.GetName())
+	}
+	assert.Contains(t, warned.all(), "datadoghq.com/v1alpha1 is stored as v1alpha2 without conversion", "the client is told")
+
+	shared, err := old.Get(ctx, "shared", metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Empty(t, kept(corpus[0].Object["spec"], shared.Object["spec"], "spec"), "the shared fields are kept")
+	policy, err := old.Get(ctx, "policy", metav1.GetOptions{})
+	require.NoError(t, err)
+	spec := policy.Object["spec"].(map[string]any)
+	assert.NotContains(t, spec, "policy", "the apiserver does not keep v1alpha1's policy (nor does the Datadog CRD)")
+	assert.NotContains(t, spec, "targets")
+
+	e.startAgent(fastResync)
+	e.waitCondition(ns, "shared", v1alpha2.ConditionActive, metav1.ConditionTrue)
+	c := e.waitCondition(ns, "policy", v1alpha2.ConditionError, metav1.ConditionTrue)
+	assert.Equal(t, "SpecLostInConversion", c.Reason)
+	assert.Contains(t, c.Message, "written as datadoghq.com/v1alpha1 with spec.policy and spec.targets")
+	assert.Contains(t, c.Message, "policy.applyMode All is applyPolicy.mode Apply")
+
+	// The status lazyscale writes (v1alpha2) reads back through v1alpha1.
+	require.Eventually(t, func() bool {
+		u, err := old.Get(ctx, "shared", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		return len(conds) > 0
+	}, waitFor, 100*time.Millisecond, "status through v1alpha1")
+
+	// Created again as v1alpha2 (applyPolicy and objectives): acted on.
+	require.Never(t, func() bool { return e.replicas(ns, "policy") != 1 }, 3*time.Second, 200*time.Millisecond, "a DPA whose spec was lost is not acted on")
+	dpas := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns)
+	require.NoError(t, dpas.Delete(ctx, "policy", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		_, err := dpas.Get(ctx, "policy", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}, waitFor, 100*time.Millisecond)
+	again := corpus[1].DeepCopy()
+	again.SetAPIVersion("datadoghq.com/v1alpha2")
+	again.SetResourceVersion("")
+	spec = again.Object["spec"].(map[string]any)
+	spec["applyPolicy"] = map[string]any{"mode": "Apply", "scaleDown": map[string]any{"strategy": "Disabled"}}
+	spec["objectives"] = spec["targets"]
+	delete(spec, "policy")
+	delete(spec, "targets")
+	_, err = dpas.Create(ctx, again, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.waitCondition(ns, "policy", v1alpha2.ConditionError, metav1.ConditionFalse)
+	e.waitReplicas(ns, "policy", 3)
+	e.waitRunning(ns, "policy", 3)
 }

@@ -66,12 +66,11 @@ func TestRunsWithItsRBAC(t *testing.T) {
 
 	e.waitDPA(ns, generatedName("Deployment", ns, "api"), nil)
 	e.waitProfile("standard", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
-	// The memory changes (a rollout), the CPU does not: the utilization stays 140 %.
+	// The memory changes (resized in place), the CPU does not: the utilization stays 140 %.
 	e.dpa(ns, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name":"app","requests":{"cpu":"100m","memory":"200Mi"}}]`}, nil)
-	// Scaled out from the local recommendation (how far depends on the rollout's surge pods,
-	// which have no metrics yet), and rolled out.
+	// Scaled out from the local recommendation, and the running pods resized in place.
 	require.Eventually(t, func() bool { return len(e.events(ns, "web", "SuccessfulScale")) > 0 }, waitFor, 100*time.Millisecond, "never scaled")
-	require.Eventually(t, func() bool { return len(e.events(ns, "web", "SuccessfulTriggerRollout")) == 1 }, waitFor, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return len(e.events(ns, "web", "ResizeTriggered")) > 0 }, waitFor, 100*time.Millisecond, "never resized")
 
 	var refused []string
 	for _, ev := range e.LazyscaleRequests("") {

@@ -2,7 +2,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +23,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/recommenders/external"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
@@ -39,10 +45,33 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// Scaling through /scale step by step on a fake clock: the scale-up rule allows +2 pods per
-// minute; the scale-down stabilization window holds the count for two minutes, then the
-// scale-down rule allows -50 % per minute; every action is recorded with its limit; a paused
-// DPA never scales.
+// replicaRecommender is an external recommender that answers a replica count, timestamped by
+// the test's clock (so that the fake time never makes it stale).
+type replicaRecommender struct {
+	*httptest.Server
+	replicas atomic.Int32
+}
+
+func newReplicaRecommender(t *testing.T, clock func() time.Time, replicas int32) *replicaRecommender {
+	r := &replicaRecommender{}
+	r.replicas.Store(replicas)
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		now, n := clock(), r.replicas.Load()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(external.RecommendationResponse{Timestamp: &now, Replicas: &n})
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *replicaRecommender) annotation() string {
+	return fmt.Sprintf(`{"endpoint": %q}`, r.URL+"/recommend")
+}
+
+// Scaling through /scale step by step on a fake clock, from an external recommender: the
+// scale-up rule allows +2 pods per minute; the scale-down stabilization window holds the count
+// for two minutes, then the scale-down rule allows -50 % per minute; every action is recorded
+// with its limit; a paused DPA never scales.
 func TestHorizontalStepByStep(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
@@ -54,7 +83,8 @@ func TestHorizontalStepByStep(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	// The controller looks every second of real time; what it decides depends on the fake time.
 	e.startAgent(map[string]string{"autoscaling.workload.resync_period": "1s"}, fx.Supply(autoscalingdef.Clock(clock.Now)))
-	e.dpa("shop", "web", "web", map[string]string{v1alpha2.ForceReplicasAnnotation: "10"}, map[string]any{
+	rec := newReplicaRecommender(t, clock.Now, 10)
+	e.dpa("shop", "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: rec.annotation()}, map[string]any{
 		"spec.constraints": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(20)},
 		"spec.applyPolicy": map[string]any{
 			"scaleUp": map[string]any{"strategy": "Max", "stabilizationWindowSeconds": int64(0),
@@ -76,8 +106,9 @@ func TestHorizontalStepByStep(t *testing.T) {
 		settle(want, "next minute")
 	}
 
-	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"`+v1alpha2.ForceReplicasAnnotation+`":"3"}}}`)
-	e.waitHorizontalTarget("shop", "web", v1alpha2.DatadogPodAutoscalerManualValueSource, 3)
+	rec.replicas.Store(3)
+	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"example.com/ask-again":"1"}}}`) // a changed DPA is asked again at once
+	e.waitHorizontalTarget("shop", "web", v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, 3)
 	settle(10, "scale-down window: the highest recommendation of the last 2 minutes is 10")
 	limited := e.waitCondition("shop", "web", v1alpha2.ConditionHorizontalScalingLimited, metav1.ConditionTrue)
 	assert.Contains(t, limited.Message, "stabilized")
@@ -100,7 +131,8 @@ func TestHorizontalStepByStep(t *testing.T) {
 	assert.Nil(t, actions[5].LimitedReason)
 
 	// Paused: a new recommendation and time passing change nothing.
-	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"`+v1alpha2.ForceReplicasAnnotation+`":"8","`+v1alpha2.PauseAnnotation+`":"true"}}}`)
+	rec.replicas.Store(8)
+	e.patchDPA("shop", "web", `{"metadata":{"annotations":{"`+v1alpha2.PauseAnnotation+`":"true"}}}`)
 	e.waitCondition("shop", "web", v1alpha2.ConditionActive, metav1.ConditionFalse)
 	clock.Advance(10 * time.Minute)
 	settle(3, "paused")

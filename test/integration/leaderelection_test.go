@@ -116,7 +116,7 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	// once; both webhooks patch the same pod the same way, over TLS trusting only the
 	// registered CA (so the follower serves a certificate from the Secret).
 	e.runningDeployment(ns, "cart", 1)
-	e.dpa(ns, "cart", "cart", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, nil)
+	e.dpa(ns, "cart", "cart", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, rolloutOnly)
 	for _, x := range []*agent{a, b} {
 		require.Eventually(t, x.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,9 +21,10 @@ import (
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
-// generatedName is the contract: <workload>-<first 8 hex of sha256("<Group>/<Kind>/<namespace>/<name>")>.
+// generatedName is the Cluster Agent's contract: <workload>-<first 8 hex of
+// sha256("<Kind>.<group>/<namespace>/<name>")>.
 func generatedName(kind, ns, name string) string {
-	sum := sha256.Sum256([]byte("apps/" + kind + "/" + ns + "/" + name))
+	sum := sha256.Sum256([]byte(kind + ".apps/" + ns + "/" + name))
 	return name + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
@@ -276,4 +278,40 @@ func TestProfileKeepsAFalseFallback(t *testing.T) {
 	generation := dpa.Generation
 	assert.Never(t, func() bool { return e.lookupDPA(ns, name).Generation != generation }, 5*time.Second, 250*time.Millisecond,
 		"the generated DPA is rewritten on every pass")
+}
+
+// Generated DPAs are named and marked as the Datadog Cluster Agent marks them (the profile
+// label, the profile-hash annotation); the profile's preview annotation is forwarded. A DPA
+// an older lazyscale generated (another name, the generated-from-profile label) is replaced
+// by one under the Cluster Agent's name: one generated DPA per workload.
+func TestProfileGeneratedDPAsAsTheClusterAgentWritesThem(t *testing.T) {
+	e := newClusterEnv(t)
+	ctx := context.Background()
+	ns := e.Namespace("shop", nil)
+	prof := fmt.Sprintf("compat-%s", ns)
+	e.CreateProfile(prof)
+	e.patch("Profile", "", prof, `{"metadata":{"annotations":{"autoscaling.datadoghq.com/preview":"{\"burstable\":true}"}}}`)
+	e.runningDeployment(ns, "web", 1)
+	// What an older lazyscale generated for web.
+	old := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "datadoghq.com/v1alpha2", "kind": "DatadogPodAutoscaler",
+		"metadata": map[string]any{"name": "web-0123abcd", "namespace": ns,
+			"labels":      map[string]any{v1alpha2.LegacyGeneratedFromProfileLabel: prof},
+			"annotations": map[string]any{v1alpha2.LegacyProfileTemplateHashAnnotation: "0011223344556677"}},
+		"spec": map[string]any{"targetRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+	}}
+	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(ctx, old, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.patch("Deployment", ns, "web", `{"metadata":{"labels":{"autoscaling.datadoghq.com/profile":"`+prof+`"}}}`)
+	e.startAgent(nil)
+
+	name := generatedName("Deployment", ns, "web")
+	dpa := e.waitDPA(ns, name, nil)
+	assert.Equal(t, prof, dpa.Labels[v1alpha2.ProfileLabel], "the profile label marks it generated")
+	p := e.waitProfile(prof, func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.TemplateHash != "" })
+	assert.Equal(t, p.Status.TemplateHash, dpa.Annotations["autoscaling.datadoghq.com/profile-hash"])
+	assert.Equal(t, `{"burstable":true}`, dpa.Annotations["autoscaling.datadoghq.com/preview"], "the preview annotation is forwarded")
+	e.waitNoDPA(ns, "web-0123abcd")
+	e.waitCondition(ns, name, v1alpha2.ConditionActive, metav1.ConditionTrue)
+	e.waitProfile(prof, func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
 }

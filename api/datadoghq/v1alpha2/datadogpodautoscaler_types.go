@@ -12,12 +12,22 @@ import (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dpa,categories=autoscaling
-// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
-// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.targetRef.kind`,priority=1
-// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.applyPolicy.mode`
+// +kubebuilder:storageversion
+// +kubebuilder:printcolumn:name="Apply Mode",type=string,JSONPath=`.spec.applyPolicy.mode`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.conditions[?(@.type=='Active')].status`
+// +kubebuilder:printcolumn:name="In Error",type=string,JSONPath=`.status.conditions[?(@.type=='Error')].status`
 // +kubebuilder:printcolumn:name="Desired Replicas",type=integer,JSONPath=`.status.horizontal.target.desiredReplicas`
+// +kubebuilder:printcolumn:name="Generated",type=date,JSONPath=`.status.horizontal.target.generatedAt`
+// +kubebuilder:printcolumn:name="Able to Scale",type=string,JSONPath=`.status.conditions[?(@.type=='HorizontalAbleToScale')].status`
+// +kubebuilder:printcolumn:name="Last Scale",type=date,JSONPath=`.status.horizontal.lastActions[-1:].time`
+// +kubebuilder:printcolumn:name="Target CPU Req",type=string,JSONPath=`.status.vertical.target.podCPURequest`
+// +kubebuilder:printcolumn:name="Target Memory Req",type=string,JSONPath=`.status.vertical.target.podMemoryRequest`
+// +kubebuilder:printcolumn:name="Generated",type=date,JSONPath=`.status.vertical.target.generatedAt`
+// +kubebuilder:printcolumn:name="Able to Apply",type=string,JSONPath=`.status.conditions[?(@.type=='VerticalAbleToApply')].status`
+// +kubebuilder:printcolumn:name="Last Trigger",type=date,JSONPath=`.status.vertical.lastAction.time`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.targetRef.kind`,priority=1
 // +kubebuilder:printcolumn:name="Current Replicas",type=integer,JSONPath=`.status.currentReplicas`,priority=1
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DatadogPodAutoscaler struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -9,8 +9,11 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=dpacp,categories=autoscaling
-// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.template.applyPolicy.mode`
-// +kubebuilder:printcolumn:name="Autoscalers",type=integer,JSONPath=`.status.controlledAutoscalers`
+// +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=='Valid')].status`
+// +kubebuilder:printcolumn:name="Controlled Autoscalers",type=integer,JSONPath=`.status.controlledAutoscalers`
+// +kubebuilder:printcolumn:name="Apply Mode",type=string,JSONPath=`.spec.template.applyPolicy.mode`
+// +kubebuilder:printcolumn:name="Min Replicas",type=integer,JSONPath=`.spec.template.constraints.minReplicas`
+// +kubebuilder:printcolumn:name="Max Replicas",type=integer,JSONPath=`.spec.template.constraints.maxReplicas`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DatadogPodAutoscalerClusterProfile struct {
 	metav1.TypeMeta   `json:",inline"`

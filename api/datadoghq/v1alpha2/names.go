@@ -16,11 +16,20 @@ const (
 	// ProfileExcluded as ProfileLabel's value opts a workload out of its namespace's profile.
 	ProfileExcluded = "excluded"
 	// GeneratedFromProfileLabel marks a DPA generated from the cluster profile named by its
-	// value; lazyscale owns such DPAs (it updates and deletes them).
-	GeneratedFromProfileLabel = "autoscaling.datadoghq.com/generated-from-profile"
-	// ProfileTemplateHashAnnotation on a generated DPA is the profile's templateHash it was
-	// built from.
-	ProfileTemplateHashAnnotation = "autoscaling.datadoghq.com/profile-template-hash"
+	// value; lazyscale owns such DPAs (it updates and deletes them). It is ProfileLabel, as the
+	// Datadog Cluster Agent marks the DPAs it generates.
+	GeneratedFromProfileLabel = ProfileLabel
+	// ProfileTemplateHashAnnotation on a generated DPA is the hash of the profile's template
+	// (and of its forwarded preview annotation) it was built from, as the Cluster Agent names it.
+	ProfileTemplateHashAnnotation = "autoscaling.datadoghq.com/profile-hash"
+	// LegacyGeneratedFromProfileLabel marked generated DPAs before lazyscale wrote the Cluster
+	// Agent's label; such DPAs are still recognised as generated, and relabelled or replaced.
+	LegacyGeneratedFromProfileLabel = "autoscaling.datadoghq.com/generated-from-profile"
+	// LegacyProfileTemplateHashAnnotation is the hash annotation lazyscale wrote before.
+	LegacyProfileTemplateHashAnnotation = "autoscaling.datadoghq.com/profile-template-hash"
+	// PreviewAnnotation on a cluster profile (JSON, e.g. {"burstable": true}) enables preview
+	// features; the profile forwards it to the DPAs it generates, as the Cluster Agent does.
+	PreviewAnnotation = "autoscaling.datadoghq.com/preview"
 	// AnnotationPrefix is the prefix of every annotation lazyscale reads or writes on pods.
 	AnnotationPrefix = "autoscaling.datadoghq.com/"
 	// AutoscalerIDAnnotation is written on pods: namespace/name of the DPA that owns them.
@@ -36,7 +45,8 @@ const (
 	// ForceResourcesAnnotation on a DPA pins container resources:
 	// [{"name": "<container>", "requests": {...}, "limits": {...}}], still within constraints.
 	ForceResourcesAnnotation = "autoscaling.datadoghq.com/force-resources"
-	// ForceReplicasAnnotation on a DPA pins the replica count within [min, max].
+	// ForceReplicasAnnotation on a DPA pins the replica count: a break-glass override reached
+	// in one step, outside [min, max], without rules or windows (as in the Cluster Agent).
 	ForceReplicasAnnotation = "autoscaling.datadoghq.com/force-replicas"
 	// PauseAnnotation "true" on a DPA stops every action lazyscale takes for it.
 	PauseAnnotation = "autoscaling.datadoghq.com/pause"

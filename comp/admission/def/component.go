@@ -12,6 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// SkippedNamespaces are the namespaces the webhook never intercepts, whatever its registration
+// says: the control plane's own (kube-system) and lazyscale's, so that a broken webhook cannot
+// keep either from starting. Pods there are never patched.
+func SkippedNamespaces(own string) []string { return []string{"kube-system", own} }
+
 // Webhook is one mutating webhook. Handle is called concurrently, once per request.
 type Webhook interface {
 	// Name is short and stable ("autoscaling"); it names metrics and the configuration entry.

@@ -222,7 +222,7 @@ func (r *registrar) entry(w def.Webhook) admissionregistrationv1.MutatingWebhook
 	// could keep lazyscale itself from starting.
 	nsSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
-		Values: []string{"kube-system", r.cfg.ServiceNamespace},
+		Values: def.SkippedNamespaces(r.cfg.ServiceNamespace),
 	}}}
 	if reg.NamespaceSelector != nil {
 		nsSel.MatchLabels = reg.NamespaceSelector.MatchLabels

@@ -87,7 +87,7 @@ func TestFallbackDirection(t *testing.T) {
 func TestNewLeaderWaitsAWindowBeforeScalingDown(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	c := &Controller{history: map[string][]timedRecommendation{}}
-	up, down := policies(&v1alpha2.DatadogPodAutoscaler{}) // HPA defaults: 300 s scale-down window
+	up, down := hpaLikeUp, hpaLikeDown // a 300 s scale-down window
 	decide := func(at time.Time) int32 {
 		h := c.recordRecommendation("shop/web", at, 10, 4, up, down)
 		return decideHorizontal(horizontalInput{now: at, current: 10, recommended: 4, scaleUp: up, scaleDown: down, history: h}).Desired

@@ -11,29 +11,17 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 )
 
-// The scaling policies used when a DPA does not set its own: the HPA's defaults. Scale-up:
-// no stabilization, at most +100% or +4 pods per 15 s, whichever allows more. Scale-down: the
-// highest recommendation of the last 5 minutes, at most -100% per 15 s.
-var (
-	defaultScaleUp = v1alpha2.DatadogPodAutoscalerScalingPolicy{
-		Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
-		Rules: []v1alpha2.DatadogPodAutoscalerScalingRule{
-			{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15},
-			{Type: v1alpha2.DatadogPodAutoscalerPodsScalingRuleType, Value: 4, PeriodSeconds: 15},
-		},
-	}
-	defaultScaleDown = v1alpha2.DatadogPodAutoscalerScalingPolicy{
-		Strategy:                   ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
-		Rules:                      []v1alpha2.DatadogPodAutoscalerScalingRule{{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15}},
-		StabilizationWindowSeconds: 300,
-	}
-)
+// A direction whose policy the DPA does not set has no rules and no stabilization window: the
+// recommendation is applied at once, as the Datadog Cluster Agent applies it (the HPA's
+// defaults, a 300 s scale-down window and +100 %/+4 pods per 15 s, are not the DPA's).
+var noPolicy = v1alpha2.DatadogPodAutoscalerScalingPolicy{}
 
 func ptrTo[T any](v T) *T { return &v }
 
@@ -59,6 +47,8 @@ type horizontalInput struct {
 	// direction restricts a local (fallback) recommendation: ScaleUp or ScaleDown only; ""
 	// or All for no restriction.
 	direction v1alpha2.DatadogPodAutoscalerFallbackDirection
+	// forced: the recommendation is the force-replicas annotation's count.
+	forced bool
 }
 
 // horizontalDecision is the outcome.
@@ -69,10 +59,26 @@ type horizontalDecision struct {
 	Limited string
 	// Disabled: the target is scaled to zero, which turns autoscaling off (as for the HPA).
 	Disabled bool
+	// Forced: Desired is the force-replicas count.
+	Forced bool
+}
+
+// ForcedReplicasMessage is the HorizontalScalingLimited message while force-replicas pins the
+// count, word for word as the Datadog Cluster Agent writes it (kubectl-datadog reads it back to
+// confirm the pin).
+func ForcedReplicasMessage(n int32) string {
+	return fmt.Sprintf("replica count pinned to %d by the %s annotation", n, v1alpha2.ForceReplicasAnnotation)
+}
+
+// reasonForced: a value comes from a force-replicas or force-resources annotation.
+const reasonForced = "ForcedByAnnotation"
+
+func isDisabled(p v1alpha2.DatadogPodAutoscalerScalingPolicy) bool {
+	return p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect
 }
 
 func policies(dpa *v1alpha2.DatadogPodAutoscaler) (up, down v1alpha2.DatadogPodAutoscalerScalingPolicy) {
-	up, down = defaultScaleUp, defaultScaleDown
+	up, down = noPolicy, noPolicy
 	if ap := dpa.Spec.ApplyPolicy; ap != nil {
 		if ap.ScaleUp != nil {
 			up = *ap.ScaleUp
@@ -90,7 +96,17 @@ func policies(dpa *v1alpha2.DatadogPodAutoscaler) (up, down v1alpha2.DatadogPodA
 // direction of a local recommendation (a move the other way is not made); the rules of the
 // direction (Pods or Percent per period, counted from the actions taken in that period,
 // combined by the strategy Max, Min or Disabled).
+//
+// A forced count (force-replicas) is a break-glass override, as in the Cluster Agent: it is
+// reached in one step, outside [min, max], without stabilization or rules, from zero replicas,
+// and even when one direction is disabled; only both directions disabled keep it out.
 func decideHorizontal(in horizontalInput) horizontalDecision {
+	if in.forced {
+		if isDisabled(in.scaleUp) && isDisabled(in.scaleDown) {
+			return horizontalDecision{Desired: in.current, Limited: "force-replicas not applied: applyPolicy.scaleUp and scaleDown are both Disabled"}
+		}
+		return horizontalDecision{Desired: in.recommended, Limited: ForcedReplicasMessage(in.recommended), Forced: true}
+	}
 	if in.current == 0 {
 		return horizontalDecision{Disabled: true, Desired: 0}
 	}
@@ -188,7 +204,7 @@ func ruleLimit(in horizontalInput, up bool) (int32, string) {
 	if up {
 		p, dir = in.scaleUp, "up"
 	}
-	if p.Strategy != nil && *p.Strategy == v1alpha2.DatadogPodAutoscalerDisabledStrategySelect {
+	if isDisabled(p) {
 		return in.current, "scale-" + dir + " disabled by applyPolicy.scale" + strings.ToUpper(dir[:1]) + dir[1:] + ".strategy"
 	}
 	if len(p.Rules) == 0 {
@@ -236,6 +252,14 @@ const maxLastActions = 10
 func (c *Controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler, g gathered, known *targetScale) error {
 	st := &dpa.Status
 	now := c.now()
+	if msg, err := c.conflictingHPA(ctx, dpa); err != nil {
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedListHPAs", err.Error())
+		return err
+	} else if msg != "" {
+		c.setCondition(dpa, v1alpha2.ConditionError, true, reasonHPAConflict, msg)
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, reasonHPAConflict, msg)
+		return nil
+	}
 	sel := selectHorizontal(dpa, g, now)
 	rec := sel.rec
 	if rec == nil {
@@ -264,10 +288,14 @@ func (c *Controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	history := c.recordRecommendation(key, now, sc.Spec.Replicas, *rec.Replicas, up, down)
 	d := decideHorizontal(horizontalInput{now: now, current: sc.Spec.Replicas, recommended: *rec.Replicas,
 		minReplicas: constraintsMin(dpa), maxReplicas: constraintsMax(dpa), scaleUp: up, scaleDown: down,
-		history: history, actions: st.Horizontal.LastActions, direction: sel.direction})
-	if d.Limited != "" {
+		history: history, actions: st.Horizontal.LastActions, direction: sel.direction,
+		forced: rec.Source == v1alpha2.DatadogPodAutoscalerManualValueSource})
+	switch {
+	case d.Forced:
+		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, true, reasonForced, d.Limited)
+	case d.Limited != "":
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, true, reasonLimited, d.Limited)
-	} else {
+	default:
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalScalingLimited, false, reasonWithinBounds, "")
 	}
 	switch {
@@ -344,4 +372,35 @@ func constraintsMax(dpa *v1alpha2.DatadogPodAutoscaler) *int32 {
 		return nil
 	}
 	return dpa.Spec.Constraints.MaxReplicas
+}
+
+// reasonHPAConflict: a HorizontalPodAutoscaler scales the DPA's target too.
+const reasonHPAConflict = "ConflictingHorizontalPodAutoscaler"
+
+// conflictingHPA says which HorizontalPodAutoscaler of the DPA's namespace also scales its
+// target ("" when none does, or when the DPA's own scaling is disabled both ways). Two
+// autoscalers writing one /scale fight: lazyscale then takes no horizontal action and says so.
+// The list is served from the apiserver's watch cache (resourceVersion 0).
+func (c *Controller) conflictingHPA(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler) (string, error) {
+	up, down := policies(dpa)
+	if isDisabled(up) && isDisabled(down) {
+		return "", nil
+	}
+	hpas, err := c.kube.AutoscalingV2().HorizontalPodAutoscalers(dpa.Namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return "", fmt.Errorf("list HorizontalPodAutoscalers: %w", err)
+	}
+	t := dpa.Spec.TargetRef
+	group := func(apiVersion string) string {
+		gv, _ := schema.ParseGroupVersion(apiVersion)
+		return gv.Group
+	}
+	for _, h := range hpas.Items {
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind == t.Kind && ref.Name == t.Name && group(ref.APIVersion) == group(t.APIVersion) {
+			return fmt.Sprintf("HorizontalPodAutoscaler %s also scales %s %s: lazyscale takes no horizontal action while it does (delete the HPA, or set applyPolicy.scaleUp and scaleDown strategy Disabled)",
+				h.Name, t.Kind, t.Name), nil
+		}
+	}
+	return "", nil
 }

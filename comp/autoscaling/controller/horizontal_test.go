@@ -33,8 +33,38 @@ func (s *horizontalSim) step(after time.Duration, recommended int32) horizontalD
 	return d
 }
 
-func TestHorizontalStepByStepWithDefaults(t *testing.T) {
-	s := &horizontalSim{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), current: 2, up: defaultScaleUp, down: defaultScaleDown}
+// The HPA's default policies, written out as a DPA would set them: scale-up +100 % or +4 pods
+// per 15 s (Max), scale-down -100 % per 15 s after a 300 s window.
+var (
+	hpaLikeUp = v1alpha2.DatadogPodAutoscalerScalingPolicy{
+		Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
+		Rules: []v1alpha2.DatadogPodAutoscalerScalingRule{
+			{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15},
+			{Type: v1alpha2.DatadogPodAutoscalerPodsScalingRuleType, Value: 4, PeriodSeconds: 15},
+		},
+	}
+	hpaLikeDown = v1alpha2.DatadogPodAutoscalerScalingPolicy{
+		Strategy:                   ptrTo(v1alpha2.DatadogPodAutoscalerMaxChangeStrategySelect),
+		Rules:                      []v1alpha2.DatadogPodAutoscalerScalingRule{{Type: v1alpha2.DatadogPodAutoscalerPercentScalingRuleType, Value: 100, PeriodSeconds: 15}},
+		StabilizationWindowSeconds: 300,
+	}
+)
+
+// Without policies (the DPA sets neither scaleUp nor scaleDown) a recommendation is applied at
+// once, both ways, as the Cluster Agent applies it.
+func TestHorizontalWithoutPoliciesAppliesAtOnce(t *testing.T) {
+	dpa := &v1alpha2.DatadogPodAutoscaler{}
+	up, down := policies(dpa)
+	s := &horizontalSim{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), current: 2, up: up, down: down}
+	for _, rec := range []int32{10, 3, 12, 1} {
+		d := s.step(time.Second, rec)
+		assert.Equal(t, rec, d.Desired)
+		assert.Empty(t, d.Limited)
+	}
+}
+
+func TestHorizontalStepByStepWithHPALikePolicies(t *testing.T) {
+	s := &horizontalSim{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), current: 2, up: hpaLikeUp, down: hpaLikeDown}
 	d := s.step(0, 10)
 	assert.Equal(t, int32(6), d.Desired, "+4 pods beats +100%% (2 → 4): the Max strategy allows 6")
 	assert.Contains(t, d.Limited, "scale-up limited to 6")
@@ -56,7 +86,7 @@ func TestHorizontalStepByStepWithDefaults(t *testing.T) {
 func TestHorizontalBoundsAndStrategies(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	two, five := int32(2), int32(5)
-	base := horizontalInput{now: now, current: 3, minReplicas: &two, maxReplicas: &five, scaleUp: defaultScaleUp, scaleDown: defaultScaleDown}
+	base := horizontalInput{now: now, current: 3, minReplicas: &two, maxReplicas: &five, scaleUp: hpaLikeUp, scaleDown: hpaLikeDown}
 	tests := []struct {
 		name    string
 		mutate  func(*horizontalInput)
@@ -78,6 +108,18 @@ func TestHorizontalBoundsAndStrategies(t *testing.T) {
 			in.scaleUp = v1alpha2.DatadogPodAutoscalerScalingPolicy{Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerMinChangeStrategySelect),
 				Rules: []v1alpha2.DatadogPodAutoscalerScalingRule{{Type: "Pods", Value: 1, PeriodSeconds: 60}, {Type: "Percent", Value: 100, PeriodSeconds: 60}}}
 		}, 4, "scale-up limited to 4"},
+		// force-replicas: one step, outside the bounds, from zero, past one disabled direction.
+		{"forced above max", func(in *horizontalInput) { in.forced = true; in.recommended = 9 }, 9, "replica count pinned to 9 by the autoscaling.datadoghq.com/force-replicas annotation"},
+		{"forced from zero", func(in *horizontalInput) { in.forced = true; in.current = 0; in.recommended = 4 }, 4, "pinned to 4"},
+		{"forced past a disabled scale-down", func(in *horizontalInput) {
+			in.forced, in.recommended = true, 1
+			in.scaleDown = v1alpha2.DatadogPodAutoscalerScalingPolicy{Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerDisabledStrategySelect)}
+		}, 1, "pinned to 1"},
+		{"forced but both directions disabled", func(in *horizontalInput) {
+			in.forced, in.recommended = true, 5
+			in.scaleUp = v1alpha2.DatadogPodAutoscalerScalingPolicy{Strategy: ptrTo(v1alpha2.DatadogPodAutoscalerDisabledStrategySelect)}
+			in.scaleDown = in.scaleUp
+		}, 3, "both Disabled"},
 		{"scale-down by at most 1 pod per minute", func(in *horizontalInput) {
 			in.recommended = 2
 			in.scaleDown = v1alpha2.DatadogPodAutoscalerScalingPolicy{Rules: []v1alpha2.DatadogPodAutoscalerScalingRule{{Type: "Pods", Value: 1, PeriodSeconds: 60}}}
@@ -92,6 +134,7 @@ func TestHorizontalBoundsAndStrategies(t *testing.T) {
 			assert.Equal(t, tt.want, d.Desired)
 			assert.Contains(t, d.Limited, tt.limited)
 			assert.Equal(t, tt.name == "zero disables", d.Disabled)
+			assert.Equal(t, in.forced && tt.name != "forced but both directions disabled", d.Forced)
 		})
 	}
 }

@@ -6,7 +6,7 @@ import ()
 const (
 	reasonActive           = "Active"
 	reasonNotActedOn       = "FieldsNotActedOn"
-	reasonPaused           = "Paused"
+	reasonPaused           = "LocallyPaused" // as the Cluster Agent writes it
 	reasonConflict         = "TargetAlreadyAutoscaled"
 	reasonLimit            = "LimitReached"
 	reasonTargetNotFound   = "TargetNotFound"

@@ -56,7 +56,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.DatadogPodAutoscaler) (time.Duration, error) {
 	resync := c.cfg.ResyncPeriod
 	if dpaview.IsPaused(dpa) {
-		c.setCondition(dpa, v1alpha2.ConditionActive, false, reasonPaused, "annotation "+v1alpha2.PauseAnnotation+" is \"true\": no action is taken")
+		c.setCondition(dpa, v1alpha2.ConditionActive, false, reasonPaused, "Autoscaling locally paused by the "+v1alpha2.PauseAnnotation+" annotation")
 		c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
 		return 0, nil
 	}
@@ -66,7 +66,7 @@ func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 		return 0, nil
 	}
 	if err := validation.Spec(dpa, c.ownNamespace); err != nil {
-		return fail(validation.ReasonInvalidSpec, err.Error())
+		return fail(err.Reason, err.Message)
 	}
 	if ignored := validation.NotActedOn(dpa); len(ignored) > 0 {
 		c.setCondition(dpa, v1alpha2.ConditionNotActedOn, true, reasonNotActedOn, strings.Join(ignored, "; "))
@@ -99,8 +99,8 @@ func (c *Controller) evaluate(ctx context.Context, key string, dpa *v1alpha2.Dat
 	counts, g := c.activate(ctx, dpa, target, w)
 	after := resync
 	var errs []error
-	if version := c.recommendVertical(dpa, g, w.template.Spec.Containers); version != "" {
-		a, err := c.applyVertical(ctx, dpa, target, version, w.template.Annotations[v1alpha2.RecommendationIDAnnotation], counts)
+	if version := c.recommendVertical(dpa, g, def.ScaledContainerValues(&w.template.Spec)); version != "" {
+		a, err := c.applyVertical(ctx, dpa, target, w, version, counts)
 		if a > 0 && a < after {
 			after = a
 		}

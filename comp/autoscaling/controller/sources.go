@@ -30,7 +30,7 @@ func (c *Controller) request(dpa *v1alpha2.DatadogPodAutoscaler, t def.Target, c
 	if w.template == nil {
 		return req
 	}
-	for _, ctr := range w.template.Spec.Containers {
+	for _, ctr := range def.ScaledContainers(&w.template.Spec) {
 		req.Containers = append(req.Containers, def.ContainerResources{Name: ctr.Name, Requests: ctr.Resources.Requests.DeepCopy(), Limits: ctr.Resources.Limits.DeepCopy()})
 	}
 	return req

@@ -49,7 +49,15 @@ func (c *Controller) recommendVertical(dpa *v1alpha2.DatadogPodAutoscaler, g gat
 		return ""
 	}
 	desired, limited := constrain(dpa, rec.Containers, containers)
-	if len(limited) > 0 {
+	if rec.Source == v1alpha2.DatadogPodAutoscalerManualValueSource {
+		// Worded as the Cluster Agent words it: kubectl-datadog reads it back to confirm.
+		names := make([]string, 0, len(rec.Containers))
+		for _, ct := range rec.Containers {
+			names = append(names, ct.Name)
+		}
+		msg := "resources overridden for containers " + strings.Join(names, ", ") + " by the " + v1alpha2.ForceResourcesAnnotation + " annotation"
+		c.setCondition(dpa, v1alpha2.ConditionVerticalScalingLimited, true, reasonForced, strings.Join(append([]string{msg}, limited...), "; "))
+	} else if len(limited) > 0 {
 		c.setCondition(dpa, v1alpha2.ConditionVerticalScalingLimited, true, reasonLimited, strings.Join(limited, "; "))
 	} else {
 		c.setCondition(dpa, v1alpha2.ConditionVerticalScalingLimited, false, reasonWithinBounds, "")
@@ -92,8 +100,9 @@ func podRequests(desired []v1alpha2.DatadogPodAutoscalerContainerResources) (cpu
 	return cpu, memory
 }
 
-// applyVertical rolls the workload out when its pods lag the recommendation.
-func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, version, templateRecID string, counts podwatcher.Counts) (time.Duration, error) {
+// applyVertical brings the workload's pods to the recommendation: in place where the DPA allows
+// it (update.strategy Auto), else, or when a resize cannot be done in place, by a rollout.
+func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, w *workload, version string, counts podwatcher.Counts) (time.Duration, error) {
 	// How many pods carry the recommendation, whatever the mode.
 	if t := dpa.Status.Vertical.Target; t.Scaled == nil || *t.Scaled != counts.ByRecID[version] {
 		scaled := counts.ByRecID[version]
@@ -109,7 +118,27 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 	}
 	st := dpa.Status.Vertical
 	now := c.now()
-	d := decideRollout(version, templateRecID, counts, st.LastAction, c.cfg.RolloutInterval, now)
+	last := st.LastAction
+	rolledOut := last != nil && last.Version == version && last.Type == reasonRolloutTriggered
+	if inPlace(dpa) && !rolledOut {
+		resizing := last != nil && last.Version == version && last.Type == actionResizeTriggered
+		if counts.ByRecID[version] == counts.Current && !resizing {
+			c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonUpToDate, "all pods carry the recommendation")
+			return 0, nil
+		}
+		if !c.published(dpa, version) {
+			c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
+				"recommendation "+version+" is written to the status first, for the webhooks; the resize follows")
+			return publishRetry, nil
+		}
+		after, fallback, err := c.resizeVertical(ctx, dpa, target, w, version)
+		if fallback == "" {
+			return after, err
+		}
+		c.log.Info("in-place resize not possible: rolling out instead", zap.String("target", target.String()), zap.String("why", fallback))
+		return c.rollout(ctx, dpa, target, version, now, "in-place resize not possible: "+fallback)
+	}
+	d := decideRollout(version, w.template.Annotations[v1alpha2.RecommendationIDAnnotation], counts, last, c.cfg.RolloutInterval, now)
 	if !d.Trigger {
 		reason := reasonUpToDate
 		if d.Retry > 0 {
@@ -127,6 +156,11 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 			"recommendation "+version+" is written to the status first, for the webhooks; the rollout follows")
 		return publishRetry, nil
 	}
+	return c.rollout(ctx, dpa, target, version, now, d.Reason)
+}
+
+// rollout triggers a rollout of the target for the recommendation and records it.
+func (c *Controller) rollout(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, version string, now time.Time, why string) (time.Duration, error) {
 	if err := c.triggerRollout(ctx, target, version, now); err != nil {
 		c.metrics.rollouts.WithLabelValues("failure").Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedTriggerRollout", "rollout of %s %s for recommendation %s failed: %v", target.Kind, target.Name, version, err)
@@ -134,9 +168,9 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 		return 0, fmt.Errorf("rollout %s: %w", target, err)
 	}
 	c.metrics.rollouts.WithLabelValues("success").Inc()
-	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulTriggerRollout", "rolled out %s %s for recommendation %s: %s", target.Kind, target.Name, version, d.Reason)
-	c.log.Info("vertical rollout triggered", zap.String("target", target.String()), zap.String("rec_id", version), zap.String("why", d.Reason))
-	st.LastAction = &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Truncate(time.Second)), Version: version, Type: reasonRolloutTriggered}
+	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulTriggerRollout", "rolled out %s %s for recommendation %s: %s", target.Kind, target.Name, version, why)
+	c.log.Info("vertical rollout triggered", zap.String("target", target.String()), zap.String("rec_id", version), zap.String("why", why))
+	dpa.Status.Vertical.LastAction = &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Truncate(time.Second)), Version: version, Type: reasonRolloutTriggered}
 	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutTriggered, "rollout triggered for recommendation "+version)
 	return c.cfg.RolloutInterval, nil
 }

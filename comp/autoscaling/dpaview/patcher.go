@@ -38,9 +38,9 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 	}
 	changed := setAnnotation(&pod.ObjectMeta, v1alpha2.AutoscalerIDAnnotation, dpa.Namespace+"/"+dpa.Name)
 	if v := dpa.Status.Vertical; v != nil && v.Target != nil {
+		containers := def.ScaledContainers(&pod.Spec) // native sidecars too
 		for _, d := range v.Target.DesiredResources {
-			for i := range pod.Spec.Containers {
-				c := &pod.Spec.Containers[i]
+			for _, c := range containers {
 				if c.Name == d.Name && ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name)) {
 					changed = true
 				}

@@ -3,7 +3,7 @@
 // autoscaling.datadoghq.com/profile=<profile>, or in a namespace so labelled (the workload's
 // own label wins; "excluded" opts out), gets a DPA named
 // <workload>-<8 hex of sha256("apps/<Kind>/<namespace>/<name>")> whose spec is the profile's
-// template. Generated DPAs carry the generated-from-profile label and the template hash;
+// template. Generated DPAs carry the profile label and the profile hash, as the Cluster Agent's;
 // lazyscale updates them when the template changes and deletes them when the workload leaves
 // the profile (label removed, excluded, workload or profile deleted).
 //
@@ -161,8 +161,9 @@ func (p *Controller) runTerm(ctx context.Context) {
 		need()
 		q.Add(profileKeyPrefix + m.GetName())
 		// A status write (ours) leaves the generation: no workload to look at again.
-		if old == nil || old.GetGeneration() != m.GetGeneration() {
-			p.enqueueAllWorkloads() // its template or existence changed
+		if old == nil || old.GetGeneration() != m.GetGeneration() ||
+			old.GetAnnotations()[v1alpha2.PreviewAnnotation] != m.GetAnnotations()[v1alpha2.PreviewAnnotation] {
+			p.enqueueAllWorkloads() // its template, preview features or existence changed
 		}
 	}))
 	for kind, inf := range workloads {
@@ -170,7 +171,7 @@ func (p *Controller) runTerm(ctx context.Context) {
 	}
 	_, _ = namespaces.AddEventHandler(p.handler(func(_, m metav1.Object) { p.enqueueNamespace(m.GetName()) }))
 	reg, err := p.dpas.AddEventHandler(p.handler(func(_, m metav1.Object) {
-		if profile := m.GetLabels()[v1alpha2.GeneratedFromProfileLabel]; profile != "" {
+		if profile, ok := isGenerated(m.GetLabels()); ok {
 			need()
 			q.Add(profileKeyPrefix + profile) // its count
 		}

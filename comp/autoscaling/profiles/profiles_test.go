@@ -13,8 +13,9 @@ import (
 )
 
 func TestGeneratedDPAName(t *testing.T) {
-	// sha256("apps/Deployment/shop/web") starts with these 8 hex digits (computed with sha256sum).
-	assert.Equal(t, "web-f9619453", generatedDPAName("apps", "Deployment", "shop", "web"))
+	// As the Cluster Agent names them: printf 'Deployment.apps/shop/web' | sha256sum | cut -c1-8.
+	assert.Equal(t, "web-7863c7ee", generatedDPAName("apps", "Deployment", "shop", "web"))
+	assert.Equal(t, "db-e0c8a0b2", generatedDPAName("apps", "StatefulSet", "shop", "db"))
 	assert.NotEqual(t, generatedDPAName("apps", "Deployment", "shop", "web"), generatedDPAName("apps", "StatefulSet", "shop", "web"))
 	long := generatedDPAName("apps", "Deployment", "shop", strings.Repeat("a", 253))
 	assert.Len(t, long, 253, "a long workload name is cut so the DPA name stays valid")
@@ -48,7 +49,8 @@ func TestGeneratedDPA(t *testing.T) {
 	assert.Equal(t, "web-12345678", u.GetName())
 	assert.Equal(t, "shop", u.GetNamespace())
 	assert.Equal(t, "standard", u.GetLabels()[v1alpha2.GeneratedFromProfileLabel])
-	assert.Equal(t, templateHash(prof.Spec.Template), u.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation])
+	assert.Equal(t, templateHash(prof), u.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation])
+	assert.NotContains(t, u.GetAnnotations(), v1alpha2.PreviewAnnotation)
 	kind, _, _ := unstructured.NestedString(u.Object, "spec", "targetRef", "kind")
 	assert.Equal(t, "StatefulSet", kind)
 	require.Len(t, u.GetOwnerReferences(), 1)
@@ -56,7 +58,13 @@ func TestGeneratedDPA(t *testing.T) {
 	_, hasStatus := u.Object["status"]
 	assert.False(t, hasStatus)
 
-	before := templateHash(prof.Spec.Template)
+	before := templateHash(prof)
 	util = 60
-	assert.NotEqual(t, before, templateHash(prof.Spec.Template), "the hash follows the template")
+	assert.NotEqual(t, before, templateHash(prof), "the hash follows the template")
+	before = templateHash(prof)
+	prof.Annotations = map[string]string{v1alpha2.PreviewAnnotation: `{"burstable":true}`}
+	assert.NotEqual(t, before, templateHash(prof), "and the preview annotation")
+	u, err = generatedDPA(prof, "StatefulSet", w, "web-12345678")
+	require.NoError(t, err)
+	assert.Equal(t, `{"burstable":true}`, u.GetAnnotations()[v1alpha2.PreviewAnnotation], "forwarded to the DPA")
 }

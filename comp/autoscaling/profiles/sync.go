@@ -77,7 +77,20 @@ func (p *Controller) syncWorkload(ctx context.Context, key string) error {
 	if obj, ok, _ := p.dpas.GetStore().GetByKey(ns + "/" + dpaName); ok {
 		existing, _ = obj.(*unstructured.Unstructured)
 	}
-	ours := existing != nil && existing.GetLabels()[v1alpha2.GeneratedFromProfileLabel] != ""
+	ours := false
+	if existing != nil {
+		_, ours = isGenerated(existing.GetLabels())
+	}
+	// A DPA generated for this workload under another name (lazyscale named them otherwise
+	// before it took the Cluster Agent's names) goes: one generated DPA per workload.
+	for _, old := range p.generatedFor(ns, kind, name, dpaName) {
+		err := client.Delete(ctx, old.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptrTo(old.GetUID())}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete generated DPA %s/%s: %w", ns, old.GetName(), err)
+		}
+		p.metrics.generated.WithLabelValues("deleted").Inc()
+		p.log.Info("generated DPA with an older name deleted", zap.String("dpa", ns+"/"+old.GetName()), zap.String("now", dpaName))
+	}
 
 	wanted := p.wantedProfile(kind, ns, name)
 	var prof *v1alpha2.DatadogPodAutoscalerClusterProfile
@@ -126,21 +139,34 @@ func (p *Controller) syncWorkload(ctx context.Context, key string) error {
 		p.log.Info("DPA generated from cluster profile", zap.String("dpa", ns+"/"+dpaName), zap.String("profile", prof.Name), zap.String("workload", key))
 		return nil
 	}
+	labels, ann := existing.GetLabels(), existing.GetAnnotations()
+	_, legacyLabel := labels[v1alpha2.LegacyGeneratedFromProfileLabel]
+	_, legacyHash := ann[v1alpha2.LegacyProfileTemplateHashAnnotation]
+	preview, hasPreview := prof.Annotations[v1alpha2.PreviewAnnotation]
+	current, hadPreview := ann[v1alpha2.PreviewAnnotation]
 	if equality.Semantic.DeepEqual(existing.Object["spec"], desired.Object["spec"]) &&
-		existing.GetLabels()[v1alpha2.GeneratedFromProfileLabel] == prof.Name &&
-		existing.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation] == desired.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation] {
+		labels[v1alpha2.GeneratedFromProfileLabel] == prof.Name && !legacyLabel && !legacyHash &&
+		ann[v1alpha2.ProfileTemplateHashAnnotation] == desired.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation] &&
+		hasPreview == hadPreview && preview == current {
 		return nil
 	}
 	updated := existing.DeepCopy()
 	updated.Object["spec"] = desired.Object["spec"]
-	labels := updated.GetLabels()
+	labels = updated.GetLabels()
+	delete(labels, v1alpha2.LegacyGeneratedFromProfileLabel)
 	labels[v1alpha2.GeneratedFromProfileLabel] = prof.Name
 	updated.SetLabels(labels)
-	ann := updated.GetAnnotations()
+	ann = updated.GetAnnotations()
 	if ann == nil {
 		ann = map[string]string{}
 	}
+	delete(ann, v1alpha2.LegacyProfileTemplateHashAnnotation)
 	ann[v1alpha2.ProfileTemplateHashAnnotation] = desired.GetAnnotations()[v1alpha2.ProfileTemplateHashAnnotation]
+	if hasPreview {
+		ann[v1alpha2.PreviewAnnotation] = preview
+	} else {
+		delete(ann, v1alpha2.PreviewAnnotation)
+	}
 	updated.SetAnnotations(ann)
 	updated.SetOwnerReferences(desired.GetOwnerReferences())
 	if _, err := client.Update(ctx, updated, metav1.UpdateOptions{FieldManager: apiobject.FieldManager}); err != nil {
@@ -151,12 +177,35 @@ func (p *Controller) syncWorkload(ctx context.Context, key string) error {
 	return nil
 }
 
+// generatedFor lists the generated DPAs of the namespace that target the workload under a
+// name other than name.
+func (p *Controller) generatedFor(ns, kind, workload, name string) []*unstructured.Unstructured {
+	objs, _ := p.dpas.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok || u.GetName() == name {
+			continue
+		}
+		if _, generated := isGenerated(u.GetLabels()); !generated {
+			continue
+		}
+		if k, n := apiobject.TargetRefOf(u); k == kind && n == workload {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // targetedByOther reports whether a DPA not generated from a profile targets the workload.
 func (p *Controller) targetedByOther(ns, kind, name string) bool {
 	objs, _ := p.dpas.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
 	for _, o := range objs {
 		u, ok := o.(*unstructured.Unstructured)
-		if !ok || u.GetLabels()[v1alpha2.GeneratedFromProfileLabel] != "" {
+		if !ok {
+			continue
+		}
+		if _, generated := isGenerated(u.GetLabels()); generated {
 			continue
 		}
 		if k, n := apiobject.TargetRefOf(u); k == kind && n == name {
@@ -178,13 +227,15 @@ func (p *Controller) syncProfile(ctx context.Context, name string) error {
 	if err := validation.Profile(prof); err != nil {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, validation.ReasonInvalidSpec, "template: "+err.Error()+"; generated DPAs are left unchanged"
 	} else {
-		st.TemplateHash = templateHash(prof.Spec.Template)
+		st.TemplateHash = templateHash(prof)
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
 	st.ControlledAutoscalers = 0
 	for _, o := range p.dpas.GetStore().List() {
-		if m, err := meta.Accessor(o); err == nil && m.GetLabels()[v1alpha2.GeneratedFromProfileLabel] == name {
-			st.ControlledAutoscalers++
+		if m, err := meta.Accessor(o); err == nil {
+			if from, ok := isGenerated(m.GetLabels()); ok && from == name {
+				st.ControlledAutoscalers++
+			}
 		}
 	}
 	if equality.Semantic.DeepEqual(*st, prof.Status) {

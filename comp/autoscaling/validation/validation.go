@@ -3,38 +3,101 @@
 package validation
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	admission "github.com/lazyscale/lazyscale/comp/admission/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 )
 
-// ReasonInvalidSpec is the condition reason of a spec or template these checks refuse.
-const ReasonInvalidSpec = "InvalidSpec"
+// Condition reasons of the specs these checks refuse.
+const (
+	// ReasonInvalidSpec: a spec or template these checks refuse.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonSkippedNamespace: the DPA is in a namespace the webhook never intercepts.
+	ReasonSkippedNamespace = "NamespaceSkipped"
+	// ReasonSpecLostInConversion: the DPA was written as v1alpha1 with fields the apiserver did
+	// not keep.
+	ReasonSpecLostInConversion = "SpecLostInConversion"
+)
 
-// Spec checks what the CRD's schema cannot: the target's apiVersion, lazyscale
-// itself, replica bounds, objectives that match their type, and per-container bounds. Any kind
-// with a /scale subresource may be a target; whether it has one is known only from the
-// apiserver (the DPA controller asks for its /scale).
-func Spec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) error {
+// Error is a refused spec: its condition reason and what to say.
+type Error struct {
+	Reason, Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func invalid(err error) *Error { return &Error{Reason: ReasonInvalidSpec, Message: err.Error()} }
+
+// Spec checks what the CRD's schema cannot: a spec that reached the apiserver whole, the
+// namespace, the target's apiVersion, replica bounds, objectives that match their type, and
+// per-container bounds. Any kind with a /scale subresource may be a target; whether it has one
+// is known only from the apiserver (the DPA controller asks for its /scale).
+func Spec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) *Error {
+	if lost := LostInConversion(dpa); len(lost) > 0 {
+		return &Error{Reason: ReasonSpecLostInConversion, Message: fmt.Sprintf(
+			"written as datadoghq.com/v1alpha1 with %s, which the apiserver did not keep (the CRD stores v1alpha2 and, as the Datadog CRD, does not convert): lazyscale does not act on the rest. "+
+				"Delete it and create it as datadoghq.com/v1alpha2: policy.applyMode All is applyPolicy.mode Apply, None and Manual are Preview; upscale/downscale are scaleUp/scaleDown; targets are objectives",
+			strings.Join(lost, " and "))}
+	}
+	if slices.Contains(admission.SkippedNamespaces(ownNamespace), dpa.Namespace) {
+		return &Error{Reason: ReasonSkippedNamespace, Message: fmt.Sprintf(
+			"namespace %s is never sent to lazyscale's webhook (it keeps kube-system and its own namespace %s out, so that it cannot block them): its pods cannot be patched, and lazyscale does not autoscale there", dpa.Namespace, ownNamespace)}
+	}
 	t := dpa.Spec.TargetRef
 	if t.Kind == "" || t.Name == "" {
-		return errors.New("targetRef: kind and name are required")
+		return invalid(errors.New("targetRef: kind and name are required"))
 	}
 	if (t.Kind == "Deployment" || t.Kind == "StatefulSet") && t.APIVersion != "" && t.APIVersion != "apps/v1" {
-		return fmt.Errorf("target apiVersion %q is not supported for a %s: use apps/v1", t.APIVersion, t.Kind)
+		return invalid(fmt.Errorf("target apiVersion %q is not supported for a %s: use apps/v1", t.APIVersion, t.Kind))
 	}
 	if _, err := schema.ParseGroupVersion(t.APIVersion); err != nil {
-		return fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err)
+		return invalid(fmt.Errorf("target apiVersion %q: %w", t.APIVersion, err))
 	}
-	if dpa.Namespace == ownNamespace {
-		return fmt.Errorf("the target is in lazyscale's own namespace %q: lazyscale does not autoscale itself (its webhook skips that namespace)", ownNamespace)
+	if err := Body(dpa.Spec.Constraints, dpa.Spec.Objectives); err != nil {
+		return invalid(err)
 	}
-	return Body(dpa.Spec.Constraints, dpa.Spec.Objectives)
+	return nil
+}
+
+// v1alpha1Only are the v1alpha1 spec fields that v1alpha2 does not have (it has applyPolicy and
+// objectives instead): written as v1alpha1, the apiserver prunes them when it stores v1alpha2.
+var v1alpha1Only = []string{"policy", "targets"}
+
+// LostInConversion lists the v1alpha1-only spec fields (spec.policy, spec.targets) that a
+// manager wrote through datadoghq.com/v1alpha1 and that the apiserver therefore dropped. The
+// object no longer has them; its managedFields still say who set them, and through which
+// version. The record stays: the apiserver cannot map those fields to v1alpha2, so later
+// updates leave that managedFields entry as it is. Deleting the DPA and creating it as v1alpha2
+// (or resetting its managedFields) clears it.
+func LostInConversion(dpa *v1alpha2.DatadogPodAutoscaler) []string {
+	var lost []string
+	for _, m := range dpa.ManagedFields {
+		if m.APIVersion != v1alpha2.GroupName+"/v1alpha1" || m.Subresource != "" || m.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Spec map[string]json.RawMessage `json:"f:spec"`
+		}
+		if json.Unmarshal(m.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		for _, f := range v1alpha1Only {
+			if _, ok := fields.Spec["f:"+f]; ok && !slices.Contains(lost, "spec."+f) {
+				lost = append(lost, "spec."+f)
+			}
+		}
+	}
+	slices.Sort(lost)
+	return lost
 }
 
 // Body checks the part of a DPA spec a cluster profile's template also has.
@@ -118,7 +181,7 @@ func HasPodTemplate(dpa *v1alpha2.DatadogPodAutoscaler) bool {
 // constraints name must exist in its pod template.
 func AgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.PodTemplateSpec) error {
 	has := func(name string) bool {
-		return slices.ContainsFunc(tmpl.Spec.Containers, func(c corev1.Container) bool { return c.Name == name })
+		return slices.ContainsFunc(def.ScaledContainers(&tmpl.Spec), func(c *corev1.Container) bool { return c.Name == name })
 	}
 	t := dpa.Spec.TargetRef
 	for i, o := range dpa.Spec.Objectives {

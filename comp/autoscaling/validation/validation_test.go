@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 )
@@ -28,4 +30,35 @@ func TestNotActedOnNamesEachFieldLazyscaleKeepsButIgnores(t *testing.T) {
 	dpa.Annotations = map[string]string{v1alpha2.CustomRecommenderAnnotation: `{"endpoint": "http://r.svc/x"}`}
 	assert.NotContains(t, strings.Join(NotActedOn(dpa), "\n"), "CustomQuery")
 	assert.Empty(t, NotActedOn(&v1alpha2.DatadogPodAutoscaler{Spec: v1alpha2.DatadogPodAutoscalerSpec{Owner: v1alpha2.DatadogPodAutoscalerLocalOwner}}))
+}
+
+// A DPA written as v1alpha1 with policy or targets lost them (the apiserver stores v1alpha2 and
+// does not convert): managedFields says so, and Spec refuses it; fields both versions share do
+// not count, nor do other versions, nor the status subresource.
+func TestLostInConversion(t *testing.T) {
+	entry := func(apiVersion, subresource, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: apiVersion,
+			Subresource: subresource, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+	dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", ManagedFields: []metav1.ManagedFieldsEntry{
+		entry("datadoghq.com/v1alpha1", "", `{"f:spec":{"f:targetRef":{},"f:constraints":{}}}`),
+		entry("datadoghq.com/v1alpha2", "", `{"f:spec":{"f:policy":{}}}`),
+		entry("datadoghq.com/v1alpha1", "status", `{"f:spec":{"f:targets":{}}}`),
+	}}, Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: "web"}}}
+	assert.Empty(t, LostInConversion(dpa))
+	assert.Nil(t, Spec(dpa, "lazyscale"))
+
+	dpa.ManagedFields = append(dpa.ManagedFields, entry("datadoghq.com/v1alpha1", "", `{"f:spec":{"f:targets":{},"f:policy":{"f:applyMode":{}}}}`))
+	assert.Equal(t, []string{"spec.policy", "spec.targets"}, LostInConversion(dpa))
+	err := Spec(dpa, "lazyscale")
+	require.NotNil(t, err)
+	assert.Equal(t, ReasonSpecLostInConversion, err.Reason)
+
+	dpa.ManagedFields = nil
+	for _, ns := range []string{"kube-system", "lazyscale"} {
+		dpa.Namespace = ns
+		err := Spec(dpa, "lazyscale")
+		require.NotNil(t, err, ns)
+		assert.Equal(t, ReasonSkippedNamespace, err.Reason)
+	}
 }

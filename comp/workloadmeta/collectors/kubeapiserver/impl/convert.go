@@ -51,15 +51,25 @@ func podEntity(p *corev1.Pod) *wmdef.Pod {
 			e.Ready = c.Status == corev1.ConditionTrue
 		}
 	}
-	e.Containers = make([]wmdef.Container, len(p.Spec.Containers))
-	for i, c := range p.Spec.Containers {
-		e.Containers[i] = wmdef.Container{
+	// The containers, then the native sidecars (init containers with restartPolicy Always):
+	// both run for the pod's life, use resources and are scaled.
+	e.Containers = make([]wmdef.Container, 0, len(p.Spec.Containers))
+	add := func(c *corev1.Container) {
+		e.Containers = append(e.Containers, wmdef.Container{
 			Name:     intern(c.Name),
 			Requests: resourceValues(c.Resources.Requests),
 			Limits:   resourceValues(c.Resources.Limits),
+		})
+	}
+	for i := range p.Spec.Containers {
+		add(&p.Spec.Containers[i])
+	}
+	for i := range p.Spec.InitContainers {
+		if c := &p.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			add(c)
 		}
 	}
-	e.OOMKills = oomKills(p.Status.ContainerStatuses)
+	e.OOMKills = append(oomKills(p.Status.ContainerStatuses), oomKills(p.Status.InitContainerStatuses)...)
 	return e
 }
 
