@@ -186,8 +186,10 @@ func TestDatadogAPICorpus(t *testing.T) {
 		dpaState{e, ns, "full"}, podsState{e, ns, "full"})
 	target := e.getDPA(ns, "full").Status.Vertical.Target
 	assert.Equal(t, "50m", target.PodCPURequest.String(), "podCPURequest sums the containers' requests")
-	require.NotNil(t, target.Scaled)
-	assert.Positive(t, *target.Scaled)
+	require.Eventually(t, func() bool { // counted at the reconcile the new pods cause
+		s := e.getDPA(ns, "full").Status.Vertical.Target.Scaled
+		return s != nil && *s > 0
+	}, waitFor, 100*time.Millisecond, "status.vertical.target.scaled never counted the pods: %v", dpaState{e, ns, "full"})
 
 	// Preview and update.strategy Disabled: the remote one's workload is never written.
 	dep, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, "remote", metav1.GetOptions{})

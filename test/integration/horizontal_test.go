@@ -221,3 +221,42 @@ func TestHorizontalAnyScalableKind(t *testing.T) {
 	}, waitFor, 100*time.Millisecond, "the Widget was never scaled through its /scale")
 	assert.Len(t, e.events("shop", "widget", "SuccessfulScale"), 1)
 }
+
+// An external recommender that speaks the Datadog Cluster Agent's protocol: it is sent the
+// Cluster Agent's request (targetRef, constraints, state, targets, settings) and its
+// targetReplicas scales the Deployment; the value's source is External, as the Cluster Agent
+// records it.
+func TestDatadogProtocolRecommender(t *testing.T) {
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "web", 1)
+	var mu sync.Mutex
+	var asked []external.DatadogRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req external.DatadogRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		asked = append(asked, req)
+		mu.Unlock()
+		_, _ = fmt.Fprintf(w, `{"timestamp": %q, "targetReplicas": 3, "reason": "test"}`, time.Now().UTC().Format(time.RFC3339))
+	}))
+	t.Cleanup(srv.Close)
+	e.startAgent(map[string]string{"autoscaling.workload.external_recommender.cluster_name": "local"})
+	e.dpa(ns, "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "protocol": "datadog", "settings": {"model": "p95"}}`, srv.URL)},
+		map[string]any{"spec.constraints": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}})
+	e.waitReplicas(ns, "web", 3)
+	e.waitRunning(ns, "web", 3)
+	e.waitHorizontalTarget(ns, "web", v1alpha2.DatadogPodAutoscalerExternalValueSource, 3)
+	mu.Lock()
+	first := asked[0]
+	mu.Unlock()
+	assert.Equal(t, external.DatadogTargetRef{Cluster: "local", Namespace: ns, Kind: "Deployment", Name: "web", APIVersion: "apps/v1"}, first.TargetRef)
+	assert.Equal(t, external.DatadogConstraints{MinReplicas: 1, MaxReplicas: 5}, first.Constraints)
+	assert.Equal(t, []external.DatadogTarget{{Type: "cpu", TargetValue: 0.7}}, first.Targets, "the objective: pod CPU at 70 %%")
+	require.NotNil(t, first.State.CurrentReplicas)
+	assert.Equal(t, int32(1), *first.State.CurrentReplicas)
+	assert.JSONEq(t, `"p95"`, string(first.Settings["model"]))
+}

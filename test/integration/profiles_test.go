@@ -315,3 +315,49 @@ func TestProfileGeneratedDPAsAsTheClusterAgentWritesThem(t *testing.T) {
 	e.waitCondition(ns, name, v1alpha2.ConditionActive, metav1.ConditionTrue)
 	e.waitProfile(prof, func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool { return p.Status.ControlledAutoscalers == 1 })
 }
+
+// The Cluster Agent's built-in profiles, by name: nothing is created while no workload names
+// one; a Deployment labelled datadog-optimize-balance gets its DPA from that profile, which
+// lazyscale created (with the others, labelled managed-by=datadog); an edit of a built-in
+// profile is reset.
+func TestBuiltinProfiles(t *testing.T) {
+	e := newClusterEnv(t)
+	ctx := context.Background()
+	profiles := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource)
+	t.Cleanup(func() { // after the agent stops
+		for _, name := range []string{"datadog-optimize-balance", "datadog-optimize-cost", "datadog-optimize-performance", "datadog-vertical-only"} {
+			_ = profiles.Delete(context.Background(), name, metav1.DeleteOptions{})
+		}
+	})
+	ns := e.Namespace("shop", nil)
+	e.runningDeployment(ns, "api", 1)
+	e.startAgent(nil)
+	e.dpa(ns, "api", "api", nil, nil) // opens the gate: no built-in profile is used yet
+	e.waitCondition(ns, "api", v1alpha2.ConditionActive, metav1.ConditionTrue)
+	builtins := metav1.ListOptions{LabelSelector: "autoscaling.datadoghq.com/managed-by=datadog"}
+	list, err := profiles.List(ctx, builtins)
+	require.NoError(t, err)
+	assert.Empty(t, list.Items, "no built-in profile while none is used")
+
+	_, err = e.Kube.AppsV1().Deployments(ns).Create(ctx, testenv.Deployment(ns, "web", map[string]string{v1alpha2.ProfileLabel: "datadog-optimize-balance"}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	dpa := e.waitDPA(ns, generatedName("Deployment", ns, "web"), nil)
+	assert.Equal(t, "datadog-optimize-balance", dpa.Labels[v1alpha2.ProfileLabel])
+	require.NotNil(t, dpa.Spec.Constraints)
+	assert.Equal(t, int32(2), *dpa.Spec.Constraints.MinReplicas)
+	assert.Equal(t, int32(70), utilizationOf(dpa))
+	assert.Equal(t, int32(600), dpa.Spec.ApplyPolicy.ScaleDown.StabilizationWindowSeconds)
+	list, err = profiles.List(ctx, builtins)
+	require.NoError(t, err)
+	assert.Len(t, list.Items, 4, "the four built-in profiles")
+
+	// An edit is reset, and the generated DPA follows the definition again.
+	e.patch("Profile", "", "datadog-optimize-balance", `{"spec":{"template":{"constraints":{"minReplicas":5}}}}`)
+	e.waitProfile("datadog-optimize-balance", func(p *v1alpha2.DatadogPodAutoscalerClusterProfile) bool {
+		c := p.Spec.Template.Constraints
+		return c != nil && c.MinReplicas != nil && *c.MinReplicas == 2
+	})
+	e.waitDPA(ns, generatedName("Deployment", ns, "web"), func(d *v1alpha2.DatadogPodAutoscaler) bool {
+		return d.Spec.Constraints != nil && d.Spec.Constraints.MinReplicas != nil && *d.Spec.Constraints.MinReplicas == 2
+	})
+}

@@ -138,7 +138,8 @@ type DatadogPodAutoscalerUpdateStrategy string
 
 // Update strategies.
 const (
-	// Auto lets the autoscaler pick how pods get a new recommendation (today: a rollout).
+	// Auto lets the autoscaler pick how pods get a new recommendation: resized in place, or a
+	// rollout when a resize cannot be done in place.
 	DatadogPodAutoscalerAutoUpdateStrategy DatadogPodAutoscalerUpdateStrategy = "Auto"
 	// Disabled: the workload is never updated, and new pods are not patched.
 	DatadogPodAutoscalerDisabledUpdateStrategy DatadogPodAutoscalerUpdateStrategy = "Disabled"
@@ -151,14 +152,13 @@ type DatadogPodAutoscalerUpdatePolicy struct {
 	// +optional
 	Strategy DatadogPodAutoscalerUpdateStrategy `json:"strategy,omitempty"`
 	// ResizePendingPeriod is how long, in seconds, an in-place resize the kubelet reports as
-	// pending is waited for before the pod is evicted. Accepted and kept; lazyscale does not
-	// resize in place yet.
+	// Deferred is waited for (default 600) before lazyscale rolls the workload out instead.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=3600
 	ResizePendingPeriod int32 `json:"resizePendingPeriod,omitempty"`
 	// RolloutFallbackDelay is how long, in seconds, blocked evictions are waited for before a
-	// full rollout. Accepted and kept; lazyscale does not evict.
+	// full rollout. Accepted and kept; lazyscale does not evict (it rolls out at once).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=3600

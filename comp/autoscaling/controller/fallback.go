@@ -45,6 +45,12 @@ const (
 	reasonStale         = "RecommendationStale"
 )
 
+// isExternal: a value from an external recommender (lazyscale's protocol says Autoscaling, as
+// Datadog's own recommendations; the Cluster Agent's protocol says External).
+func isExternal(s v1alpha2.DatadogPodAutoscalerValueSource) bool {
+	return s == v1alpha2.DatadogPodAutoscalerAutoscalingValueSource || s == v1alpha2.DatadogPodAutoscalerExternalValueSource
+}
+
 // selectHorizontal picks the replica count to act on: a manual one; else the external one
 // while it is fresh (generated within fallback.horizontal.triggers
 // .staleRecommendationThresholdSeconds; the last one in status stands in while the external
@@ -57,7 +63,10 @@ func selectHorizontal(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, now time.T
 	fb := fallbackOf(dpa)
 	ext := g.horizontal[v1alpha2.DatadogPodAutoscalerAutoscalingValueSource]
 	if ext == nil {
-		if st := dpa.Status.Horizontal; st != nil && st.Target != nil && st.Target.Source == v1alpha2.DatadogPodAutoscalerAutoscalingValueSource {
+		ext = g.horizontal[v1alpha2.DatadogPodAutoscalerExternalValueSource] // the Datadog protocol's
+	}
+	if ext == nil {
+		if st := dpa.Status.Horizontal; st != nil && st.Target != nil && isExternal(st.Target.Source) {
 			ext = &def.Recommendation{Source: st.Target.Source, SourceName: "external (last value)", Timestamp: st.Target.GeneratedAt.Time,
 				Replicas: ptrTo(st.Target.DesiredReplicas)}
 		}

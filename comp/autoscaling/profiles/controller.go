@@ -152,13 +152,19 @@ func (p *Controller) runTerm(ctx context.Context) {
 	p.mu.Unlock()
 	defer p.setState(def.ProfilesIdle)
 
-	// The workload and namespace watches start only once there is something to do: a profile,
-	// or a generated DPA to keep or clean up. A cluster that uses DPAs made by hand only never
-	// pays for them.
+	// The workload and namespace watches start only once there is something to do: a profile
+	// (a built-in one counts once a workload or namespace is labelled with its name), or a
+	// generated DPA to keep or clean up. A cluster that uses DPAs made by hand only never pays
+	// for them.
 	needed := make(chan struct{})
 	need := sync.OnceFunc(func() { close(needed) })
 	_, _ = profiles.AddEventHandler(p.handler(func(old, m metav1.Object) {
-		need()
+		if _, builtin := builtinTemplates()[m.GetName()]; builtin {
+			q.Add(builtinKey) // edited or deleted: reset (once the workers run)
+		}
+		if !isBuiltin(m) {
+			need()
+		}
 		q.Add(profileKeyPrefix + m.GetName())
 		// A status write (ours) leaves the generation: no workload to look at again.
 		if old == nil || old.GetGeneration() != m.GetGeneration() ||
@@ -193,6 +199,12 @@ func (p *Controller) runTerm(ctx context.Context) {
 	termCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { profiles.RunWithContext(termCtx) })
+	wg.Go(func() {
+		p.watchBuiltinUse(termCtx, func() {
+			need()
+			q.Add(builtinKey)
+		})
+	})
 	select {
 	case <-needed:
 	case <-termCtx.Done():
@@ -281,7 +293,9 @@ func (p *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 	}
 	defer q.Done(key)
 	var err error
-	if name, ok := strings.CutPrefix(key, profileKeyPrefix); ok {
+	if key == builtinKey {
+		err = p.ensureBuiltins(ctx)
+	} else if name, ok := strings.CutPrefix(key, profileKeyPrefix); ok {
 		err = p.syncProfile(ctx, name)
 	} else {
 		err = p.syncWorkload(ctx, key)

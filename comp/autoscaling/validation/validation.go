@@ -218,8 +218,13 @@ func NotActedOn(dpa *v1alpha2.DatadogPodAutoscaler) []string {
 			out = append(out, fmt.Sprintf("objectives[%d] (CustomQuery): only an external recommender (annotation %s) can serve it; the local recommender skips it", i, v1alpha2.CustomRecommenderAnnotation))
 		}
 	}
-	if p := dpa.Spec.ApplyPolicy; p != nil && p.Update != nil && (p.Update.ResizePendingPeriod > 0 || p.Update.RolloutFallbackDelay > 0) {
-		out = append(out, "applyPolicy.update.resizePendingPeriod/rolloutFallbackDelay: lazyscale rolls workloads out, it does not resize in place or evict")
+	if p := dpa.Spec.ApplyPolicy; p != nil && p.Update != nil {
+		if p.Update.ResizePendingPeriod > 0 && p.Update.Strategy != "" && p.Update.Strategy != v1alpha2.DatadogPodAutoscalerAutoUpdateStrategy {
+			out = append(out, "applyPolicy.update.resizePendingPeriod: only strategy Auto resizes pods in place")
+		}
+		if p.Update.RolloutFallbackDelay > 0 {
+			out = append(out, "applyPolicy.update.rolloutFallbackDelay: lazyscale does not evict pods; a resize that cannot be done in place is rolled out at once")
+		}
 	}
 	if o := dpa.Spec.Options; o != nil && o.Burstable != nil {
 		out = append(out, "options.burstable: CPU limits are kept as controlledValues says")

@@ -17,11 +17,11 @@ func TestNotActedOnNamesEachFieldLazyscaleKeepsButIgnores(t *testing.T) {
 		Owner:      v1alpha2.DatadogPodAutoscalerRemoteOwner,
 		Objectives: []v1alpha2.DatadogPodAutoscalerObjective{{Type: v1alpha2.DatadogPodAutoscalerCustomQueryObjectiveType}},
 		ApplyPolicy: &v1alpha2.DatadogPodAutoscalerApplyPolicy{Update: &v1alpha2.DatadogPodAutoscalerUpdatePolicy{
-			Strategy: v1alpha2.DatadogPodAutoscalerTriggerRolloutUpdateStrategy, ResizePendingPeriod: 60}},
+			Strategy: v1alpha2.DatadogPodAutoscalerTriggerRolloutUpdateStrategy, ResizePendingPeriod: 60, RolloutFallbackDelay: 60}},
 		Options: &v1alpha2.DatadogPodAutoscalerOptions{Burstable: &yes},
 	}}
 	got := strings.Join(NotActedOn(dpa), "\n")
-	for _, want := range []string{"owner Remote", "objectives[0] (CustomQuery)", "resizePendingPeriod", "options.burstable"} {
+	for _, want := range []string{"owner Remote", "objectives[0] (CustomQuery)", "resizePendingPeriod: only strategy Auto", "rolloutFallbackDelay", "options.burstable"} {
 		assert.Contains(t, got, want)
 	}
 

@@ -35,6 +35,8 @@ const maxResponse = 1 << 20
 type Annotation struct {
 	Endpoint string          `json:"endpoint"`
 	Settings json.RawMessage `json:"settings,omitempty"`
+	// Protocol is ProtocolLazyscale (the default) or ProtocolDatadog.
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // RecommendationRequest is what lazyscale POSTs (Content-Type: application/json).
@@ -69,7 +71,8 @@ type RecommendationResponse struct {
 
 // Source calls external recommenders.
 type Source struct {
-	client *http.Client
+	client  *http.Client
+	cluster string // targetRef.cluster of the Datadog protocol
 }
 
 var _ def.RecommendationSource = (*Source)(nil)
@@ -99,7 +102,7 @@ func New(cfg configdef.ExternalRecommenderConfig) (*Source, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	transport.MaxIdleConnsPerHost = 4
-	return &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}}, nil
+	return &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}, cluster: cfg.ClusterName}, nil
 }
 
 // Close releases idle connections.
@@ -127,6 +130,13 @@ func ParseAnnotation(value string) (Annotation, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return a, fmt.Errorf("annotation %s: endpoint %q is not an http(s) URL", v1alpha2.CustomRecommenderAnnotation, a.Endpoint)
 	}
+	switch a.Protocol {
+	case "":
+		a.Protocol = ProtocolLazyscale
+	case ProtocolLazyscale, ProtocolDatadog:
+	default:
+		return a, fmt.Errorf("annotation %s: protocol %q: want %q (the default) or %q", v1alpha2.CustomRecommenderAnnotation, a.Protocol, ProtocolLazyscale, ProtocolDatadog)
+	}
 	return a, nil
 }
 
@@ -138,39 +148,33 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(RecommendationRequest{
-		Autoscaler:      AutoscalerRef{Namespace: dpa.Namespace, Name: dpa.Name, UID: string(dpa.UID)},
-		Target:          dpa.Spec.TargetRef,
-		Objectives:      v1alpha2.ObjectivesOf(&dpa.Spec), // the default when the spec has none
-		Constraints:     dpa.Spec.Constraints,
-		CurrentReplicas: req.CurrentReplicas,
-		ReadyReplicas:   req.ReadyReplicas,
-		Containers:      req.Containers,
-		Settings:        ann.Settings,
-	})
+	var payload any
+	if ann.Protocol == ProtocolDatadog {
+		if payload, err = datadogRequest(req, s.cluster, ann.Settings); err != nil {
+			return nil, err
+		}
+	} else {
+		payload = RecommendationRequest{
+			Autoscaler:      AutoscalerRef{Namespace: dpa.Namespace, Name: dpa.Name, UID: string(dpa.UID)},
+			Target:          dpa.Spec.TargetRef,
+			Objectives:      v1alpha2.ObjectivesOf(&dpa.Spec), // the default when the spec has none
+			Constraints:     dpa.Spec.Constraints,
+			CurrentReplicas: req.CurrentReplicas,
+			ReadyReplicas:   req.ReadyReplicas,
+			Containers:      req.Containers,
+			Settings:        ann.Settings,
+		}
+	}
+	data, err := s.post(ctx, ann.Endpoint, payload)
 	if err != nil {
-		return nil, fmt.Errorf("encode recommender request: %w", err)
+		return nil, err
 	}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, ann.Endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
-	}
-	httpReq.Header.Set("Content-Type", "application/json")
-	httpReq.Header.Set("Accept", "application/json")
-	resp, err := s.client.Do(httpReq)
-	if err != nil {
-		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("recommender %s: read answer: %w", ann.Endpoint, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("recommender %s: HTTP %d: %s", ann.Endpoint, resp.StatusCode, snippet(data))
-	}
-	if len(data) > maxResponse {
-		return nil, fmt.Errorf("recommender %s: answer larger than %d bytes", ann.Endpoint, maxResponse)
+	if ann.Protocol == ProtocolDatadog {
+		rec, err := datadogRecommendation(data)
+		if err != nil {
+			return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+		}
+		return rec, nil
 	}
 	var out RecommendationResponse
 	if err := json.Unmarshal(data, &out); err != nil {
@@ -185,6 +189,36 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 		rec.Timestamp = *out.Timestamp
 	}
 	return rec, nil
+}
+
+// post sends one request and returns the body of a 200 answer, at most maxResponse bytes.
+func (s *Source) post(ctx context.Context, endpoint string, payload any) ([]byte, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode recommender request: %w", err)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: %w", endpoint, err)
+	}
+	httpReq.Header.Set("Content-Type", "application/json")
+	httpReq.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(httpReq)
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("recommender %s: read answer: %w", endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("recommender %s: HTTP %d: %s", endpoint, resp.StatusCode, snippet(data))
+	}
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("recommender %s: answer larger than %d bytes", endpoint, maxResponse)
+	}
+	return data, nil
 }
 
 func checkResponse(r RecommendationResponse) error {

@@ -176,3 +176,56 @@ func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x5
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
+
+// The Datadog Cluster Agent's protocol: the request as the Cluster Agent fills it (the JSON
+// form of WorkloadRecommendationRequest), the reply read as a WorkloadRecommendationReply,
+// with an int32 written as a string as the proto3 JSON mapping allows; a reply's error is
+// the source's error.
+func TestRecommendDatadogProtocol(t *testing.T) {
+	var got map[string]any
+	reply := `{"timestamp": "2026-11-27T10:00:00Z", "targetReplicas": "5", "reason": "cpu above target", "observedTargets": [{"type": "cpu", "targetValue": 0.9}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&got))
+		_, _ = w.Write([]byte(reply))
+	}))
+	defer srv.Close()
+	s, err := New(configdef.ExternalRecommenderConfig{Timeout: 5 * time.Second, ClusterName: "prod-1"})
+	require.NoError(t, err)
+	defer s.Close()
+	req := request(srv.URL)
+	req.TargetReplicas = 3
+	util, two, ten := int32(70), int32(2), int32(10)
+	req.Autoscaler.Annotations[v1alpha2.CustomRecommenderAnnotation] = `{"endpoint": "` + srv.URL + `", "protocol": "datadog", "settings": {"model": "p95"}}`
+	req.Autoscaler.Spec.TargetRef.APIVersion = "apps/v1"
+	req.Autoscaler.Spec.Constraints = &v1alpha2.DatadogPodAutoscalerConstraints{MinReplicas: &two, MaxReplicas: &ten}
+	req.Autoscaler.Spec.Objectives = []v1alpha2.DatadogPodAutoscalerObjective{
+		{Type: v1alpha2.DatadogPodAutoscalerPodResourceObjectiveType, PodResource: &v1alpha2.DatadogPodAutoscalerPodResourceObjective{Name: "cpu",
+			Value: v1alpha2.DatadogPodAutoscalerObjectiveValue{Type: v1alpha2.DatadogPodAutoscalerUtilizationObjectiveValueType, Utilization: &util}}},
+		{Type: v1alpha2.DatadogPodAutoscalerCustomQueryObjectiveType},
+	}
+	rec, err := s.Recommend(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, int32(5), *rec.Replicas)
+	assert.Empty(t, rec.Containers)
+	assert.Equal(t, v1alpha2.DatadogPodAutoscalerExternalValueSource, rec.Source)
+	assert.Equal(t, time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), rec.Timestamp.UTC())
+	want := map[string]any{
+		"targetRef":   map[string]any{"cluster": "prod-1", "namespace": "shop", "kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+		"constraints": map[string]any{"minReplicas": float64(2), "maxReplicas": float64(10)},
+		"state":       map[string]any{"desiredReplicas": float64(3), "currentReplicas": float64(3), "readyReplicas": float64(2)},
+		"targets":     []any{map[string]any{"type": "cpu", "targetValue": 0.7}}, // the custom query has none
+		"settings":    map[string]any{"model": "p95"},
+	}
+	assert.Equal(t, want, got)
+
+	reply = `{"error": {"code": 3, "message": "not enough data"}}`
+	_, err = s.Recommend(context.Background(), req)
+	require.ErrorContains(t, err, "recommender error 3: not enough data")
+	reply = `{"targetReplicas": -1}`
+	_, err = s.Recommend(context.Background(), req)
+	require.ErrorContains(t, err, "negative targetReplicas")
+
+	req.Autoscaler.Annotations[v1alpha2.CustomRecommenderAnnotation] = `{"endpoint": "` + srv.URL + `", "protocol": "grpc"}`
+	_, err = s.Recommend(context.Background(), req)
+	require.ErrorContains(t, err, `protocol "grpc"`)
+}

@@ -187,6 +187,8 @@ type ExternalRecommenderConfig struct {
 	// TLS configures https endpoints: a CA to trust instead of the system's, and a client
 	// certificate for mTLS.
 	TLS ExternalRecommenderTLSConfig `json:"tls"`
+	// ClusterName is the cluster's name in requests of the Datadog protocol (targetRef.cluster).
+	ClusterName string `json:"cluster_name"`
 }
 
 // ExternalRecommenderTLSConfig holds file paths, read at startup.
