@@ -151,7 +151,7 @@ func TestDatadogAPICorpus(t *testing.T) {
 
 	// What lazyscale keeps but does not act on is named in NotActedOn; a DPA with none has no
 	// such condition.
-	for name, want := range map[string]string{"full": "options.burstable", "query": "objectives[0] (CustomQuery)", "remote": "owner Remote"} {
+	for name, want := range map[string]string{"full": "rolloutFallbackDelay", "query": "objectives[0] (CustomQuery)", "remote": "owner Remote"} {
 		require.Eventually(t, func() bool {
 			c := v1alpha2.FindCondition(e.getDPA(ns, name).Status.Conditions, v1alpha2.ConditionNotActedOn)
 			return c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, want)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -120,5 +121,48 @@ func TestInPlaceResizeFallsBackToRollout(t *testing.T) {
 		last := e.getDPA(ns, name).Status.Vertical.LastAction
 		require.NotNil(t, last)
 		assert.Equal(t, "RolloutTriggered", last.Type, name)
+	}
+}
+
+// options.burstable (or a profile's preview annotation {"burstable": true}) removes the CPU
+// limit of the containers lazyscale sets resources for; status.options.burstable says it is in
+// effect. A limit cannot be removed in place: with Auto, the pods are rolled out instead.
+func TestBurstableRemovesTheCPULimit(t *testing.T) {
+	e := newClusterEnv(t)
+	ns := e.Namespace("shop", nil)
+	ctx := context.Background()
+	for _, name := range []string{"spec", "preview"} {
+		d := testenv.Deployment(ns, name, nil)
+		d.Spec.Replicas = testenv.Ptr(int32(1))
+		d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		}
+		_, err := e.Kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		e.waitRunning(ns, name, 1)
+	}
+	e.startAgent(nil)
+	force := `[{"name": "app", "requests": {"cpu": "200m"}}]`
+	e.dpa(ns, "spec", "spec", map[string]string{v1alpha2.ForceResourcesAnnotation: force}, map[string]any{"spec.options.burstable": true})
+	e.dpa(ns, "preview", "preview", map[string]string{v1alpha2.ForceResourcesAnnotation: force, v1alpha2.PreviewAnnotation: `{"burstable": true}`}, nil)
+	for _, name := range []string{"spec", "preview"} {
+		version := e.waitVerticalTarget(ns, name).Version
+		e.waitPodsRunWith(ns, name, 1, func(p corev1.Pod) string {
+			if msg := hasResources("app", version, "200m", "128Mi", "256Mi")(p); msg != "" {
+				return msg
+			}
+			if l, ok := p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]; ok {
+				return "CPU limit " + l.String()
+			}
+			return ""
+		})
+		opts := e.getDPA(ns, name).Status.Options
+		require.NotNil(t, opts, name)
+		require.NotNil(t, opts.Burstable, name)
+		assert.True(t, *opts.Burstable, name)
+		rollouts := e.events(ns, name, "SuccessfulTriggerRollout")
+		require.Len(t, rollouts, 1, name)
+		assert.Contains(t, rollouts[0].Message, "would gain or lose a request or limit", name)
 	}
 }

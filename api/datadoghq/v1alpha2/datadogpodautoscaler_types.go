@@ -449,8 +449,10 @@ type DatadogPodAutoscalerContainerResourceConstraints struct {
 type DatadogPodAutoscalerOptions struct {
 	// +optional
 	OutOfMemory *DatadogPodAutoscalerOutOfMemoryOptions `json:"outOfMemory,omitempty"`
-	// Burstable removes CPU limits while keeping CPU requests (Burstable QoS). Accepted and
-	// kept; lazyscale does not act on it yet.
+	// Burstable removes the CPU limits of the containers the autoscaler sets resources for,
+	// keeping their CPU requests (Burstable QoS: they may use idle CPU of the node). Unset: the
+	// agent's autoscaling.workload.options.burstable (false by default), or the profile's
+	// preview annotation {"burstable": true}.
 	// +optional
 	Burstable *bool `json:"burstable,omitempty"`
 }

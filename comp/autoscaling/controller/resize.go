@@ -221,7 +221,7 @@ func resizePatch(dpa *v1alpha2.DatadogPodAutoscaler, pod *corev1.Pod) ([]byte, s
 	var containers, sidecars []entry
 	for _, d := range dpa.Status.Vertical.Target.DesiredResources {
 		for _, ctr := range def.ScaledContainers(&want.Spec) {
-			if ctr.Name != d.Name || !dpaview.ApplyWithConstraint(ctr, d, dpaview.ContainerConstraint(dpa, d.Name)) {
+			if ctr.Name != d.Name || !dpaview.ApplyWithConstraint(ctr, d, dpaview.ContainerConstraint(dpa, d.Name), dpaview.Burstable(dpa)) {
 				continue
 			}
 			old := findContainer(pod, ctr.Name)

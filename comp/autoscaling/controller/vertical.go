@@ -70,7 +70,11 @@ func (c *Controller) recommendVertical(dpa *v1alpha2.DatadogPodAutoscaler, g gat
 		return ""
 	}
 	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, true, reasonReceived, "from the "+rec.SourceName+" source")
-	version := recommendationVersion(desired)
+	burstable := c.burstable(dpa)
+	if o := st.Options; o == nil || o.Burstable == nil || *o.Burstable != burstable {
+		st.Options = &v1alpha2.DatadogPodAutoscalerOptionsStatus{Burstable: &burstable}
+	}
+	version := recommendationVersion(desired, burstable)
 	if st.Vertical == nil {
 		st.Vertical = &v1alpha2.DatadogPodAutoscalerVerticalStatus{}
 	}
@@ -288,13 +292,19 @@ func clampList(in corev1.ResourceList, controlled []corev1.ResourceName, cons *v
 // recommendationVersion is the rec-id of desired resources: a stable hash of their canonical
 // JSON (containers sorted by name; encoding/json sorts map keys; quantities in canonical
 // form), 16 hex digits.
-func recommendationVersion(desired []v1alpha2.DatadogPodAutoscalerContainerResources) string {
+//
+// burstable is part of it: pods with and without CPU limits carry different rec-ids, so that
+// turning it on or off rolls the pods (or resizes them).
+func recommendationVersion(desired []v1alpha2.DatadogPodAutoscalerContainerResources, burstable bool) string {
 	canon := make([]v1alpha2.DatadogPodAutoscalerContainerResources, len(desired))
 	for i, d := range desired {
 		canon[i] = v1alpha2.DatadogPodAutoscalerContainerResources{Name: d.Name, Requests: canonical(d.Requests), Limits: canonical(d.Limits)}
 	}
 	slices.SortFunc(canon, func(a, b v1alpha2.DatadogPodAutoscalerContainerResources) int { return strings.Compare(a.Name, b.Name) })
 	b, _ := json.Marshal(canon)
+	if burstable {
+		b = append(b, []byte(" burstable")...)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -343,4 +353,22 @@ func decideRollout(version, templateRecID string, pods podwatcher.Counts, last *
 		return rolloutDecision{Reason: "rollout in progress", Retry: interval - since}
 	}
 	return rolloutDecision{Reason: fmt.Sprintf("last rollout %s ago; next allowed in %s", since.Round(time.Second), (interval - since).Round(time.Second)), Retry: interval - since}
+}
+
+// burstable is the burstable option in effect: the spec's, else the preview annotation's
+// (forwarded from a cluster profile; {"burstable": true}), else the agent's default
+// (autoscaling.workload.options.burstable).
+func (c *Controller) burstable(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+	if o := dpa.Spec.Options; o != nil && o.Burstable != nil {
+		return *o.Burstable
+	}
+	if v, ok := dpa.Annotations[v1alpha2.PreviewAnnotation]; ok {
+		var preview struct {
+			Burstable *bool `json:"burstable"`
+		}
+		if json.Unmarshal([]byte(v), &preview) == nil && preview.Burstable != nil {
+			return *preview.Burstable
+		}
+	}
+	return c.cfg.Options.Burstable
 }

@@ -57,10 +57,11 @@ func ptrQ(q *resource.Quantity) string { return q.String() }
 func TestRecommendationVersionIsStable(t *testing.T) {
 	a := []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "b", Requests: rl("cpu", "1")}, {Name: "a", Requests: rl("memory", "1Gi", "cpu", "500m")}}
 	b := []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "a", Requests: rl("cpu", "0.5", "memory", "1024Mi")}, {Name: "b", Requests: rl("cpu", "1000m")}}
-	assert.Equal(t, recommendationVersion(a), recommendationVersion(b), "order and spelling do not matter")
-	assert.Len(t, recommendationVersion(a), 16)
+	assert.Equal(t, recommendationVersion(a, false), recommendationVersion(b, false), "order and spelling do not matter")
+	assert.Len(t, recommendationVersion(a, false), 16)
+	assert.NotEqual(t, recommendationVersion(a, false), recommendationVersion(a, true), "burstable is part of the version")
 	c := []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "a", Requests: rl("cpu", "501m", "memory", "1Gi")}, {Name: "b", Requests: rl("cpu", "1")}}
-	assert.NotEqual(t, recommendationVersion(a), recommendationVersion(c))
+	assert.NotEqual(t, recommendationVersion(a, false), recommendationVersion(c, false))
 }
 
 func TestDecideRollout(t *testing.T) {

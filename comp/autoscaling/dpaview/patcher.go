@@ -41,7 +41,7 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		containers := def.ScaledContainers(&pod.Spec) // native sidecars too
 		for _, d := range v.Target.DesiredResources {
 			for _, c := range containers {
-				if c.Name == d.Name && ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name)) {
+				if c.Name == d.Name && ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name), Burstable(dpa)) {
 					changed = true
 				}
 			}

@@ -74,7 +74,7 @@ func TestApplyWithConstraintRemovesTheCPULimit(t *testing.T) {
 	mode := v1alpha2.DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits
 	c := &corev1.Container{Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m", "memory", "128Mi"), Limits: rl("cpu", "500m", "memory", "256Mi")}}
 	changed := ApplyWithConstraint(c, v1alpha2.DatadogPodAutoscalerContainerResources{Requests: rl("cpu", "200m", "memory", "192Mi")},
-		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &mode})
+		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &mode}, false)
 	assert.True(t, changed)
 	assert.Equal(t, "200m", ptrQ(c.Resources.Requests.Cpu()))
 	assert.NotContains(t, c.Resources.Limits, corev1.ResourceCPU, "the CPU limit is removed")
@@ -83,8 +83,14 @@ func TestApplyWithConstraintRemovesTheCPULimit(t *testing.T) {
 	only := v1alpha2.DatadogPodAutoscalerContainerControlledValuesRequestsOnly
 	c = &corev1.Container{Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m"), Limits: rl("cpu", "500m")}}
 	ApplyWithConstraint(c, v1alpha2.DatadogPodAutoscalerContainerResources{Requests: rl("cpu", "200m")},
-		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &only})
-	assert.Equal(t, "500m", ptrQ(c.Resources.Limits.Cpu()), "RequestsOnly keeps the limit")
+		&v1alpha2.DatadogPodAutoscalerContainerConstraints{Name: "*", ControlledValues: &only}, true)
+	assert.Equal(t, "500m", ptrQ(c.Resources.Limits.Cpu()), "RequestsOnly keeps the limit, burstable or not")
+
+	// burstable: the CPU limit goes whatever controlledValues says.
+	c = &corev1.Container{Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m", "memory", "128Mi"), Limits: rl("cpu", "500m", "memory", "256Mi")}}
+	ApplyWithConstraint(c, v1alpha2.DatadogPodAutoscalerContainerResources{Requests: rl("cpu", "200m")}, nil, true)
+	assert.NotContains(t, c.Resources.Limits, corev1.ResourceCPU, "burstable removes the CPU limit")
+	assert.Equal(t, "256Mi", ptrQ(c.Resources.Limits.Memory()))
 }
 
 func TestPodPatcherFollowsTheStatus(t *testing.T) {

@@ -73,12 +73,13 @@ func RequestsOnly(c *v1alpha2.DatadogPodAutoscalerContainerConstraints) bool {
 // RequestsAndLimits (the default), RequestsOnly, or
 // CPURequestsRemoveLimitsMemoryRequestsAndLimits (memory as RequestsAndLimits; CPU requests,
 // and the CPU limit removed). It reports whether anything changed.
-func ApplyWithConstraint(c *corev1.Container, d v1alpha2.DatadogPodAutoscalerContainerResources, cc *v1alpha2.DatadogPodAutoscalerContainerConstraints) bool {
+func ApplyWithConstraint(c *corev1.Container, d v1alpha2.DatadogPodAutoscalerContainerResources, cc *v1alpha2.DatadogPodAutoscalerContainerConstraints, burstable bool) bool {
 	if RequestsOnly(cc) {
 		return ApplyToContainer(c, d, true)
 	}
 	changed := ApplyToContainer(c, d, false)
-	if cc != nil && cc.ControlledValues != nil && *cc.ControlledValues == v1alpha2.DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits {
+	removeCPULimit := burstable || (cc != nil && cc.ControlledValues != nil && *cc.ControlledValues == v1alpha2.DatadogPodAutoscalerContainerControlledValuesCPURequestsRemoveLimitsMemoryRequestsAndLimits)
+	if removeCPULimit {
 		if _, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
 			delete(c.Resources.Limits, corev1.ResourceCPU)
 			changed = true
@@ -151,4 +152,11 @@ func ratioMilli(limit, newReq, oldReq int64) int64 {
 		v++
 	}
 	return v
+}
+
+// Burstable is the burstable option in effect for the DPA, as its leader wrote it in
+// status.options (the spec's, else the profile's preview, else the agent's default).
+func Burstable(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+	o := dpa.Status.Options
+	return o != nil && o.Burstable != nil && *o.Burstable
 }

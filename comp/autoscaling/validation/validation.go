@@ -226,8 +226,5 @@ func NotActedOn(dpa *v1alpha2.DatadogPodAutoscaler) []string {
 			out = append(out, "applyPolicy.update.rolloutFallbackDelay: lazyscale does not evict pods; a resize that cannot be done in place is rolled out at once")
 		}
 	}
-	if o := dpa.Spec.Options; o != nil && o.Burstable != nil {
-		out = append(out, "options.burstable: CPU limits are kept as controlledValues says")
-	}
 	return out
 }

@@ -171,6 +171,8 @@ type WorkloadAutoscalingConfig struct {
 	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
 	// LocalRecommender configures the recommender over the metrics API (metrics.k8s.io).
 	LocalRecommender LocalRecommenderConfig `json:"local_recommender"`
+	// Options are the defaults of the DPA options a spec does not set.
+	Options WorkloadOptionsConfig `json:"options"`
 }
 
 // LocalRecommenderConfig configures the local recommender.
@@ -285,3 +287,10 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// WorkloadOptionsConfig are the defaults of the DPA options (spec.options) a DPA does not set.
+type WorkloadOptionsConfig struct {
+	// Burstable removes the CPU limits of the containers lazyscale sets resources for (keeping
+	// the CPU requests), as the Cluster Agent's autoscaling.workload.options.burstable.
+	Burstable bool `json:"burstable"`
+}
