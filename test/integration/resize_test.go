@@ -59,6 +59,10 @@ func TestInPlaceResize(t *testing.T) {
 	version := e.waitVerticalTarget(ns, "web").Version
 	pods := e.waitPodsRunWith(ns, "web", 2, resized(version, "300m", "200Mi", "400Mi"))
 	assert.ElementsMatch(t, before, podUIDs(pods), "the same pods, resized in place")
+	for _, p := range pods {
+		assert.JSONEq(t, `{"app":{"requests":{"cpu":"100m","memory":"128Mi"},"limits":{"cpu":null,"memory":"256Mi"}}}`,
+			p.Annotations[v1alpha2.OriginalResourcesAnnotation], "what the pod had, as the Cluster Agent records it")
+	}
 	require.Eventually(t, func() bool {
 		last := e.getDPA(ns, "web").Status.Vertical.LastAction
 		return last != nil && last.Type == "ResizeCompleted" && last.Version == version

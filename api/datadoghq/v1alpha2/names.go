@@ -36,6 +36,11 @@ const (
 	AutoscalerIDAnnotation = "autoscaling.datadoghq.com/autoscaler-id"
 	// RecommendationIDAnnotation is the recommendation version applied to a pod or template.
 	RecommendationIDAnnotation = "autoscaling.datadoghq.com/rec-id"
+	// OriginalResourcesAnnotation is written on pods whose resources lazyscale changes (by the
+	// webhook, or a resize): by container, each cpu and memory request and limit before the first
+	// change, null when absent, e.g. {"app":{"requests":{"cpu":"100m","memory":null},...}}. The
+	// Cluster Agent's key and format.
+	OriginalResourcesAnnotation = "internal.autoscaling.datadoghq.com/original-resources"
 	// RolloutAtAnnotation on a pod template triggers a vertical rollout.
 	RolloutAtAnnotation = "autoscaling.datadoghq.com/rolloutAt"
 

@@ -150,7 +150,7 @@ func (c *Controller) resizePods(ctx context.Context, dpa *v1alpha2.DatadogPodAut
 			out.waiting++ // resized once it runs (or created patched by the webhook)
 			continue
 		}
-		patch, why := resizePatch(dpa, pod)
+		patch, original, why := resizePatch(dpa, pod)
 		if why != "" {
 			out.fallback = fmt.Sprintf("pod %s cannot be resized in place: %s", pod.Name, why)
 			return out, nil
@@ -165,8 +165,11 @@ func (c *Controller) resizePods(ctx context.Context, dpa *v1alpha2.DatadogPodAut
 				return out, nil
 			}
 		}
-		ann := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q,%q:%q}}}`, v1alpha2.RecommendationIDAnnotation, version,
-			v1alpha2.AutoscalerIDAnnotation, dpa.Namespace+"/"+dpa.Name)
+		annotations := map[string]string{v1alpha2.RecommendationIDAnnotation: version, v1alpha2.AutoscalerIDAnnotation: dpa.Namespace + "/" + dpa.Name}
+		if original != "" {
+			annotations[v1alpha2.OriginalResourcesAnnotation] = original
+		}
+		ann, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 		if _, err := c.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, ann,
 			metav1.PatchOptions{FieldManager: apiobject.FieldManager}); err != nil && !isGone(err) {
 			return out, fmt.Errorf("annotate resized pod %s: %w", pod.Name, err)
@@ -210,37 +213,37 @@ func resizeState(pod *corev1.Pod, now time.Time, period time.Duration) string {
 }
 
 // resizePatch is the pods/resize patch that gives the pod the DPA's recommendation (nil when its
-// resources already match), or why it cannot be done in place: a resize can change requests and
-// limits, not add or remove them, nor change the pod's QoS class.
-func resizePatch(dpa *v1alpha2.DatadogPodAutoscaler, pod *corev1.Pod) ([]byte, string) {
+// resources already match) and the pod's original-resources annotation to write with it (""
+// when it has one), or why it cannot be done in place: a resize can change requests and limits,
+// not add or remove them, nor change the pod's QoS class.
+func resizePatch(dpa *v1alpha2.DatadogPodAutoscaler, pod *corev1.Pod) (patch []byte, original, why string) {
 	want := pod.DeepCopy()
+	if !dpaview.ApplyRecommendation(dpa, want) {
+		return nil, "", ""
+	}
 	type entry struct {
 		Name      string                      `json:"name"`
 		Resources corev1.ResourceRequirements `json:"resources"`
 	}
 	var containers, sidecars []entry
-	for _, d := range dpa.Status.Vertical.Target.DesiredResources {
-		for _, ctr := range def.ScaledContainers(&want.Spec) {
-			if ctr.Name != d.Name || !dpaview.ApplyWithConstraint(ctr, d, dpaview.ContainerConstraint(dpa, d.Name), dpaview.Burstable(dpa)) {
-				continue
-			}
-			old := findContainer(pod, ctr.Name)
-			if len(old.Resources.Limits) != len(ctr.Resources.Limits) || len(old.Resources.Requests) != len(ctr.Resources.Requests) {
-				return nil, fmt.Sprintf("container %s would gain or lose a request or limit", ctr.Name)
-			}
-			e := entry{Name: ctr.Name, Resources: ctr.Resources}
-			if def.IsNativeSidecar(ctr) {
-				sidecars = append(sidecars, e)
-			} else {
-				containers = append(containers, e)
-			}
+	olds := def.ScaledContainers(&pod.Spec)
+	for i, ctr := range def.ScaledContainers(&want.Spec) {
+		old := olds[i]
+		if equality.Semantic.DeepEqual(old.Resources, ctr.Resources) {
+			continue
+		}
+		if len(old.Resources.Limits) != len(ctr.Resources.Limits) || len(old.Resources.Requests) != len(ctr.Resources.Requests) {
+			return nil, "", fmt.Sprintf("container %s would gain or lose a request or limit", ctr.Name)
+		}
+		e := entry{Name: ctr.Name, Resources: ctr.Resources}
+		if def.IsNativeSidecar(ctr) {
+			sidecars = append(sidecars, e)
+		} else {
+			containers = append(containers, e)
 		}
 	}
-	if len(containers) == 0 && len(sidecars) == 0 {
-		return nil, ""
-	}
 	if qosClass(pod) != qosClass(want) {
-		return nil, fmt.Sprintf("its QoS class would change from %s to %s", qosClass(pod), qosClass(want))
+		return nil, "", fmt.Sprintf("its QoS class would change from %s to %s", qosClass(pod), qosClass(want))
 	}
 	spec := map[string]any{}
 	if len(containers) > 0 {
@@ -249,17 +252,11 @@ func resizePatch(dpa *v1alpha2.DatadogPodAutoscaler, pod *corev1.Pod) ([]byte, s
 	if len(sidecars) > 0 {
 		spec["initContainers"] = sidecars
 	}
-	b, _ := json.Marshal(map[string]any{"spec": spec})
-	return b, ""
-}
-
-func findContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for _, c := range def.ScaledContainers(&pod.Spec) {
-		if c.Name == name {
-			return c
-		}
+	if _, had := pod.Annotations[v1alpha2.OriginalResourcesAnnotation]; !had {
+		original = want.Annotations[v1alpha2.OriginalResourcesAnnotation]
 	}
-	return &corev1.Container{}
+	b, _ := json.Marshal(map[string]any{"spec": spec})
+	return b, original, ""
 }
 
 // qosClass is the pod's QoS class as the kubelet derives it from its containers' cpu and memory

@@ -1,6 +1,8 @@
 package dpaview
 
 import (
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -38,13 +40,8 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 	}
 	changed := setAnnotation(&pod.ObjectMeta, v1alpha2.AutoscalerIDAnnotation, dpa.Namespace+"/"+dpa.Name)
 	if v := dpa.Status.Vertical; v != nil && v.Target != nil {
-		containers := def.ScaledContainers(&pod.Spec) // native sidecars too
-		for _, d := range v.Target.DesiredResources {
-			for _, c := range containers {
-				if c.Name == d.Name && ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name), Burstable(dpa)) {
-					changed = true
-				}
-			}
+		if ApplyRecommendation(dpa, pod) {
+			changed = true
 		}
 		if setAnnotation(&pod.ObjectMeta, v1alpha2.RecommendationIDAnnotation, v.Target.Version) {
 			changed = true
@@ -56,4 +53,52 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		changed = true
 	}
 	return changed, nil
+}
+
+// ApplyRecommendation gives the pod's containers (native sidecars too) the DPA's vertical
+// recommendation, within its constraints, and records in OriginalResourcesAnnotation what the
+// changed containers had before the first change, as the Cluster Agent does. It reports a change.
+func ApplyRecommendation(dpa *v1alpha2.DatadogPodAutoscaler, pod *corev1.Pod) bool {
+	original := map[string]originalResources{}
+	changed := false
+	for _, d := range dpa.Status.Vertical.Target.DesiredResources {
+		for _, c := range def.ScaledContainers(&pod.Spec) {
+			if c.Name != d.Name {
+				continue
+			}
+			before := originalOf(c)
+			if ApplyWithConstraint(c, d, ContainerConstraint(dpa, d.Name), Burstable(dpa)) {
+				original[c.Name] = before
+				changed = true
+			}
+		}
+	}
+	if _, ok := pod.Annotations[v1alpha2.OriginalResourcesAnnotation]; changed && !ok {
+		b, _ := json.Marshal(original)
+		setAnnotation(&pod.ObjectMeta, v1alpha2.OriginalResourcesAnnotation, string(b))
+	}
+	return changed
+}
+
+// originalResources is one container's entry of OriginalResourcesAnnotation: each cpu and
+// memory request and limit, null when absent.
+type originalResources struct {
+	Requests map[corev1.ResourceName]*string `json:"requests"`
+	Limits   map[corev1.ResourceName]*string `json:"limits"`
+}
+
+func originalOf(c *corev1.Container) originalResources {
+	pick := func(rl corev1.ResourceList) map[corev1.ResourceName]*string {
+		out := map[corev1.ResourceName]*string{}
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := rl[name]; ok {
+				s := q.String()
+				out[name] = &s
+			} else {
+				out[name] = nil
+			}
+		}
+		return out
+	}
+	return originalResources{Requests: pick(c.Resources.Requests), Limits: pick(c.Resources.Limits)}
 }

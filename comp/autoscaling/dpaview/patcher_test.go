@@ -159,3 +159,21 @@ func TestPodPatcherFollowsTheStatus(t *testing.T) {
 	changed, _ = p.PatchPod(pod())
 	assert.False(t, changed, "inactive (invalid, conflicting, over the limit) is skipped")
 }
+
+// The first change records what the changed containers had (null: absent); a later one keeps
+// that record.
+func TestApplyRecommendationRecordsTheOriginalResources(t *testing.T) {
+	dpa := &v1alpha2.DatadogPodAutoscaler{Status: v1alpha2.DatadogPodAutoscalerStatus{Vertical: &v1alpha2.DatadogPodAutoscalerVerticalStatus{
+		Target: &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{DesiredResources: []v1alpha2.DatadogPodAutoscalerContainerResources{
+			{Name: "app", Requests: rl("cpu", "200m")}}}}}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+		{Name: "app", Resources: corev1.ResourceRequirements{Requests: rl("cpu", "100m"), Limits: rl("memory", "256Mi")}},
+		{Name: "sidecar"},
+	}}}
+	assert.True(t, ApplyRecommendation(dpa, pod))
+	assert.JSONEq(t, `{"app":{"requests":{"cpu":"100m","memory":null},"limits":{"cpu":null,"memory":"256Mi"}}}`, pod.Annotations[v1alpha2.OriginalResourcesAnnotation])
+	dpa.Status.Vertical.Target.DesiredResources[0].Requests = rl("cpu", "300m")
+	assert.True(t, ApplyRecommendation(dpa, pod))
+	assert.Contains(t, pod.Annotations[v1alpha2.OriginalResourcesAnnotation], `"100m"`, "the first record stays")
+	assert.False(t, ApplyRecommendation(dpa, pod), "nothing left to change")
+}
