@@ -95,7 +95,7 @@ In another terminal (the README's quick start says what you will see):
   export KUBECONFIG=%s
   %s get pods -n demo -o wide                   # demo/web runs on kwok's nodes
   bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
-  %s apply -f deploy/examples/dpa.yaml          # opens the gate; web rolls out with the recommendation
+  %s apply -f deploy/examples/dpa.yaml          # opens the gate; web's pods are resized in place
   bin/lazyscale status --status-addr %s       # pod collection synced, stack running
   bin/localcluster load demo web 900m 128Mi     # load up: the local recommender scales web out
 
