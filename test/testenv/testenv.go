@@ -32,6 +32,8 @@ import (
 	"github.com/lazyscale/lazyscale/fxutil/fxutiltest"
 	"github.com/lazyscale/lazyscale/test/controlplane"
 	"github.com/lazyscale/lazyscale/test/testpki"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 )
 
 const WaitFor = 60 * time.Second
@@ -101,6 +103,10 @@ type AuditEvent struct {
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
+	// RequestReceivedTimestamp is when the apiserver received the request; StageTimestamp when
+	// it answered (the events kept are those of the ResponseComplete stage).
+	RequestReceivedTimestamp metav1.MicroTime `json:"requestReceivedTimestamp"`
+	StageTimestamp           metav1.MicroTime `json:"stageTimestamp"`
 }
 
 // LazyscaleRequests returns the requests lazyscale made for resource (all if empty), one per
@@ -214,9 +220,21 @@ func (e *Env) CreatePod(ns, name string, labels map[string]string, owner metav1.
 	if err != nil {
 		return nil, err
 	}
-	created.Status.Phase = corev1.PodRunning
-	created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	return e.Kube.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	// On a cluster with a scheduler, the pod may be bound between the create and the status
+	// write: write the status on the latest version.
+	var out *corev1.Pod
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		created.Status.Phase = corev1.PodRunning
+		created.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		var err error
+		if out, err = e.Kube.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{}); apierrors.IsConflict(err) {
+			if latest, gerr := e.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); gerr == nil {
+				created = latest
+			}
+		}
+		return err
+	})
+	return out, err
 }
 
 func (e *Env) CreateDPA(ns, name, target string) {
