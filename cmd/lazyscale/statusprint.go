@@ -52,6 +52,13 @@ func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 				patcher = "patcher installed"
 			}
 			line := fmt.Sprintf("autoscaling %s (register=%s), %s", reg, wh.Register, patcher)
+			if sc := wh.Scope; sc != nil {
+				if sc.ClusterWide {
+					line += ", every namespace"
+				} else {
+					line += fmt.Sprintf(", %d namespaces with an active DPA (%d covered)", len(sc.Namespaces), sc.Covered)
+				}
+			}
 			if wh.Certificate != nil {
 				line += ", certificate expires in " + wh.Certificate.ExpiresIn
 			}

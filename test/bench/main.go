@@ -93,15 +93,17 @@ type Report struct {
 	Results       []Result `json:"results"`
 }
 
+// The modes that measure the webhook do so cluster-wide (admission.scope cluster): every pod
+// created goes through it, as before the entry was scoped to the autoscaled namespaces.
 var modes = map[string][]string{
 	"disabled":    {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
 	"dormant":     nil,
-	"active":      nil, // defaults: the initial sync streams (watch_list=true)
-	"active-list": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false"},
-	"eager":       {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager"},
+	"active":      {"LAZYSCALE_ADMISSION_SCOPE=cluster"}, // the initial sync streams (watch_list=true)
+	"active-list": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
+	"eager":       {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
 	// webhook-skip: the webhook registered before any DPA (register=always): the apiserver
 	// calls it for every pod and it answers on the gate-closed fast path. Run it before active.
-	"webhook-skip": {"LAZYSCALE_ADMISSION_REGISTER=always"},
+	"webhook-skip": {"LAZYSCALE_ADMISSION_REGISTER=always", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
 	// floor-call, floor-patch: not lazyscale but a constant-answer webhook in the bench (floor.go).
 	"floor-call":  nil,
 	"floor-patch": nil,

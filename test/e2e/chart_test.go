@@ -174,8 +174,11 @@ func TestUninstallLeavesNoWebhook(t *testing.T) {
 	extra["admission"].(map[string]any)["failure_policy"] = "Fail"
 	_, logs, kill := runAsPod(t, bin, e, "lazyscale", "lazyscale", extra)
 	e.Namespace("shop", nil)
-	e.CreateDPA("shop", "cart", "cart")
 	ctx := context.Background()
+	// An active DPA: the entry covers the namespaces that hold one.
+	_, err = e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "cart", nil), metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.CreateDPA("shop", "cart", "cart")
 	mwcs := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	require.Eventually(t, func() bool {
 		mwc, err := mwcs.Get(ctx, "lazyscale-webhook", metav1.GetOptions{})

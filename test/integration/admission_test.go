@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
@@ -123,7 +125,7 @@ func TestLazyRegistration(t *testing.T) {
 func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
-	a := e.startAgent(map[string]string{"admission.register": "always"})
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.scope": "cluster"})
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
 	require.False(t, a.gate.IsOpen())
 
@@ -145,7 +147,7 @@ func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
 func TestAgentStoppedWhileRegistered(t *testing.T) {
 	e := newEnv(t, true)
 	e.Namespace("shop", nil)
-	a := e.startAgent(map[string]string{"admission.register": "always"})
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.scope": "cluster"})
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
 	a.stop()
 
@@ -161,7 +163,7 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	e.Namespace("shop", nil)
 	e.deployment("shop", "cart")
 	e.CreateDPA("shop", "cart", "cart")
-	a := e.startAgent(map[string]string{"admission.register": "always", "admission.certificate.validity": "12s"})
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.scope": "cluster", "admission.certificate.validity": "12s"})
 	a.waitState(wmdef.StateSynced)
 	require.Eventually(t, a.webhook.PatcherInstalled, waitFor, 50*time.Millisecond)
 	require.Eventually(t, func() bool {
@@ -194,7 +196,7 @@ func TestFilesCertificateMode(t *testing.T) {
 	e.Namespace("shop", nil)
 	dir := t.TempDir()
 	firstCA := testenv.WriteServingCert(t, dir)
-	a := e.startAgent(map[string]string{"admission.register": "always", "admission.certificate.mode": "files", "admission.certificate.dir": dir})
+	a := e.startAgent(map[string]string{"admission.register": "always", "admission.scope": "cluster", "admission.certificate.mode": "files", "admission.certificate.dir": dir})
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond)
 	assert.Equal(t, firstCA, e.autoscalingEntry().ClientConfig.CABundle)
 
@@ -245,4 +247,68 @@ func TestNeverRegisters(t *testing.T) {
 	cfg, err := e.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), "lazyscale-webhook", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), cfg.Generation, "lazyscale never touched it")
+}
+
+// scopeOf is the namespaces the autoscaling entry covers (its kubernetes.io/metadata.name In
+// values), nil when there is no entry.
+func (e *env) scopeOf() []string {
+	entry := e.autoscalingEntry()
+	if entry == nil || entry.NamespaceSelector == nil {
+		return nil
+	}
+	for _, r := range entry.NamespaceSelector.MatchExpressions {
+		if r.Key == "kubernetes.io/metadata.name" && r.Operator == metav1.LabelSelectorOpIn {
+			return r.Values
+		}
+	}
+	return []string{"(cluster-wide)"}
+}
+
+// With admission.scope namespaces (the default) the webhook's entry covers exactly the
+// namespaces holding an active DPA, kept up to date by the leader: pods created anywhere else
+// never reach lazyscale. A rollout starts only once its namespace is covered.
+func TestWebhookScopedToAutoscaledNamespaces(t *testing.T) {
+	e := newClusterEnv(t)
+	ctx := context.Background()
+	shop, other := e.Namespace("shop", nil), e.Namespace("other", nil)
+	e.runningDeployment(shop, "web", 1)
+	e.runningDeployment(other, "api", 1)
+	a := e.startAgent(nil)
+	e.dpa(shop, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, rolloutOnly)
+	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{shop}) }, waitFor, 100*time.Millisecond,
+		"the entry never covered only %s: %v", shop, e.scopeOf())
+	version := e.waitVerticalTarget(shop, "web").Version
+	e.waitPodsRunWith(shop, "web", 1, hasResources("app", version, "300m", "128Mi", "256Mi"))
+
+	// The rollout's patch of the Deployment came after the entry that covers shop.
+	var covered, patched time.Time
+	for _, r := range e.LazyscaleRequests("mutatingwebhookconfigurations", "create", "update") {
+		if covered.IsZero() {
+			covered = r.StageTimestamp.Time // the first entry, written: it covers shop
+		}
+	}
+	for _, r := range e.LazyscaleRequests("deployments", "patch") {
+		patched = r.RequestReceivedTimestamp.Time
+	}
+	require.False(t, covered.IsZero(), "the entry was written")
+	require.False(t, patched.IsZero(), "the rollout happened")
+	assert.False(t, patched.Before(covered), "the rollout (%s) came after the entry covered its namespace (%s)", patched, covered)
+
+	// Pods created in a namespace without a DPA never reach the webhook.
+	calls := a.webhookCalls()
+	scaleTo := func(ns, name string, n int32) {
+		_, err := e.Kube.AppsV1().Deployments(ns).Patch(ctx, name, types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n), metav1.PatchOptions{})
+		require.NoError(t, err)
+		e.waitRunning(ns, name, int(n))
+	}
+	scaleTo(other, "api", 3)
+	assert.Equal(t, calls, a.webhookCalls(), "pods of %s were sent to the webhook", other)
+	scaleTo(shop, "web", 2)
+	assert.Greater(t, a.webhookCalls(), calls, "pods of %s are", shop)
+
+	// A DPA in other: the entry covers both; shop's goes: only other.
+	e.dpa(other, "api", "api", nil, nil)
+	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{other, shop}) }, waitFor, 100*time.Millisecond, "%v", e.scopeOf())
+	require.NoError(t, e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(shop).Delete(ctx, "web", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{other}) }, waitFor, 100*time.Millisecond, "%v", e.scopeOf())
 }

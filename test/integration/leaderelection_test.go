@@ -93,7 +93,7 @@ func (a *agent) review(caBundle []byte, ns, deploy string) *admissionv1.Admissio
 // keeps the same CA.
 func TestTwoAgentsOneLeader(t *testing.T) {
 	e := newClusterEnv(t)
-	a := e.startAgent(fastElection("agent-a", map[string]string{"admission.register": "always"}))
+	a := e.startAgent(fastElection("agent-a", map[string]string{"admission.register": "always", "admission.scope": "cluster"}))
 	a.waitLeader()
 	require.Eventually(t, func() bool { return e.autoscalingEntry() != nil }, waitFor, 50*time.Millisecond, "leader never registered")
 	caBundle := e.autoscalingEntry().ClientConfig.CABundle
@@ -104,7 +104,7 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	ns := e.Namespace("shop", nil)
 	secretVersion := secret.ResourceVersion
 
-	b := e.startAgent(fastElection("agent-b", map[string]string{"admission.register": "always"}))
+	b := e.startAgent(fastElection("agent-b", map[string]string{"admission.register": "always", "admission.scope": "cluster"}))
 	require.Eventually(t, func() bool { return e.leaseHolder() == "agent-a" && b.leader.Status().Holder == "agent-a" }, waitFor, 50*time.Millisecond)
 	assert.True(t, a.leader.IsLeader())
 	assert.False(t, b.leader.IsLeader())

@@ -42,6 +42,10 @@ type Registration struct {
 	// Wanted, when non-nil, is closed when the webhook wants its entry under lazy registration
 	// (the autoscaling webhook: when the gate opens). Nil means at startup.
 	Wanted <-chan struct{}
+	// Scope, when non-nil, limits the entry to the namespaces it wants (kubernetes.io/metadata
+	// .name In [...]); with none wanted the entry is left out. Nil: every namespace but the
+	// skipped ones.
+	Scope *NamespaceScope
 }
 
 // Response is a webhook's answer.
@@ -79,8 +83,18 @@ type Status struct {
 	Registered map[string]bool `json:"registered,omitempty"`
 	// PatcherInstalled: the autoscaling webhook patches pods (else it admits them unchanged
 	// without decoding them).
-	PatcherInstalled bool               `json:"patcher_installed"`
-	Certificate      *CertificateStatus `json:"certificate,omitempty"`
+	PatcherInstalled bool `json:"patcher_installed"`
+	// Scope is the autoscaling entry's: "cluster", or the namespaces it is to cover (those
+	// holding an active DPA) and how many of them the applied entry covers (on the leader).
+	Scope       *ScopeStatus       `json:"scope,omitempty"`
+	Certificate *CertificateStatus `json:"certificate,omitempty"`
+}
+
+// ScopeStatus is the autoscaling entry's scope.
+type ScopeStatus struct {
+	ClusterWide bool     `json:"cluster_wide"`
+	Namespaces  []string `json:"namespaces,omitempty"`
+	Covered     int      `json:"covered"`
 }
 
 // CertificateStatus is the serving certificate.

@@ -166,6 +166,7 @@ func (s *server) start(ctx context.Context) error {
 	s.routines.Go(s.certs.run)
 	s.routines.Go(s.leaderWrites)
 	if s.registrar != nil {
+		s.registrar.watchScopes()
 		s.registrar.watchWanted(s.routines.Go)
 	}
 	s.log.Info("admission server listening", zap.String("addr", bound.String()),

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -60,6 +61,15 @@ func (r *registrar) want(name string) {
 	r.poke()
 }
 
+// watchScopes has the registrar apply an entry again whenever its scope's namespaces change.
+func (r *registrar) watchScopes() {
+	for _, w := range r.webhooks {
+		if s := w.Registration().Scope; s != nil {
+			s.OnChange(r.poke)
+		}
+	}
+}
+
 // watchWanted marks each entry wanted now (always mode, or an entry that is always wanted) or
 // once its webhook asks. spawn runs the waiters for the component's lifetime.
 func (r *registrar) watchWanted(spawn func(func(context.Context))) {
@@ -91,6 +101,11 @@ func (r *registrar) run(ctx context.Context) {
 		r.mu.Lock()
 		r.registered = nil
 		r.mu.Unlock()
+		for _, w := range r.webhooks {
+			if s := w.Registration().Scope; s != nil {
+				s.Applied(nil)
+			}
+		}
 	}()
 	newBackoff := func() wait.Backoff {
 		return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Cap: 30 * time.Second, Steps: 1 << 30}
@@ -138,10 +153,22 @@ func (r *registrar) reconcile(ctx context.Context) error {
 		return nil
 	}
 	desired := make([]admissionregistrationv1.MutatingWebhook, 0, len(names))
+	scoped := map[*def.NamespaceScope][]string{} // what each scoped entry covers once applied
+	var entries []string                         // the entries applied
 	for _, w := range r.webhooks {
-		if slices.Contains(names, w.Name()) {
-			desired = append(desired, r.entry(w))
+		if !slices.Contains(names, w.Name()) {
+			continue
 		}
+		var namespaces []string
+		if s := w.Registration().Scope; s != nil {
+			namespaces = s.Wanted()
+			scoped[s] = namespaces
+			if len(namespaces) == 0 {
+				continue // no namespace to cover: no entry (an empty In is not a selector)
+			}
+		}
+		desired = append(desired, r.entry(w, namespaces))
+		entries = append(entries, w.Name())
 	}
 	owners, err := r.owners(ctx)
 	if err != nil {
@@ -150,6 +177,8 @@ func (r *registrar) reconcile(ctx context.Context) error {
 	configs := r.kube.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	cur, err := configs.Get(ctx, r.cfg.WebhookName, metav1.GetOptions{})
 	switch {
+	case apierrors.IsNotFound(err) && len(desired) == 0:
+		err = nil // nothing to register, nothing registered
 	case apierrors.IsNotFound(err):
 		_, err = configs.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
 			ObjectMeta: metav1.ObjectMeta{Name: r.cfg.WebhookName, Labels: map[string]string{"app.kubernetes.io/managed-by": "lazyscale"},
@@ -167,17 +196,22 @@ func (r *registrar) reconcile(ctx context.Context) error {
 			return slices.ContainsFunc(r.webhooks, func(w def.Webhook) bool { return w.Name()+entrySuffix == e.Name })
 		})
 		next.Webhooks = append(next.Webhooks, desired...)
-		_, err = configs.Update(ctx, next, metav1.UpdateOptions{})
+		if !equality.Semantic.DeepEqual(cur, next) {
+			_, err = configs.Update(ctx, next, metav1.UpdateOptions{})
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("apply MutatingWebhookConfiguration %s: %w", r.cfg.WebhookName, err)
 	}
+	for s, namespaces := range scoped {
+		s.Applied(namespaces)
+	}
 	r.mu.Lock()
-	changed := !slices.Equal(r.registered, names)
-	r.registered = names
+	changed := !slices.Equal(r.registered, entries)
+	r.registered = entries
 	r.mu.Unlock()
 	if changed {
-		r.log.Info("webhooks registered", zap.String("configuration", r.cfg.WebhookName), zap.Strings("webhooks", names))
+		r.log.Info("webhooks registered", zap.String("configuration", r.cfg.WebhookName), zap.Strings("webhooks", entries))
 	}
 	return nil
 }
@@ -200,7 +234,8 @@ func (r *registrar) isRegistered(name string) bool {
 	return slices.Contains(r.registered, name)
 }
 
-func (r *registrar) entry(w def.Webhook) admissionregistrationv1.MutatingWebhook {
+// entry is the webhook's entry; namespaces, when not empty, is the only namespaces it covers.
+func (r *registrar) entry(w def.Webhook, namespaces []string) admissionregistrationv1.MutatingWebhook {
 	reg := w.Registration()
 	cc := admissionregistrationv1.WebhookClientConfig{CABundle: r.caBundle()}
 	if r.cfg.URL != "" {
@@ -224,6 +259,11 @@ func (r *registrar) entry(w def.Webhook) admissionregistrationv1.MutatingWebhook
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
 		Values: def.SkippedNamespaces(r.cfg.ServiceNamespace),
 	}}}
+	if len(namespaces) > 0 {
+		nsSel.MatchExpressions = append(nsSel.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces,
+		})
+	}
 	if reg.NamespaceSelector != nil {
 		nsSel.MatchLabels = reg.NamespaceSelector.MatchLabels
 		nsSel.MatchExpressions = append(nsSel.MatchExpressions, reg.NamespaceSelector.MatchExpressions...)

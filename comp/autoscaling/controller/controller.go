@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
@@ -55,6 +56,9 @@ type Options struct {
 	// Now is the clock the controller decides by; nil means time.Now.
 	Now     func() time.Time
 	Metrics *Metrics
+	// Scope is the webhook entry's namespaces: a rollout waits until its namespace is covered.
+	// Nil: the entry is cluster-wide.
+	Scope *admissiondef.NamespaceScope
 }
 
 // Metrics are the controller's counters, registered once per process (a controller is built
@@ -103,6 +107,7 @@ type Controller struct {
 	scales       scale.ScalesGetter
 	mapper       meta.RESTMapper
 	metrics      *Metrics
+	scope        *admissiondef.NamespaceScope
 
 	// history keeps each DPA's recent horizontal recommendations for the stabilization
 	// windows. It lives on the leader only; a new leader seeds it with the current count.
@@ -129,7 +134,7 @@ func New(o Options) (*Controller, error) {
 	c := &Controller{
 		log: o.Logger, cfg: o.Config, ownNamespace: o.OwnNamespace, kube: o.Kube, dyn: o.Dynamic,
 		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
-		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics,
+		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope,
 		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{},
 	}
 	if c.now == nil {

@@ -163,8 +163,15 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 	return c.rollout(ctx, dpa, target, version, now, d.Reason)
 }
 
-// rollout triggers a rollout of the target for the recommendation and records it.
+// rollout triggers a rollout of the target for the recommendation and records it. It waits
+// until the webhook's entry covers the namespace (admission.scope namespaces): before that the
+// apiserver would not send the rollout's new pods to the webhook.
 func (c *Controller) rollout(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, version string, now time.Time, why string) (time.Duration, error) {
+	if !c.scope.Covers(target.Namespace) {
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
+			"the webhook's entry does not cover namespace "+target.Namespace+" yet; the rollout follows once it does")
+		return publishRetry, nil
+	}
 	if err := c.triggerRollout(ctx, target, version, now); err != nil {
 		c.metrics.rollouts.WithLabelValues("failure").Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedTriggerRollout", "rollout of %s %s for recommendation %s failed: %v", target.Kind, target.Name, version, err)

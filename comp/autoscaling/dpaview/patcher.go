@@ -34,8 +34,7 @@ func (p *Patcher) PatchPod(pod *corev1.Pod) (bool, error) {
 		return false, nil
 	}
 	dpa := p.view.Owner(def.Target{Namespace: pod.Namespace, Kind: owner.Kind, Name: owner.Name})
-	if dpa == nil || !v1alpha2.IsConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive) ||
-		IsPreview(dpa) || IsPaused(dpa) || RolloutsDisabled(dpa) {
+	if dpa == nil || !Patches(dpa) {
 		return false, nil
 	}
 	changed := setAnnotation(&pod.ObjectMeta, v1alpha2.AutoscalerIDAnnotation, dpa.Namespace+"/"+dpa.Name)
@@ -101,4 +100,11 @@ func originalOf(c *corev1.Container) originalResources {
 		return out
 	}
 	return originalResources{Requests: pick(c.Resources.Requests), Limits: pick(c.Resources.Limits)}
+}
+
+// Patches reports whether the webhook patches new pods of the DPA's target: the leader marked
+// it Active, and it is in Apply mode, not paused, with updates not Disabled.
+func Patches(dpa *v1alpha2.DatadogPodAutoscaler) bool {
+	return v1alpha2.IsConditionTrue(dpa.Status.Conditions, v1alpha2.ConditionActive) &&
+		!IsPreview(dpa) && !IsPaused(dpa) && !RolloutsDisabled(dpa)
 }

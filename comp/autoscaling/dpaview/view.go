@@ -248,3 +248,22 @@ func (v *View) Count() int {
 	defer v.mu.RUnlock()
 	return len(v.byKey)
 }
+
+// PatchedNamespaces returns, sorted, the namespaces holding a DPA whose new pods the webhook
+// patches (Active, Apply, not paused, updates not Disabled): the namespaces the webhook's entry
+// must cover.
+func (v *View) PatchedNamespaces() []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, dpa := range v.byKey {
+		if seen[dpa.Namespace] || !Patches(dpa) {
+			continue
+		}
+		seen[dpa.Namespace] = true
+		out = append(out, dpa.Namespace)
+	}
+	slices.Sort(out)
+	return out
+}

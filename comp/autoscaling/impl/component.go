@@ -221,9 +221,19 @@ func (c *component) runStack(ctx context.Context) error {
 		Kube: c.reqs.Kube, Dynamic: c.reqs.Dynamic, Scales: scales, Mapper: mapper,
 		Recorder: broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"}),
 		View:     view, Pods: pods, Leader: c.reqs.Leader, Sources: c.reqs.Sources, Now: c.reqs.Now, Metrics: c.ctrlMetrics,
+		Scope: c.reqs.Webhook.Scope(),
 	})
 	if err != nil {
 		return err
+	}
+	// The webhook's entry covers the namespaces whose new pods the patcher patches.
+	if scope := c.reqs.Webhook.Scope(); scope != nil {
+		update := func() { scope.Set(view.PatchedNamespaces()) }
+		if err := view.AddHandler(dpaview.Handler{OnChange: func([]string) { update() }, OnRemove: func(int, def.Target, bool) { update() }}); err != nil {
+			return err
+		}
+		// When the stack stops, the entry is left as it is: a replica taking over in a rolling
+		// update finds it in place, and no pod created meanwhile misses the webhook.
 	}
 
 	var wg sync.WaitGroup

@@ -4,7 +4,11 @@
 // decoding it.
 package def
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
+)
 
 // PodPatcher changes a pod being created. It is called concurrently, once per admission
 // review, with a pod the webhook owns: the patcher may change it in place. It reports whether
@@ -26,4 +30,8 @@ type Component interface {
 	SetPatcher(p PodPatcher)
 	// PatcherInstalled reports whether a patcher is set.
 	PatcherInstalled() bool
+	// Scope is the set of namespaces the webhook's entry covers, for the autoscaling stack to
+	// set (the namespaces holding an active DPA) and to ask before a rollout; nil when the
+	// entry is cluster-wide (admission.scope cluster).
+	Scope() *admissiondef.NamespaceScope
 }

@@ -29,12 +29,13 @@ type out struct {
 }
 
 func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
-	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate})
+	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate, ClusterWide: cfg.Get().Admission.Scope == configdef.ScopeCluster})
 	if err != nil {
 		return out{}, err
 	}
 	o := out{Comp: p.Comp, Section: statusdef.Section{Name: "webhook.patcher_installed", Fill: func(d *statusdef.Document) {
 		d.WebhookSection().PatcherInstalled = p.Comp.PatcherInstalled()
+		d.WebhookSection().Scope = p.Comp.Scope().Status()
 	}}}
 	if cfg.Get().Autoscaling.Workload.Enabled {
 		o.Webhooks = []admissiondef.Webhook{p.Webhook}

@@ -12,6 +12,9 @@ import (
 type Requires struct {
 	Logger *zap.Logger
 	Gate   gatedef.Component
+	// ClusterWide registers the entry for every namespace (admission.scope cluster) instead
+	// of the namespaces that hold an active DPA.
+	ClusterWide bool
 }
 
 // Provides is what the autoscaling webhook gives: the component that takes the patcher, and
@@ -25,6 +28,10 @@ type Provides struct {
 // patcher comes from the autoscaling stack once that runs. Until then it admits pods
 // unchanged without decoding them.
 func NewComponent(reqs Requires) (Provides, error) {
-	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), reqs.Gate.Opened())
+	var scope *admissiondef.NamespaceScope
+	if !reqs.ClusterWide {
+		scope = admissiondef.NewNamespaceScope()
+	}
+	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), reqs.Gate.Opened(), scope)
 	return Provides{Comp: w, Webhook: w}, nil
 }

@@ -30,6 +30,7 @@ type webhook struct {
 	log     *zap.Logger
 	patcher atomic.Pointer[patcherBox]
 	wanted  <-chan struct{}
+	scope   *admissiondef.NamespaceScope // nil: cluster-wide
 }
 
 var (
@@ -37,10 +38,13 @@ var (
 	_ admissiondef.Webhook = (*webhook)(nil)
 )
 
-// newWebhook builds the webhook; wanted is closed when its entry should be registered.
-func newWebhook(log *zap.Logger, wanted <-chan struct{}) *webhook {
-	return &webhook{log: log, wanted: wanted}
+// newWebhook builds the webhook; wanted is closed when its entry should be registered; scope,
+// when not nil, limits the entry to its namespaces.
+func newWebhook(log *zap.Logger, wanted <-chan struct{}, scope *admissiondef.NamespaceScope) *webhook {
+	return &webhook{log: log, wanted: wanted, scope: scope}
 }
+
+func (w *webhook) Scope() *admissiondef.NamespaceScope { return w.scope }
 
 func (w *webhook) Name() string { return "autoscaling" }
 func (w *webhook) Path() string { return "/autoscaling" }
@@ -55,6 +59,7 @@ func (w *webhook) Registration() admissiondef.Registration {
 			},
 		}},
 		Wanted: w.wanted,
+		Scope:  w.scope,
 	}
 }
 

@@ -63,7 +63,7 @@ var resizer = def.PodPatcherFunc(func(p *corev1.Pod) (bool, error) {
 })
 
 func TestPatchRoundTrip(t *testing.T) {
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	w.SetPatcher(resizer)
 	resp := w.Handle(context.Background(), "uid", review(t, rawPod))
 	require.True(t, resp.Allowed)
@@ -85,7 +85,7 @@ func TestPatchRoundTrip(t *testing.T) {
 }
 
 func TestNoPatcherSkipsWithoutDecoding(t *testing.T) {
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	resp := w.Handle(context.Background(), "uid", []byte("not even JSON: the body is never read"))
 	assert.True(t, resp.Allowed)
 	assert.Equal(t, "skipped", resp.Outcome)
@@ -93,7 +93,7 @@ func TestNoPatcherSkipsWithoutDecoding(t *testing.T) {
 }
 
 func TestUndecodablePodIsAdmittedWithWarning(t *testing.T) {
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	w.SetPatcher(resizer)
 	resp := w.Handle(context.Background(), "uid", review(t, `{"spec": {"containers": "not a list"}}`))
 	assert.True(t, resp.Allowed, "never block a pod by mistake")
@@ -104,7 +104,7 @@ func TestUndecodablePodIsAdmittedWithWarning(t *testing.T) {
 }
 
 func TestUnchangedPodHasNoPatch(t *testing.T) {
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	w.SetPatcher(def.PodPatcherFunc(func(*corev1.Pod) (bool, error) { return false, nil }))
 	resp := w.Handle(context.Background(), "uid", review(t, rawPod))
 	assert.True(t, resp.Allowed)
@@ -118,14 +118,14 @@ func TestUnchangedPodHasNoPatch(t *testing.T) {
 func BenchmarkHandle(b *testing.B) {
 	body := review(b, rawPod)
 	b.Run("no-patcher", func(b *testing.B) {
-		w := newWebhook(zap.NewNop(), nil)
+		w := newWebhook(zap.NewNop(), nil, nil)
 		b.ReportAllocs()
 		for b.Loop() {
 			w.Handle(context.Background(), "uid", body)
 		}
 	})
 	b.Run("patching", func(b *testing.B) {
-		w := newWebhook(zap.NewNop(), nil)
+		w := newWebhook(zap.NewNop(), nil, nil)
 		w.SetPatcher(def.PodPatcherFunc(func(p *corev1.Pod) (bool, error) {
 			p.Annotations["autoscaling.datadoghq.com/autoscaler-id"] = "shop/web"
 			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("250m")
@@ -141,7 +141,7 @@ func BenchmarkHandle(b *testing.B) {
 // A patcher that changes something outside labels, annotations and resources still gets an
 // exact patch: the whole pod is diffed.
 func TestPatchOutsideTheViewFallsBackToWholePod(t *testing.T) {
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	envAdder := def.PodPatcherFunc(func(p *corev1.Pod) (bool, error) {
 		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "GOMAXPROCS", Value: "2"})
 		p.Annotations["autoscaling.datadoghq.com/rec-id"] = "r2"
@@ -178,7 +178,7 @@ func requireExactPatch(t *testing.T, patchJSON []byte, patcher def.PodPatcher) [
 func BenchmarkHandleRealistic(b *testing.B) {
 	body, err := os.ReadFile("testdata/review-bench-pod.json")
 	require.NoError(b, err)
-	w := newWebhook(zap.NewNop(), nil)
+	w := newWebhook(zap.NewNop(), nil, nil)
 	w.SetPatcher(def.PodPatcherFunc(func(p *corev1.Pod) (bool, error) {
 		p.Annotations["autoscaling.datadoghq.com/autoscaler-id"] = "team-0/svc-000"
 		return true, nil

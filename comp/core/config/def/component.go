@@ -71,6 +71,15 @@ const (
 	RegisterNever = "never"
 )
 
+// Scopes of the autoscaling webhook's entry.
+const (
+	// ScopeNamespaces: the entry's namespaceSelector names the namespaces that hold an active
+	// DPA, kept up to date by the leader; pods anywhere else never reach lazyscale.
+	ScopeNamespaces = "namespaces"
+	// ScopeCluster: every namespace but the skipped ones (kube-system, lazyscale's).
+	ScopeCluster = "cluster"
+)
+
 // Certificate modes.
 const (
 	// CertSelfManaged generates a CA and a serving certificate, keeps them in a Secret and
@@ -89,6 +98,9 @@ type AdmissionConfig struct {
 	Port        int    `json:"port"`
 	// Register is lazy, always or never.
 	Register string `json:"register"`
+	// Scope is namespaces (the autoscaling entry covers only the namespaces holding an active
+	// DPA) or cluster (every namespace but kube-system and lazyscale's).
+	Scope string `json:"scope"`
 	// FailurePolicy is Ignore or Fail. Ignore: an unreachable lazyscale never blocks a pod.
 	FailurePolicy  string `json:"failure_policy"`
 	TimeoutSeconds int    `json:"timeout_seconds"`
@@ -248,6 +260,7 @@ func Defaults() Config {
 			Enabled:          true,
 			Port:             8000,
 			Register:         RegisterLazy,
+			Scope:            ScopeNamespaces,
 			FailurePolicy:    "Ignore",
 			TimeoutSeconds:   5,
 			WebhookName:      "lazyscale-webhook",

@@ -57,6 +57,9 @@ func validate(c def.Config) error {
 		return &def.Error{Key: "autoscaling.workload.external_recommender.tls.cert_file", Err: fmt.Errorf("cert_file and key_file go together")}
 	}
 	a := c.Admission
+	if err := oneOf("admission.scope", a.Scope, def.ScopeNamespaces, def.ScopeCluster); err != nil {
+		return err
+	}
 	if err := oneOf("admission.register", a.Register, def.RegisterLazy, def.RegisterAlways, def.RegisterNever); err != nil {
 		return err
 	}
