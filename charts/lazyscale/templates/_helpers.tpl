@@ -29,6 +29,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   "admission" (dict
     "enabled" .Values.admission.enabled
     "register" .Values.admission.register
+    "scope" .Values.admission.scope
     "failure_policy" .Values.admission.failurePolicy
     "timeout_seconds" .Values.admission.timeoutSeconds
     "port" .Values.admission.port
