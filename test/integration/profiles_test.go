@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/profiles"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
@@ -323,10 +324,10 @@ func TestProfileGeneratedDPAsAsTheClusterAgentWritesThem(t *testing.T) {
 func TestBuiltinProfiles(t *testing.T) {
 	e := newClusterEnv(t)
 	ctx := context.Background()
-	profiles := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource)
+	profileClient := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalerClusterProfilesResource)
 	t.Cleanup(func() { // after the agent stops
-		for _, name := range []string{"datadog-optimize-balance", "datadog-optimize-cost", "datadog-optimize-performance", "datadog-vertical-only"} {
-			_ = profiles.Delete(context.Background(), name, metav1.DeleteOptions{})
+		for _, name := range profiles.BuiltinNames() {
+			_ = profileClient.Delete(context.Background(), name, metav1.DeleteOptions{})
 		}
 	})
 	ns := e.Namespace("shop", nil)
@@ -335,7 +336,7 @@ func TestBuiltinProfiles(t *testing.T) {
 	e.dpa(ns, "api", "api", nil, nil) // opens the gate: no built-in profile is used yet
 	e.waitCondition(ns, "api", v1alpha2.ConditionActive, metav1.ConditionTrue)
 	builtins := metav1.ListOptions{LabelSelector: "autoscaling.datadoghq.com/managed-by=datadog"}
-	list, err := profiles.List(ctx, builtins)
+	list, err := profileClient.List(ctx, builtins)
 	require.NoError(t, err)
 	assert.Empty(t, list.Items, "no built-in profile while none is used")
 
@@ -347,7 +348,7 @@ func TestBuiltinProfiles(t *testing.T) {
 	assert.Equal(t, int32(2), *dpa.Spec.Constraints.MinReplicas)
 	assert.Equal(t, int32(70), utilizationOf(dpa))
 	assert.Equal(t, int32(600), dpa.Spec.ApplyPolicy.ScaleDown.StabilizationWindowSeconds)
-	list, err = profiles.List(ctx, builtins)
+	list, err = profileClient.List(ctx, builtins)
 	require.NoError(t, err)
 	assert.Len(t, list.Items, 4, "the four built-in profiles")
 

@@ -130,9 +130,7 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 			c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonUpToDate, "all pods carry the recommendation")
 			return 0, nil
 		}
-		if !c.published(dpa, version) {
-			c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
-				"recommendation "+version+" is written to the status first, for the webhooks; the resize follows")
+		if !c.published(dpa, version, "resize") {
 			return publishRetry, nil
 		}
 		after, fallback, err := c.resizeVertical(ctx, dpa, target, w, version)
@@ -152,12 +150,7 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reason, stableRolloutMessage(d, c.cfg.RolloutInterval))
 		return d.Retry, nil
 	}
-	if !c.published(dpa, version) {
-		// The webhooks patch new pods from the status they read: the rollout follows once the
-		// status with this recommendation (and the Active condition) is there, or the first
-		// pods of the rollout would carry the template's rec-id without its resources.
-		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
-			"recommendation "+version+" is written to the status first, for the webhooks; the rollout follows")
+	if !c.published(dpa, version, "rollout") {
 		return publishRetry, nil
 	}
 	return c.rollout(ctx, dpa, target, version, now, d.Reason)
@@ -191,14 +184,20 @@ func (c *Controller) rollout(ctx context.Context, dpa *v1alpha2.DatadogPodAutosc
 const publishRetry = time.Second
 
 // published says whether the view the webhooks patch from (the shared DPA informer) has the DPA
-// Active with recommendation version in its status.
-func (c *Controller) published(dpa *v1alpha2.DatadogPodAutoscaler, version string) bool {
+// Active with recommendation version in its status. The webhooks patch new pods from the status
+// they read: a rollout (or resize) follows once it is there, or the first new pods would carry
+// the template's rec-id without its resources. Until then the condition says the action (a
+// "rollout" or "resize") is pending.
+func (c *Controller) published(dpa *v1alpha2.DatadogPodAutoscaler, version, action string) bool {
 	seen := c.view.Get(dpa.Namespace + "/" + dpa.Name)
-	if seen == nil || !v1alpha2.IsConditionTrue(seen.Status.Conditions, v1alpha2.ConditionActive) {
-		return false
+	if seen != nil && v1alpha2.IsConditionTrue(seen.Status.Conditions, v1alpha2.ConditionActive) {
+		if v := seen.Status.Vertical; v != nil && v.Target != nil && v.Target.Version == version {
+			return true
+		}
 	}
-	v := seen.Status.Vertical
-	return v != nil && v.Target != nil && v.Target.Version == version
+	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
+		"recommendation "+version+" is written to the status first, for the webhooks; the "+action+" follows")
+	return false
 }
 
 func stableRolloutMessage(d rolloutDecision, interval time.Duration) string {

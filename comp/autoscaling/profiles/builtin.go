@@ -3,7 +3,9 @@ package profiles
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -74,30 +76,41 @@ func builtinTemplates() map[string]map[string]any {
 	}
 }
 
+// builtinNames are the built-in profiles' names, sorted.
+var builtinNames = slices.Sorted(maps.Keys(builtinTemplates()))
+
 // BuiltinNames are the built-in profiles' names, sorted.
-func BuiltinNames() []string {
-	return []string{"datadog-optimize-balance", "datadog-optimize-cost", "datadog-optimize-performance", "datadog-vertical-only"}
-}
+func BuiltinNames() []string { return slices.Clone(builtinNames) }
+
+// isBuiltinName reports a reserved name, whoever manages the profile.
+func isBuiltinName(name string) bool { return slices.Contains(builtinNames, name) }
 
 // isBuiltin reports a profile managed as a built-in one.
 func isBuiltin(m metav1.Object) bool {
-	_, named := builtinTemplates()[m.GetName()]
-	return named && m.GetLabels()[BuiltinLabel] == BuiltinLabelValue
+	return isBuiltinName(m.GetName()) && m.GetLabels()[BuiltinLabel] == BuiltinLabelValue
 }
 
 // watchBuiltinUse follows, for the term, the Deployments, StatefulSets and Namespaces labelled
 // with a built-in profile's name: label-filtered metadata watches, which hold only those. The
 // first one makes the controller needed and the built-in profiles created.
 func (p *Controller) watchBuiltinUse(ctx context.Context, used func()) {
-	sel := fmt.Sprintf("%s in (%s)", v1alpha2.ProfileLabel, strings.Join(BuiltinNames(), ","))
+	sel := fmt.Sprintf("%s in (%s)", v1alpha2.ProfileLabel, strings.Join(builtinNames, ","))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, gvr := range []schema.GroupVersionResource{v1alpha2.NamespacesResource, v1alpha2.DeploymentsResource, v1alpha2.StatefulSetsResource} {
 		inf := informer.New(informer.Metadata(p.md.Resource(gvr), informer.Options{LabelSelector: sel}), &metav1.PartialObjectMetadata{},
 			cache.Indexers{}, informer.NewWatchErrors(p.log, gvr.Resource+" labelled with a built-in profile"))
+		// A new use: an object appears with the label, or takes another built-in name. Its
+		// other updates (a Deployment's status, each rollout) are not.
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { used() },
-			UpdateFunc: func(any, any) { used() },
+			AddFunc: func(any) { used() },
+			UpdateFunc: func(old, obj any) {
+				o, ok1 := old.(*metav1.PartialObjectMetadata)
+				n, ok2 := obj.(*metav1.PartialObjectMetadata)
+				if !ok1 || !ok2 || o.Labels[v1alpha2.ProfileLabel] != n.Labels[v1alpha2.ProfileLabel] {
+					used()
+				}
+			},
 		})
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}

@@ -159,8 +159,11 @@ func (p *Controller) runTerm(ctx context.Context) {
 	needed := make(chan struct{})
 	need := sync.OnceFunc(func() { close(needed) })
 	_, _ = profiles.AddEventHandler(p.handler(func(old, m metav1.Object) {
-		if _, builtin := builtinTemplates()[m.GetName()]; builtin {
-			q.Add(builtinKey) // edited or deleted: reset (once the workers run)
+		// A built-in profile created, deleted, or its template or label edited: reset it (once
+		// the workers run). Its status writes (ours) change neither.
+		if isBuiltinName(m.GetName()) && (old == nil || old.GetGeneration() != m.GetGeneration() ||
+			old.GetLabels()[BuiltinLabel] != m.GetLabels()[BuiltinLabel]) {
+			q.Add(builtinKey)
 		}
 		if !isBuiltin(m) {
 			need()
