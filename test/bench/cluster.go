@@ -158,9 +158,15 @@ func applyPod(ctx context.Context, kube kubernetes.Interface, p *corev1.Pod) (*c
 		metav1.PatchOptions{FieldManager: "kube-controller-manager", Force: &force})
 }
 
+// podShape is how the bench's pods look: "bench" (benchPod) or "modest" (modestPod).
+var podShape = "bench"
+
 // benchPod is a pod as a Deployment's ReplicaSet creates it: 3 containers with env and
-// resources, a dozen labels, annotations.
+// resources, 8 labels, 4 annotations (or a modest one, with -pod-shape modest).
 func benchPod(i, namespaces int) *corev1.Pod {
+	if podShape == "modest" {
+		return modestPod(i, namespaces)
+	}
 	deploy := fmt.Sprintf("svc-%03d", i%200)
 	hash := fmt.Sprintf("%09x", i%200*7919)
 	t := true
@@ -189,6 +195,39 @@ func benchPod(i, namespaces int) *corev1.Pod {
 		},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{c("app", 8080, "250m", "512Mi"), c("proxy", 15001, "100m", "128Mi"), c("log-shipper", 2020, "50m", "64Mi")},
+			NodeName:   fmt.Sprintf("node-%03d", i%300),
+		},
+	}
+}
+
+// modestPod is a smaller pod of the same Deployments: 2 containers with a dozen env vars,
+// 4 labels, 2 annotations.
+func modestPod(i, namespaces int) *corev1.Pod {
+	deploy := fmt.Sprintf("svc-%03d", i%200)
+	hash := fmt.Sprintf("%09x", i%200*7919)
+	t := true
+	env := make([]corev1.EnvVar, 12)
+	for j := range env {
+		env[j] = corev1.EnvVar{Name: fmt.Sprintf("SETTING_%02d", j), Value: fmt.Sprintf("value-%d", j)}
+	}
+	c := func(name, cpu, mem string) corev1.Container {
+		return corev1.Container{Name: name, Image: "registry.example/" + name + ":1.2.3", Env: env,
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)},
+			}}
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        fmt.Sprintf("%s-%s-%06d", deploy, hash, i),
+			Namespace:   fmt.Sprintf("team-%d", i%namespaces),
+			Labels:      map[string]string{"app": deploy, "pod-template-hash": hash, "team": "payments", "version": "v1.8.0"},
+			Annotations: map[string]string{"checksum/config": "9a8b7c6d5e4f30211203f4e5d6c7b8a9", "kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deploy + "-" + hash,
+				UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012d", i%200)), Controller: &t, BlockOwnerDeletion: &t}},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{c("app", "200m", "256Mi"), c("sidecar", "50m", "64Mi")},
 			NodeName:   fmt.Sprintf("node-%03d", i%300),
 		},
 	}

@@ -87,6 +87,8 @@ type Report struct {
 	// Workloads is how the pods were made: "pods" (created directly by the bench, as a
 	// ReplicaSet controller would) or "deployments" (real Deployments on kwok's nodes).
 	Workloads string `json:"workloads,omitempty"`
+	// PodShape is the pods' shape: "bench" (the default) or "modest".
+	PodShape string `json:"pod_shape,omitempty"`
 	// PodsRunningMs (deployments) is the time from the Deployments' creation or scaling to
 	// every pod Running.
 	PodsRunningMs float64  `json:"pods_running_ms,omitempty"`
@@ -128,18 +130,25 @@ func main() {
 	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), and -plots from it, then exit")
 	in := flag.String("in", "docs/bench/results.json", "the JSON report -render reads")
 	inDeployments := flag.String("in-deployments", "docs/bench/results-deployments.json", "the JSON report of a -workloads deployments run -render reads")
+	inModest := flag.String("in-modest", "docs/bench/results-modest.json", "the JSON report of a -pod-shape modest run -render reads")
+	flag.StringVar(&podShape, "pod-shape", podShape, `the pods' shape: "bench" (3 containers, 8 labels, 4 annotations) or "modest" (2 containers, 4 labels, 2 annotations)`)
 	workloads := flag.String("workloads", "pods", `how the pods are made: "pods" (created by the bench: fast, up to 50,000) or "deployments" (real Deployments on kwok nodes, with the controller-manager and the scheduler)`)
 	flag.Parse()
 	if *render != "" {
 		reports, err := readReports(*in)
-		var deployments []Report
+		var deployments, modest []Report
 		if err == nil {
 			if deployments, err = readReports(*inDeployments); errors.Is(err, os.ErrNotExist) {
 				err = nil // not measured: the part says so
 			}
 		}
 		if err == nil {
-			err = renderDoc(*render, reports, deployments)
+			if modest, err = readReports(*inModest); errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		if err == nil {
+			err = renderDoc(*render, reports, deployments, modest)
 		}
 		if err == nil && *plots != "" {
 			err = writePlots(Run{Sizes: reports}, *plots)
@@ -160,6 +169,10 @@ func main() {
 		sizes = append(sizes, n)
 	}
 	sort.Ints(sizes)
+	if podShape != "bench" && podShape != "modest" {
+		fmt.Fprintf(os.Stderr, "bench: -pod-shape: %q is neither bench nor modest\n", podShape)
+		os.Exit(2)
+	}
 	if *workloads != "pods" && *workloads != "deployments" {
 		fmt.Fprintf(os.Stderr, "bench: -workloads: %q is neither pods nor deployments\n", *workloads)
 		os.Exit(2)
@@ -224,6 +237,7 @@ func run(sizes []int, modeNames []string, agent, out, plots string, settle time.
 			return err
 		}
 		report.Workloads = workloads
+		report.PodShape = podShape
 		report.PodsRunningMs = float64(running.Microseconds()) / 1000
 		all.Sizes = append(all.Sizes, report)
 	}

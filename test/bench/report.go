@@ -18,13 +18,13 @@ import (
 
 // renderDoc replaces the generated parts of the markdown file doc with tables from reports,
 // and from deployments (a -workloads deployments run) compared with reports.
-func renderDoc(doc string, reports, deployments []Report) error {
+func renderDoc(doc string, reports, deployments, modest []Report) error {
 	b, err := os.ReadFile(doc)
 	if err != nil {
 		return err
 	}
-	parts := map[string]string{"sizes": renderSizes(reports), "watchlist": renderWatchList(reports),
-		"deployments": renderDeployments(deployments, reports)}
+	parts := map[string]string{"sizes": renderSizes(reports) + renderPerPod(reports), "watchlist": renderWatchList(reports),
+		"deployments": renderDeployments(deployments, reports), "modest": renderModest(modest)}
 	for name, body := range parts {
 		begin, end := "<!-- bench:"+name+":begin -->", "<!-- bench:"+name+":end -->"
 		i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))
@@ -199,6 +199,41 @@ func renderSizes(reports []Report) string {
 		}
 	}
 	return w.String()
+}
+
+// renderPerPod gives the active agent's heap per pod held as the slope between the smallest
+// and the largest size: what one more pod costs, without the active stack's fixed cost that
+// the per-size figures spread over the pods.
+func renderPerPod(reports []Report) string {
+	var first, last, dormant *Result
+	for _, r := range reports {
+		m := byMode(r)
+		if a := m["active"]; a != nil && a.EntitiesInStore > 0 {
+			if first == nil {
+				first, dormant = a, m["dormant"]
+			}
+			last = a
+		}
+	}
+	if first == nil || last == first || last.EntitiesInStore == first.EntitiesInStore {
+		return ""
+	}
+	slope := (last.HeapAllocBytes - first.HeapAllocBytes) / float64(last.EntitiesInStore-first.EntitiesInStore)
+	out := fmt.Sprintf("\n**Active heap per pod held**, the slope between %s and %s pods held: **%s B** (target ≤ 600 B: %s).",
+		thousands(first.EntitiesInStore), thousands(last.EntitiesInStore), thousands(int(math.Round(slope))), metOrMissed(slope <= 600))
+	if dormant != nil {
+		fixed := first.HeapAllocBytes - dormant.HeapAllocBytes - slope*float64(first.EntitiesInStore)
+		out += fmt.Sprintf(" The rest of active − dormant is the active stack's fixed cost, about %.1f MiB whatever the cluster's size.", fixed/mib)
+	}
+	return out + "\n"
+}
+
+// renderModest renders the run on modest pods (-pod-shape modest).
+func renderModest(reports []Report) string {
+	if len(reports) == 0 {
+		return "\nNot measured yet: `make bench` runs it.\n"
+	}
+	return renderSizes(reports) + renderPerPod(reports)
 }
 
 func renderWatchList(reports []Report) string {

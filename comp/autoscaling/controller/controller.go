@@ -25,7 +25,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
-	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
@@ -175,12 +174,12 @@ func (c *Controller) recommendationApplied(p *wmdef.Pod) {
 	if !c.leader.IsLeader() {
 		return
 	}
-	dpa := c.view.Get(p.Annotations[v1alpha2.AutoscalerIDAnnotation])
+	dpa := c.view.Get(p.AutoscalerID)
 	if dpa == nil {
 		return
 	}
 	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "RecommendationApplied", "pod %s created with recommendation %s",
-		p.Name, p.Annotations[v1alpha2.RecommendationIDAnnotation])
+		p.Name, p.RecID)
 }
 
 // enqueue adds keys to the current term's queue; without a term (a follower) it does nothing.

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-
-	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/lifecycle"
@@ -195,7 +192,7 @@ func (w *Watcher) apply(bundle wmdef.EventBundle, live bool) {
 		case wmdef.EventTypeSet:
 			_, known := tp.pods[p.UID]
 			tp.pods[p.UID] = info(p)
-			if live && !known && p.Annotations[v1alpha2.AutoscalerIDAnnotation] != "" && p.Annotations[v1alpha2.RecommendationIDAnnotation] != "" {
+			if live && !known && p.AutoscalerID != "" && p.RecID != "" {
 				patched = append(patched, p)
 			}
 		case wmdef.EventTypeUnset:
@@ -224,7 +221,7 @@ func (w *Watcher) Forget(t def.Target) {
 }
 
 func info(p *wmdef.Pod) podInfo {
-	return podInfo{ready: p.Ready, recID: p.Annotations[v1alpha2.RecommendationIDAnnotation], pod: p}
+	return podInfo{ready: p.Ready, recID: p.RecID, pod: p}
 }
 
 // PodStates returns t's pods for the recommendation sources, by name.
@@ -243,8 +240,9 @@ func (w *Watcher) PodStates(t def.Target) []def.PodState {
 	out := make([]def.PodState, 0, len(pods))
 	for _, p := range pods {
 		ps := def.PodState{Name: p.Name, Ready: p.Ready}
-		for _, c := range p.Containers {
-			ps.Containers = append(ps.Containers, def.ContainerResources{Name: c.Name, Requests: resourceList(c.Requests), Limits: resourceList(c.Limits)})
+		for _, h := range p.Containers {
+			c := h.Value()
+			ps.Containers = append(ps.Containers, def.ContainerResources{Name: c.Name, Requests: c.Requests.List(), Limits: c.Limits.List()})
 		}
 		for _, k := range p.OOMKills {
 			ps.OOMKills = append(ps.OOMKills, def.OOMKill{Container: k.Container, At: k.At})
@@ -252,17 +250,6 @@ func (w *Watcher) PodStates(t def.Target) []def.PodState {
 		out = append(out, ps)
 	}
 	return out
-}
-
-func resourceList(values []wmdef.ResourceValue) corev1.ResourceList {
-	if len(values) == 0 {
-		return nil
-	}
-	rl := make(corev1.ResourceList, len(values))
-	for _, v := range values {
-		rl[corev1.ResourceName(v.Name)] = *v.Quantity()
-	}
-	return rl
 }
 
 // Followed is how many targets the watcher keeps pods for.

@@ -1,7 +1,6 @@
 package impl
 
 import (
-	"strings"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,41 +9,21 @@ import (
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
-// intern returns the canonical copy of s. Namespaces, owners, label keys and values and
-// container names repeat across thousands of pods; one copy each is what keeps a pod entity
-// small.
+// intern returns the canonical copy of s. Namespaces, owners, phases and recommendation ids
+// repeat across thousands of pods; one copy each is what keeps a pod entity small.
 func intern(s string) string { return unique.Make(s).Value() }
 
-func autoscalingAnnotations(in map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range in {
-		if strings.HasPrefix(k, v1alpha2.AnnotationPrefix) {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[intern(k)] = v
-		}
-	}
-	return out
-}
-
-// podEntity builds the slim entity from a pod; nothing of the pod is retained but interned or
-// copied strings and the label map's contents.
+// podEntity builds the slim entity from a pod; nothing of the pod is retained but its name
+// and UID and interned values.
 func podEntity(p *corev1.Pod) *wmdef.Pod {
 	e := &wmdef.Pod{
-		Namespace:   intern(p.Namespace),
-		Name:        p.Name,
-		UID:         string(p.UID),
-		Owner:       owner(p),
-		Phase:       intern(string(p.Status.Phase)),
-		Created:     p.CreationTimestamp.Time,
-		Annotations: autoscalingAnnotations(p.Annotations),
-	}
-	if len(p.Labels) > 0 {
-		e.Labels = make(map[string]string, len(p.Labels))
-		for k, v := range p.Labels {
-			e.Labels[intern(k)] = intern(v)
-		}
+		Namespace:    intern(p.Namespace),
+		Name:         p.Name,
+		UID:          string(p.UID),
+		Owner:        owner(p),
+		Phase:        intern(string(p.Status.Phase)),
+		AutoscalerID: internNonEmpty(p.Annotations[v1alpha2.AutoscalerIDAnnotation]),
+		RecID:        internNonEmpty(p.Annotations[v1alpha2.RecommendationIDAnnotation]),
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -52,25 +31,43 @@ func podEntity(p *corev1.Pod) *wmdef.Pod {
 		}
 	}
 	// The containers, then the native sidecars (init containers with restartPolicy Always):
-	// both run for the pod's life, use resources and are scaled.
-	e.Containers = make([]wmdef.Container, 0, len(p.Spec.Containers))
+	// both run for the pod's life, use resources and are scaled. Each is interned whole: the
+	// pods of a workload share one copy.
+	n := len(p.Spec.Containers)
+	for i := range p.Spec.InitContainers {
+		if sidecar(&p.Spec.InitContainers[i]) {
+			n++
+		}
+	}
+	e.Containers = make([]unique.Handle[wmdef.Container], 0, n)
 	add := func(c *corev1.Container) {
-		e.Containers = append(e.Containers, wmdef.Container{
-			Name:     intern(c.Name),
-			Requests: resourceValues(c.Resources.Requests),
-			Limits:   resourceValues(c.Resources.Limits),
-		})
+		e.Containers = append(e.Containers, unique.Make(wmdef.Container{
+			Name:     c.Name,
+			Requests: wmdef.NewResources(c.Resources.Requests),
+			Limits:   wmdef.NewResources(c.Resources.Limits),
+		}))
 	}
 	for i := range p.Spec.Containers {
 		add(&p.Spec.Containers[i])
 	}
 	for i := range p.Spec.InitContainers {
-		if c := &p.Spec.InitContainers[i]; c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+		if c := &p.Spec.InitContainers[i]; sidecar(c) {
 			add(c)
 		}
 	}
 	e.OOMKills = append(oomKills(p.Status.ContainerStatuses), oomKills(p.Status.InitContainerStatuses)...)
 	return e
+}
+
+func sidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+func internNonEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return intern(s)
 }
 
 // oomKills returns the containers whose current or last termination was an OOM kill.
@@ -83,17 +80,6 @@ func oomKills(statuses []corev1.ContainerStatus) []wmdef.OOMKill {
 				break
 			}
 		}
-	}
-	return out
-}
-
-func resourceValues(rl corev1.ResourceList) []wmdef.ResourceValue {
-	if len(rl) == 0 {
-		return nil
-	}
-	out := make([]wmdef.ResourceValue, 0, len(rl))
-	for name, q := range rl {
-		out = append(out, wmdef.ResourceValue{Name: intern(string(name)), MilliValue: q.MilliValue()})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package impl
 
 import (
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,6 +44,7 @@ func TestOwnerResolution(t *testing.T) {
 
 func TestSlimEntityKeepsOnlyWhatAutoscalingReads(t *testing.T) {
 	p := realisticPod(0)
+	p.Annotations[v1alpha2.AutoscalerIDAnnotation] = "team-0/checkout"
 	e := podEntity(p)
 	assert.Equal(t, p.Namespace, e.Namespace)
 	assert.Equal(t, p.Name, e.Name)
@@ -49,13 +52,54 @@ func TestSlimEntityKeepsOnlyWhatAutoscalingReads(t *testing.T) {
 	assert.Equal(t, wmdef.Owner{Kind: "Deployment", Name: "checkout"}, e.Owner)
 	assert.True(t, e.Ready)
 	assert.Equal(t, "Running", e.Phase)
-	assert.Equal(t, p.Labels, e.Labels)
-	assert.Equal(t, map[string]string{"autoscaling.datadoghq.com/rec-id": "abc"}, e.Annotations)
-	require.Len(t, e.Containers, 3)
-	assert.Equal(t, "app", e.Containers[0].Name)
-	got := map[string]string{}
-	for _, r := range e.Containers[0].Requests {
-		got[r.Name] = r.Quantity().String()
+	assert.Equal(t, "abc", e.RecID)
+	assert.Equal(t, "team-0/checkout", e.AutoscalerID)
+	cs := e.ContainerList()
+	require.Len(t, cs, 3)
+	assert.Equal(t, "app", cs[0].Name)
+	assert.Equal(t, map[string]string{"cpu": "250m", "memory": "512Mi"}, quantities(cs[0].Requests.List()))
+	assert.Equal(t, map[string]string{"memory": "512Mi"}, quantities(cs[0].Limits.List()), "a memory limit, no cpu limit")
+
+	// Two pods of one workload share their containers: one interned copy.
+	other := podEntity(realisticPod(1))
+	for i := range e.Containers {
+		assert.Equal(t, e.Containers[i], other.Containers[i], "unique.Handle equality is pointer equality")
 	}
-	assert.Equal(t, map[string]string{"cpu": "250m", "memory": "512Mi"}, got)
+}
+
+func TestResourcesRoundTrip(t *testing.T) {
+	in := corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse("1500m"),
+		corev1.ResourceMemory:           resource.MustParse("1Gi"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("2Gi"),
+		"nvidia.com/gpu":                resource.MustParse("1"),
+	}
+	out := wmdef.NewResources(in).List()
+	require.Len(t, out, 4)
+	for name, q := range in {
+		got := out[name]
+		assert.Zero(t, q.Cmp(got), "%s: %s became %s", name, q.String(), got.String())
+	}
+	assert.Nil(t, wmdef.NewResources(nil).List())
+	only := wmdef.NewResources(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}).List()
+	assert.Equal(t, map[string]string{"memory": "64Mi"}, quantities(only))
+}
+
+func quantities(rl corev1.ResourceList) map[string]string {
+	out := map[string]string{}
+	for name, q := range rl {
+		out[string(name)] = q.String()
+	}
+	return out
+}
+
+func TestNativeSidecarsAreContainers(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	p := modestPod(0)
+	p.Spec.InitContainers = []corev1.Container{{Name: "init"}, {Name: "mesh", RestartPolicy: &always}}
+	names := []string{}
+	for _, c := range podEntity(p).ContainerList() {
+		names = append(names, c.Name)
+	}
+	assert.Equal(t, []string{"app", "sidecar", "mesh"}, names)
 }

@@ -97,3 +97,55 @@ func realisticPod(i int) *corev1.Pod {
 }
 
 func intstrPort(p int32) intstr.IntOrString { return intstr.FromInt32(p) }
+
+// modestPod is a smaller pod, as many clusters run them: two containers with a dozen env vars,
+// four labels, two annotations, applied server-side (one Apply managedFields entry, and the
+// kubelet's status update).
+func modestPod(i int) *corev1.Pod {
+	t := true
+	env := make([]corev1.EnvVar, 12)
+	for j := range env {
+		env[j] = corev1.EnvVar{Name: fmt.Sprintf("SETTING_%02d", j), Value: fmt.Sprintf("value-%d", j)}
+	}
+	res := func(cpu, mem string) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)},
+		}
+	}
+	applied := `{"f:metadata":{"f:annotations":{"f:checksum/config":{}},"f:labels":{"f:app":{},"f:pod-template-hash":{},"f:team":{},"f:version":{}},"f:ownerReferences":{"k:{\"uid\":\"1\"}":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:env":{},"f:image":{},"f:name":{},"f:resources":{}},"k:{\"name\":\"sidecar\"}":{".":{},"f:env":{},"f:image":{},"f:name":{},"f:resources":{}}}}}`
+	status := `{"f:status":{"f:conditions":{},"f:containerStatuses":{},"f:phase":{},"f:podIP":{},"f:startTime":{}}}`
+	now := metav1.NewTime(time.Unix(1700000000, 0))
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              fmt.Sprintf("api-5c9d7f8b6-%05d", i),
+			Namespace:         fmt.Sprintf("team-%d", i%10),
+			UID:               types.UID(fmt.Sprintf("5d2e9a10-0000-4000-8000-%012d", i)),
+			ResourceVersion:   fmt.Sprint(200000 + i),
+			CreationTimestamp: now,
+			Labels:            map[string]string{"app": "api", "pod-template-hash": "5c9d7f8b6", "team": "payments", "version": "v1.8.0"},
+			Annotations:       map[string]string{"checksum/config": "9a8b7c6d5e4f30211203f4e5d6c7b8a9", "kubectl.kubernetes.io/restartedAt": "2024-05-01T10:00:00Z"},
+			OwnerReferences:   []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "api-5c9d7f8b6", UID: "1", Controller: &t, BlockOwnerDeletion: &t}},
+			ManagedFields: []metav1.ManagedFieldsEntry{
+				{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationApply, APIVersion: "v1", Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(applied)}},
+				{Manager: "kubelet", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(status)}, Subresource: "status"},
+			},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{
+				{Name: "app", Image: "registry.example/shop/api:v1.8.0", Env: env, Resources: res("200m", "256Mi")},
+				{Name: "sidecar", Image: "registry.example/mesh/proxy:1.22.3", Env: env, Resources: res("50m", "64Mi")},
+			},
+			NodeName: fmt.Sprintf("node-%03d", i%300),
+		},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}},
+			PodIP:      fmt.Sprintf("10.8.%d.%d", i/250%250, i%250), StartTime: &now,
+			ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "app", Ready: true, Image: "registry.example/shop/api:v1.8.0", ContainerID: "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+				{Name: "sidecar", Ready: true, Image: "registry.example/mesh/proxy:1.22.3", ContainerID: "containerd://1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+			},
+		},
+	}
+}
