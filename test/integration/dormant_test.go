@@ -114,7 +114,7 @@ func TestDormantUntilDPA(t *testing.T) {
 		assert.Contains(t, r.RequestURI, "fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed", r.RequestURI)
 	}
 
-	// The slim entity: owner resolved to the Deployment, only autoscaling annotations kept.
+	// The slim entity: owner resolved to the Deployment, the rec-id annotation kept.
 	var pod *wmdef.Pod
 	for _, ent := range a.wm.List(wmdef.KindPod) {
 		pod = ent.(*wmdef.Pod)
@@ -122,7 +122,8 @@ func TestDormantUntilDPA(t *testing.T) {
 	}
 	require.NotNil(t, pod)
 	assert.Equal(t, wmdef.Owner{Kind: "Deployment", Name: "cart"}, pod.Owner)
-	assert.Equal(t, map[string]string{v1alpha2.RecommendationIDAnnotation: "r1"}, pod.Annotations)
+	assert.Equal(t, "r1", pod.RecID)
+	assert.Empty(t, pod.AutoscalerID)
 	assert.True(t, pod.Ready)
 	assert.Equal(t, "Running", pod.Phase)
 	require.Len(t, pod.Containers, 2)
