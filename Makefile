@@ -63,10 +63,10 @@ test-unit:
 PODS ?= 1000,5000,20000
 ## PODS_MODEST: the sizes of the run on modest pods (2 containers, 4 labels, 2 annotations)
 PODS_MODEST ?= 3000,12000
-BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,eager,reference
+BENCH_MODES ?= disabled,dormant,webhook-skip,active,active-list,active-scoped,eager,reference
 bench: build controlplane
 	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/results.json -plots docs/bench
-	$(GO) run ./test/bench -pods $(PODS_MODEST) -pod-shape modest -modes disabled,dormant,active,reference -out docs/bench/results-modest.json
+	$(GO) run ./test/bench -pods $(PODS_MODEST) -pod-shape modest -modes disabled,dormant,active,active-scoped,reference -out docs/bench/results-modest.json
 	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
 
 ## bench-deployments: disabled, dormant and active at PODS_DEPLOYMENTS pods made by 200 real Deployments on kwok nodes

@@ -51,7 +51,8 @@ func TestStatusCommandPrintsForAPerson(t *testing.T) {
 		require.Equal(t, "/status", r.URL.Path)
 		_, _ = w.Write([]byte(`{"version":"v1","gate":{"open":true,"opened_at":"2026-01-02T03:04:05Z","workload_autoscaling":true,
 			"trigger":{"kind":"DatadogPodAutoscaler","namespace":"shop","name":"cart"}},
-			"pod_collection":{"state":"synced","mode":"deferred","pods":200,"synced_in":"85ms"},
+			"pod_collection":{"state":"synced","mode":"deferred","pods":200,"synced_in":"85ms",
+				"scope":{"scoped":true,"cluster_wide":false,"cluster_wide_above":32,"namespaces":2,"watched":["shop","web"],"namespaces_synced":2,"synced":true}},
 			"webhook":{"enabled":true,"register":"lazy","registered":{"autoscaling":true},"patcher_installed":true,
 			"certificate":{"not_after":"2027-01-01T00:00:00Z","expires_in":"8759h0m0s"}}}`))
 	}))
@@ -62,7 +63,7 @@ func TestStatusCommandPrintsForAPerson(t *testing.T) {
 	cmd.SetArgs([]string{"status", "--status-addr", strings.TrimPrefix(srv.URL, "http://")})
 	require.NoError(t, cmd.Execute())
 	assert.Contains(t, out.String(), "opened by DatadogPodAutoscaler shop/cart")
-	assert.Contains(t, out.String(), "synced (mode deferred), 200 pods, initial sync took 85ms")
+	assert.Contains(t, out.String(), "synced (mode deferred), 200 pods, initial sync took 85ms; 2 namespaces with a DPA watched (2 synced)")
 	assert.Contains(t, out.String(), "autoscaling registered (register=lazy), patcher installed, certificate expires in 8759h0m0s")
 }
 

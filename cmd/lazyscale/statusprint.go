@@ -36,6 +36,16 @@ func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 		if p.SyncedIn != "" {
 			line += ", initial sync took " + p.SyncedIn
 		}
+		if sc := p.Scope; sc != nil {
+			switch {
+			case !sc.Scoped:
+				line += "; the whole cluster"
+			case sc.ClusterWide:
+				line += fmt.Sprintf("; one cluster-wide watch for %d namespaces with a DPA (above %d)", sc.Namespaces, sc.ClusterWideAbove)
+			default:
+				line += fmt.Sprintf("; %d namespaces with a DPA watched (%d synced)", sc.Namespaces, sc.NamespacesSynced)
+			}
+		}
 		fmt.Fprintf(tw, "pod collection\t%s\n", line)
 	}
 	if wh := d.Webhook; wh != nil {

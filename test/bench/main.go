@@ -96,13 +96,17 @@ type Report struct {
 }
 
 // The modes that measure the webhook do so cluster-wide (admission.scope cluster): every pod
-// created goes through it, as before the entry was scoped to the autoscaled namespaces.
+// created goes through it, as before the entry was scoped to the autoscaled namespaces. The
+// active modes that measure the cost of holding pods collect the whole cluster
+// (workloadmeta.pods.cluster_wide_above 0), as before the collection was scoped; active-scoped
+// is the defaults: only the DPA's namespace.
 var modes = map[string][]string{
-	"disabled":    {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
-	"dormant":     nil,
-	"active":      {"LAZYSCALE_ADMISSION_SCOPE=cluster"}, // the initial sync streams (watch_list=true)
-	"active-list": {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
-	"eager":       {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
+	"disabled":      {"LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED=false"},
+	"dormant":       nil,
+	"active":        {"LAZYSCALE_ADMISSION_SCOPE=cluster", "LAZYSCALE_WORKLOADMETA_PODS_CLUSTER_WIDE_ABOVE=0"}, // the initial sync streams (watch_list=true)
+	"active-list":   {"LAZYSCALE_WORKLOADMETA_PODS_WATCH_LIST=false", "LAZYSCALE_ADMISSION_SCOPE=cluster", "LAZYSCALE_WORKLOADMETA_PODS_CLUSTER_WIDE_ABOVE=0"},
+	"active-scoped": nil,
+	"eager":         {"LAZYSCALE_WORKLOADMETA_PODS_COLLECTION=eager", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
 	// webhook-skip: the webhook registered before any DPA (register=always): the apiserver
 	// calls it for every pod and it answers on the gate-closed fast path. Run it before active.
 	"webhook-skip": {"LAZYSCALE_ADMISSION_REGISTER=always", "LAZYSCALE_ADMISSION_SCOPE=cluster"},
@@ -123,7 +127,7 @@ type Run struct {
 func main() {
 	podList := flag.String("pods", "5000", "pod counts to measure, comma-separated, e.g. 1000,5000,20000")
 	plots := flag.String("plots", "", "write PNG plots into this directory")
-	modeList := flag.String("modes", "disabled,dormant,webhook-skip,active,active-list,eager,reference", "modes to run, in order (webhook-skip before active: it needs no DPA yet)")
+	modeList := flag.String("modes", "disabled,dormant,webhook-skip,active,active-list,active-scoped,eager,reference", "modes to run, in order (webhook-skip before active: it needs no DPA yet)")
 	agent := flag.String("agent", "bin/lazyscale", "lazyscale binary")
 	out := flag.String("out", "", "write the JSON report here")
 	settle := flag.Duration("settle", 5*time.Second, "time the agent runs before memory is read")

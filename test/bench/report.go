@@ -131,6 +131,7 @@ var modeRows = []struct{ mode, label string }{
 	{"webhook-skip", "dormant, webhook registered (always)"},
 	{"active", "active (watch_list)"},
 	{"active-list", "active-list"},
+	{"active-scoped", "active, scoped (defaults: the DPA's namespace only)"},
 	{"eager", "eager"},
 	{"reference", "**reference informer**"},
 }

@@ -162,7 +162,10 @@ func TestProfileLabelsOpenTheGate(t *testing.T) {
 			a.waitGate()
 			a.waitState(wmdef.StateSynced)
 			assert.Equal(t, tt.want, a.gate.Status().Trigger.Kind)
-			assert.Equal(t, 20, a.wm.Count(wmdef.KindPod))
+			// The profile "default" does not exist: no DPA is generated, so no namespace
+			// holds one and no pod is collected (the pods are wanted once a DPA exists).
+			assert.Never(t, func() bool { return a.wm.Count(wmdef.KindPod) > 0 }, quietWindow, 100*time.Millisecond)
+			assert.Empty(t, e.LazyscaleRequests("pods", "list", "watch"), "no pod LIST/WATCH without a DPA")
 		})
 	}
 }

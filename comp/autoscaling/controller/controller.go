@@ -58,6 +58,9 @@ type Options struct {
 	// Scope is the webhook entry's namespaces: a rollout waits until its namespace is covered.
 	// Nil: the entry is cluster-wide.
 	Scope *admissiondef.NamespaceScope
+	// PodsSynced reports whether a namespace's pods are complete in workloadmeta: a DPA is
+	// not evaluated before, as its target's pods would look missing. Nil: always.
+	PodsSynced func(namespace string) bool
 }
 
 // Metrics are the controller's counters, registered once per process (a controller is built
@@ -107,6 +110,7 @@ type Controller struct {
 	mapper       meta.RESTMapper
 	metrics      *Metrics
 	scope        *admissiondef.NamespaceScope
+	podsSynced   func(namespace string) bool
 
 	// history keeps each DPA's recent horizontal recommendations for the stabilization
 	// windows. It lives on the leader only; a new leader seeds it with the current count.
@@ -133,7 +137,7 @@ func New(o Options) (*Controller, error) {
 	c := &Controller{
 		log: o.Logger, cfg: o.Config, ownNamespace: o.OwnNamespace, kube: o.Kube, dyn: o.Dynamic,
 		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
-		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope,
+		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope, podsSynced: o.PodsSynced,
 		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{},
 	}
 	if c.now == nil {

@@ -22,6 +22,10 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/validation"
 )
 
+// podsSyncingDelay is how soon a DPA is looked at again while its namespace's pods are being
+// listed (a namespace's list takes milliseconds to a few seconds).
+const podsSyncingDelay = 250 * time.Millisecond
+
 // reconcile evaluates one DPA, acts on it, and writes its status when it changed. It returns
 // when to look again.
 func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
@@ -41,6 +45,10 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 			}
 		}
 		return 0, nil
+	}
+	if c.podsSynced != nil && !c.podsSynced(cached.Namespace) {
+		// The pod collection has just added this namespace: its pods are being listed.
+		return podsSyncingDelay, nil
 	}
 	dpa := cached.DeepCopy()
 	after, evalErr := c.evaluate(ctx, key, dpa)

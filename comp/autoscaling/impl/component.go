@@ -221,7 +221,8 @@ func (c *component) runStack(ctx context.Context) error {
 		Kube: c.reqs.Kube, Dynamic: c.reqs.Dynamic, Scales: scales, Mapper: mapper,
 		Recorder: broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"}),
 		View:     view, Pods: pods, Leader: c.reqs.Leader, Sources: c.reqs.Sources, Now: c.reqs.Now, Metrics: c.ctrlMetrics,
-		Scope: c.reqs.Webhook.Scope(),
+		Scope:      c.reqs.Webhook.Scope(),
+		PodsSynced: func(ns string) bool { return c.reqs.Workloadmeta.Synced(wmdef.KindPod, ns) },
 	})
 	if err != nil {
 		return err

@@ -139,7 +139,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			w.apply(bundle, !first)
+			w.apply(bundle, !first && !bundle.Relist)
 			first = false
 		}
 	}

@@ -25,4 +25,26 @@ type PodCollectionStatus struct {
 	SyncedAt time.Time `json:"synced_at,omitzero"`
 	// SyncedIn is how long the initial sync took, rounded ("812ms").
 	SyncedIn string `json:"synced_in,omitempty"`
+	// Scope is where pods are collected; nil before the collection starts.
+	Scope *PodScopeStatus `json:"scope,omitempty"`
+}
+
+// PodScopeStatus is where the pod collection looks.
+type PodScopeStatus struct {
+	// Scoped is false when the collection is cluster-wide for good (eager mode, or
+	// workloadmeta.pods.cluster_wide_above 0).
+	Scoped bool `json:"scoped"`
+	// ClusterWide: one watch over every namespace's pods runs now.
+	ClusterWide bool `json:"cluster_wide"`
+	// ClusterWideAbove is the number of wanted namespaces above which one cluster-wide watch
+	// replaces the per-namespace ones.
+	ClusterWideAbove int `json:"cluster_wide_above"`
+	// Namespaces is how many namespaces hold a DPA (the wanted ones).
+	Namespaces int `json:"namespaces"`
+	// Watched are the namespaces watched one by one (empty when cluster-wide).
+	Watched []string `json:"watched,omitempty"`
+	// NamespacesSynced is how many of Watched are synced.
+	NamespacesSynced int `json:"namespaces_synced,omitempty"`
+	// Synced: the pods of every wanted namespace are in the store.
+	Synced bool `json:"synced"`
 }

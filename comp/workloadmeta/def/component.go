@@ -54,6 +54,9 @@ type Event struct {
 // EventBundle is the events of one store change, delivered together in order.
 type EventBundle struct {
 	Events []Event
+	// Relist marks the bundle of a Reset: its Set events are what exists (pods a collector
+	// listed, possibly for the first time), not entities that just appeared.
+	Relist bool
 }
 
 // Filter selects the events a subscriber receives. Zero values match everything.
@@ -99,6 +102,10 @@ type Component interface {
 	// Reset makes entities the complete set of their kind: missing ones are unset, the others
 	// set. It is what a collector calls after a (re)list.
 	Reset(kind Kind, entities []Entity)
+	// ResetWhere is Reset for the part of a kind that in selects (one namespace's pods):
+	// entities of the kind that in selects and that are not in entities are unset. A nil or
+	// empty entities drops that part.
+	ResetWhere(kind Kind, in func(Entity) bool, entities []Entity)
 	// Get returns an entity by ID.
 	Get(id EntityID) (Entity, bool)
 	// List returns the entities of a kind, in no particular order.
@@ -113,4 +120,19 @@ type Component interface {
 	CollectionState(kind Kind) CollectionState
 	// WaitForCollectionState blocks until the kind's collection is in state or ctx is done.
 	WaitForCollectionState(ctx context.Context, kind Kind, state CollectionState) bool
+	// SetSynced records where a kind's entities are complete and followed: the whole cluster,
+	// or some namespaces. The collector calls it as its scope changes.
+	SetSynced(kind Kind, scope SyncScope)
+	// Synced reports whether the kind's entities of a namespace are complete in the store:
+	// readers that decide from "every pod of X" wait for it.
+	Synced(kind Kind, namespace string) bool
 }
+
+// SyncScope is where a kind's entities are complete in the store.
+type SyncScope struct {
+	ClusterWide bool
+	Namespaces  map[string]bool
+}
+
+// Has reports whether the scope covers the namespace.
+func (s SyncScope) Has(namespace string) bool { return s.ClusterWide || s.Namespaces[namespace] }

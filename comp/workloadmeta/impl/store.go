@@ -31,6 +31,7 @@ type store struct {
 	entities map[def.Kind]map[string]def.Entity
 	subs     map[*subscription]struct{}
 	states   map[def.Kind]def.CollectionState
+	synced   map[def.Kind]def.SyncScope
 	changed  chan struct{} // closed and replaced on every state change
 	stopped  bool
 
@@ -51,6 +52,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		entities: map[def.Kind]map[string]def.Entity{},
 		subs:     map[*subscription]struct{}{},
 		states:   map[def.Kind]def.CollectionState{},
+		synced:   map[def.Kind]def.SyncScope{},
 		changed:  make(chan struct{}),
 		stateGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lazyscale_workloadmeta_collection_state",
@@ -85,7 +87,7 @@ func (s *store) Set(entities ...def.Entity) {
 		s.kindMap(id.Kind)[id.ID] = e
 		events = append(events, def.Event{Type: def.EventTypeSet, Entity: e})
 	}
-	s.notifyLocked(events)
+	s.notifyLocked(events, false)
 }
 
 func (s *store) Unset(ids ...def.EntityID) {
@@ -99,10 +101,14 @@ func (s *store) Unset(ids ...def.EntityID) {
 			events = append(events, def.Event{Type: def.EventTypeUnset, Entity: e})
 		}
 	}
-	s.notifyLocked(events)
+	s.notifyLocked(events, false)
 }
 
 func (s *store) Reset(kind def.Kind, entities []def.Entity) {
+	s.ResetWhere(kind, nil, entities)
+}
+
+func (s *store) ResetWhere(kind def.Kind, in func(def.Entity) bool, entities []def.Entity) {
 	next := make(map[string]def.Entity, len(entities))
 	events := make([]def.Event, 0, len(entities))
 	for _, e := range entities {
@@ -111,13 +117,26 @@ func (s *store) Reset(kind def.Kind, entities []def.Entity) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, e := range s.entities[kind] {
-		if _, ok := next[id]; !ok {
-			events = append(events, def.Event{Type: def.EventTypeUnset, Entity: e})
+	m := s.kindMap(kind)
+	if in == nil {
+		for id, e := range m {
+			if _, ok := next[id]; !ok {
+				events = append(events, def.Event{Type: def.EventTypeUnset, Entity: e})
+			}
+		}
+		s.entities[kind] = next
+	} else {
+		for id, e := range m {
+			if _, ok := next[id]; !ok && in(e) {
+				events = append(events, def.Event{Type: def.EventTypeUnset, Entity: e})
+				delete(m, id)
+			}
+		}
+		for id, e := range next {
+			m[id] = e
 		}
 	}
-	s.entities[kind] = next
-	s.notifyLocked(events)
+	s.notifyLocked(events, true)
 }
 
 func (s *store) Get(id def.EntityID) (def.Entity, bool) {
@@ -188,6 +207,20 @@ func (s *store) WaitForCollectionState(ctx context.Context, kind def.Kind, state
 	}
 }
 
+func (s *store) SetSynced(kind def.Kind, scope def.SyncScope) {
+	s.mu.Lock()
+	s.synced[kind] = scope
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *store) Synced(kind def.Kind, namespace string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.synced[kind].Has(namespace)
+}
+
 func (s *store) kindMap(k def.Kind) map[string]def.Entity {
 	m, ok := s.entities[k]
 	if !ok {
@@ -198,12 +231,13 @@ func (s *store) kindMap(k def.Kind) map[string]def.Entity {
 }
 
 // notifyLocked queues events for every subscriber; it never blocks on a subscriber.
-func (s *store) notifyLocked(events []def.Event) {
+func (s *store) notifyLocked(events []def.Event, relist bool) {
 	if len(events) == 0 {
 		return
 	}
 	for sub := range s.subs {
 		if b, ok := sub.filter.apply(events); ok {
+			b.Relist = relist
 			sub.enqueue(b)
 		}
 	}

@@ -239,6 +239,11 @@ type PodCollectionConfig struct {
 	WatchList bool `json:"watch_list"`
 	// PageSize is the LIST page size when WatchList is off.
 	PageSize int64 `json:"page_size"`
+	// ClusterWideAbove is how many namespaces with a DPA the collection watches one by one;
+	// above it, one cluster-wide watch replaces them, and it goes back to per-namespace
+	// watches at half of it. 0 always watches the whole cluster (the behaviour before
+	// scoped collection). Eager collection is always cluster-wide.
+	ClusterWideAbove int `json:"cluster_wide_above"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -254,7 +259,7 @@ func Defaults() Config {
 			},
 		},
 		Workloadmeta: WorkloadmetaConfig{
-			Pods: PodCollectionConfig{Collection: CollectionAuto, WatchList: true, PageSize: 500},
+			Pods: PodCollectionConfig{Collection: CollectionAuto, WatchList: true, PageSize: 500, ClusterWideAbove: 32},
 		},
 		Admission: AdmissionConfig{
 			Enabled:          true,

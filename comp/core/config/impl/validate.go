@@ -37,6 +37,9 @@ func validate(c def.Config) error {
 	if p := c.Workloadmeta.Pods.PageSize; p < 1 || p > 10000 {
 		return &def.Error{Key: "workloadmeta.pods.page_size", Err: fmt.Errorf("must be within 1..10000, got %d", p)}
 	}
+	if n := c.Workloadmeta.Pods.ClusterWideAbove; n < 0 || n > 10000 {
+		return &def.Error{Key: "workloadmeta.pods.cluster_wide_above", Err: fmt.Errorf("must be within 0..10000 (0: always cluster-wide), got %d", n)}
+	}
 	w := c.Autoscaling.Workload
 	if w.NumWorkers < 1 || w.NumWorkers > 64 {
 		return &def.Error{Key: "autoscaling.workload.num_workers", Err: fmt.Errorf("must be within 1..64, got %d", w.NumWorkers)}

@@ -8,11 +8,13 @@ package impl
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
@@ -27,6 +29,9 @@ type Requires struct {
 	Kube   kubernetes.Interface
 	Gate   gatedef.Component
 	Store  wmdef.Component
+	// Scope is where pods are wanted (the namespaces holding a DPA); nil collects the whole
+	// cluster.
+	Scope Scope
 }
 
 // Provides is what the pod collector gives: its lifecycle hooks, the value of its /status
@@ -52,8 +57,20 @@ type collector struct {
 	gate     gatedef.Component
 	wm       wmdef.Component
 	routines lifecycle.Routines
-	// began and syncedAt are written before the synced state is published, read after.
+	// scope is nil when the collection is cluster-wide for good: eager mode,
+	// cluster_wide_above 0, or no scope given.
+	scope            Scope
+	clusterWideAbove int
+
+	mu sync.Mutex
+	// began is when the collection started; syncedAt when everything wanted was first synced.
 	began, syncedAt time.Time
+	// wanted are the namespaces wanted; clusterWide whether one cluster-wide reflector runs
+	// for them.
+	wanted      map[string]bool
+	clusterWide bool
+	// sync is where the store's pods are complete.
+	sync wmdef.SyncScope
 }
 
 // ResolveMode maps the configured collection mode to what the collector does.
@@ -80,8 +97,14 @@ func NewComponent(reqs Requires) (Provides, error) {
 			pageSize:  cfg.Workloadmeta.Pods.PageSize,
 			watchList: cfg.Workloadmeta.Pods.WatchList,
 		},
-		gate: reqs.Gate,
-		wm:   reqs.Store,
+		gate:             reqs.Gate,
+		wm:               reqs.Store,
+		scope:            reqs.Scope,
+		clusterWideAbove: cfg.Workloadmeta.Pods.ClusterWideAbove,
+		sync:             wmdef.SyncScope{Namespaces: map[string]bool{}},
+	}
+	if c.mode == ModeEager || c.clusterWideAbove == 0 {
+		c.scope = nil
 	}
 	return Provides{Start: c.start, Stop: c.routines.Stop, Status: c.status, Ready: c.ready}, nil
 }
@@ -107,24 +130,23 @@ func (c *collector) start(context.Context) error {
 	return nil
 }
 
-// collect runs the pod reflector until ctx is done. The reflector retries list and watch
-// failures with backoff; it only returns on cancellation.
+// collect runs the pod reflectors until ctx is done: one over the whole cluster, or one per
+// wanted namespace (scope.go). A reflector retries list and watch failures with backoff; it
+// only returns on cancellation.
 func (c *collector) collect(ctx context.Context) {
+	c.mu.Lock()
 	c.began = time.Now()
-	store := &podStore{wm: c.wm, onSynced: func() {
-		c.syncedAt = time.Now()
-		c.log.Info("pod collection synced", zap.Int("pods", c.wm.Count(wmdef.KindPod)),
-			zap.Duration("took", c.syncedAt.Sub(c.began)), zap.Bool("watch_list", c.lw.watchList))
-		// workloadmeta owns the synced state: the autoscaling stack waits on it.
-		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
-	}}
-	r := cache.NewReflectorWithOptions(c.lw, &podObject{}, store, cache.ReflectorOptions{
-		Name:            "lazyscale-pods",
-		TypeDescription: "*v1.Pod (slim)",
-	})
-	c.log.Info("pod collection starting", zap.String("mode", string(c.mode)),
-		zap.Bool("watch_list", c.lw.watchList), zap.Int64("page_size", c.lw.pageSize))
-	r.RunWithContext(ctx)
+	c.mu.Unlock()
+	c.log.Info("pod collection starting", zap.String("mode", string(c.mode)), zap.Bool("scoped", c.scope != nil),
+		zap.Int("cluster_wide_above", c.clusterWideAbove), zap.Bool("watch_list", c.lw.watchList), zap.Int64("page_size", c.lw.pageSize))
+	if c.scope != nil {
+		c.collectScoped(ctx)
+		return
+	}
+	c.setWanted(nil, true)
+	r := c.startRun(ctx, "")
+	<-ctx.Done()
+	c.stopRuns([]*run{r})
 }
 
 func (c *collector) status() wmdef.PodCollectionStatus {
@@ -134,9 +156,22 @@ func (c *collector) status() wmdef.PodCollectionStatus {
 		Pods:      c.wm.Count(wmdef.KindPod),
 		WatchList: c.lw.watchList,
 	}
-	if s.State == wmdef.StateSynced {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.syncedAt.IsZero() {
 		s.SyncedAt = c.syncedAt
 		s.SyncedIn = c.syncedAt.Sub(c.began).Round(time.Millisecond).String()
+	}
+	if !c.began.IsZero() {
+		sc := &wmdef.PodScopeStatus{ClusterWide: c.clusterWide, Scoped: c.scope != nil, ClusterWideAbove: c.clusterWideAbove, Namespaces: len(c.wanted)}
+		if c.clusterWide {
+			sc.Synced = c.sync.ClusterWide
+		} else {
+			sc.Watched = slices.Sorted(maps.Keys(c.wanted))
+			sc.Synced = len(c.sync.Namespaces) == len(c.wanted)
+			sc.NamespacesSynced = len(c.sync.Namespaces)
+		}
+		s.Scope = sc
 	}
 	return s
 }

@@ -25,7 +25,9 @@ var nonTerminalPods = fields.AndSelectors(
 // (the slim entity) before the reflector sees it. It also decides, per reflector and without touching client-go's process-wide
 // feature gates, whether the initial sync streams (WatchList) or pages through LIST.
 type podListWatch struct {
-	client    kubernetes.Interface
+	client kubernetes.Interface
+	// namespace is the one namespace listed and watched; "" for all.
+	namespace string
 	pageSize  int64
 	watchList bool
 }
@@ -49,7 +51,7 @@ func (lw *podListWatch) ListWithContext(ctx context.Context, opts metav1.ListOpt
 	if opts.Limit == 0 || opts.Limit > lw.pageSize {
 		opts.Limit = lw.pageSize
 	}
-	list, err := lw.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	list, err := lw.client.CoreV1().Pods(lw.namespace).List(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +64,7 @@ func (lw *podListWatch) ListWithContext(ctx context.Context, opts metav1.ListOpt
 
 func (lw *podListWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.FieldSelector = nonTerminalPods
-	w, err := lw.client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, opts)
+	w, err := lw.client.CoreV1().Pods(lw.namespace).Watch(ctx, opts)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Shutting down. The reflector treats EOF as a normal close, which this is, and

@@ -10,11 +10,12 @@ import (
 )
 
 // podStore is the reflector's store: it hands each slim entity to workloadmeta and keeps
-// nothing itself.
+// nothing itself. A namespace's store replaces only that namespace's pods after a list.
 type podStore struct {
-	wm       wmdef.Component
-	onSynced func()
-	synced   sync.Once
+	wm        wmdef.Component
+	namespace string // "" for the whole cluster
+	onSynced  func()
+	synced    sync.Once
 }
 
 var _ cache.ReflectorStore = (*podStore)(nil)
@@ -61,7 +62,12 @@ func (s *podStore) Replace(items []any, _ string) error {
 		entities = append(entities, p.entity)
 		items[i] = nil // the store owns the list: let each wrapper go
 	}
-	s.wm.Reset(wmdef.KindPod, entities)
+	if s.namespace == "" {
+		s.wm.Reset(wmdef.KindPod, entities)
+	} else {
+		ns := s.namespace
+		s.wm.ResetWhere(wmdef.KindPod, func(e wmdef.Entity) bool { return e.(*wmdef.Pod).Namespace == ns }, entities)
+	}
 	s.synced.Do(s.onSynced)
 	return nil
 }
