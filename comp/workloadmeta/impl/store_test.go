@@ -128,3 +128,38 @@ func TestCollectionStateWait(t *testing.T) {
 	ccancel()
 	assert.False(t, s.WaitForCollectionState(cctx, def.KindPod, def.StateOff))
 }
+
+func TestResetWhereReplacesOnlyItsPart(t *testing.T) {
+	s := newStore(t)
+	in := func(ns string) *def.Pod { return &def.Pod{Namespace: ns, Name: "p", UID: ns + "-p"} }
+	s.Set(in("a"), in("b"), &def.Pod{Namespace: "a", Name: "q", UID: "a-q"})
+	sub := s.Subscribe("test", def.Filter{Kinds: []def.Kind{def.KindPod}})
+	defer sub.Unsubscribe()
+	first := recv(t, sub)
+	assert.False(t, first.Relist, "the first bundle is the current state, not a list")
+
+	inA := func(e def.Entity) bool { return e.(*def.Pod).Namespace == "a" }
+	s.ResetWhere(def.KindPod, inA, []def.Entity{in("a")})
+	b := recv(t, sub)
+	assert.True(t, b.Relist)
+	assert.ElementsMatch(t, []string{"set:a-p", "unset:a-q"}, ids(b))
+	assert.Equal(t, 2, s.Count(def.KindPod), "b's pod untouched")
+
+	s.ResetWhere(def.KindPod, inA, nil) // a's last DPA went
+	assert.ElementsMatch(t, []string{"unset:a-p"}, ids(recv(t, sub)))
+	_, ok := s.Get(def.EntityID{Kind: def.KindPod, ID: "b-p"})
+	assert.True(t, ok)
+
+	s.Set(in("c"))
+	assert.False(t, recv(t, sub).Relist, "a watch event is not a list")
+}
+
+func TestSyncedScope(t *testing.T) {
+	s := newStore(t)
+	assert.False(t, s.Synced(def.KindPod, "a"))
+	s.SetSynced(def.KindPod, def.SyncScope{Namespaces: map[string]bool{"a": true}})
+	assert.True(t, s.Synced(def.KindPod, "a"))
+	assert.False(t, s.Synced(def.KindPod, "b"))
+	s.SetSynced(def.KindPod, def.SyncScope{ClusterWide: true})
+	assert.True(t, s.Synced(def.KindPod, "b"))
+}
