@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	webhookdef "github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/controller"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
@@ -215,14 +217,19 @@ func (c *component) runStack(ctx context.Context) error {
 	}
 
 	view := dpaview.New(c.reqs.DPAs.Informer(), c.log.Named("dpaview"))
+	skipped := admissiondef.SkippedNamespaces(c.cfg.Admission.ServiceNamespace)
 	pods := podwatcher.New(c.reqs.Workloadmeta)
 	ctrl, err := controller.New(controller.Options{
 		Config: c.cfg.Autoscaling.Workload, OwnNamespace: c.cfg.Admission.ServiceNamespace, Logger: c.log.Named("controller"),
 		Kube: c.reqs.Kube, Dynamic: c.reqs.Dynamic, Scales: scales, Mapper: mapper,
 		Recorder: broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "lazyscale"}),
 		View:     view, Pods: pods, Leader: c.reqs.Leader, Sources: c.reqs.Sources, Now: c.reqs.Now, Metrics: c.ctrlMetrics,
-		Scope:      c.reqs.Webhook.Scope(),
-		PodsSynced: func(ns string) bool { return c.reqs.Workloadmeta.Synced(wmdef.KindPod, ns) },
+		Scope: c.reqs.Webhook.Scope(),
+		// The namespaces the webhook skips hold no pods to collect: their DPAs are refused
+		// (NamespaceSkipped) without reading any.
+		PodsSynced: func(ns string) bool {
+			return slices.Contains(skipped, ns) || c.reqs.Workloadmeta.Synced(wmdef.KindPod, ns)
+		},
 	})
 	if err != nil {
 		return err
