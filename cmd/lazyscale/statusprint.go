@@ -25,8 +25,23 @@ func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 					trigger = g.Trigger.Kind + " " + g.Trigger.Namespace + "/" + g.Trigger.Name
 				}
 			}
-			fmt.Fprintf(tw, "autoscaling gate\topen since %s (%s ago), opened by %s\n",
+			line := fmt.Sprintf("open (term %d) since %s (%s ago), opened by %s", g.Term,
 				g.OpenedAt.Format(time.RFC3339), time.Since(g.OpenedAt).Round(time.Second), trigger)
+			switch {
+			case !g.ClosesAt.IsZero():
+				line += fmt.Sprintf("; no trigger left, closes at %s (in %s) unless one comes back",
+					g.ClosesAt.Format(time.RFC3339), time.Until(g.ClosesAt).Round(time.Second))
+			case g.IdleGrace == "0s":
+				line += "; never closes (idle_grace 0)"
+			case g.IdleGrace != "":
+				line += "; closes " + g.IdleGrace + " after the last trigger goes"
+			}
+			fmt.Fprintf(tw, "autoscaling gate\t%s\n", line)
+		case g.Closing:
+			fmt.Fprintf(tw, "autoscaling gate\tclosing (term %d): the stack is stopping\n", g.Term)
+		case g.Term > 0:
+			fmt.Fprintf(tw, "autoscaling gate\tclosed since %s after term %d: dormant until the next DatadogPodAutoscaler or profile label\n",
+				g.ClosedAt.Format(time.RFC3339), g.Term)
 		default:
 			fmt.Fprintf(tw, "autoscaling gate\tclosed: dormant until the first DatadogPodAutoscaler or profile label\n")
 		}

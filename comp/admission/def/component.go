@@ -32,6 +32,13 @@ type Webhook interface {
 }
 
 // Registration is a webhook's entry of the MutatingWebhookConfiguration.
+// Want says when a webhook's entry is wanted.
+type Want interface {
+	// Await blocks until the entry is wanted (ok) or ctx ends (not ok), and returns a channel
+	// closed when it no longer is.
+	Await(ctx context.Context) (unwanted <-chan struct{}, ok bool)
+}
+
 type Registration struct {
 	Rules             []admissionregistrationv1.RuleWithOperations
 	NamespaceSelector *metav1.LabelSelector
@@ -39,9 +46,9 @@ type Registration struct {
 	MatchConditions   []admissionregistrationv1.MatchCondition
 	// TimeoutSeconds overrides admission.timeout_seconds when non-zero.
 	TimeoutSeconds int32
-	// Wanted, when non-nil, is closed when the webhook wants its entry under lazy registration
-	// (the autoscaling webhook: when the gate opens). Nil means at startup.
-	Wanted <-chan struct{}
+	// Wanted, when non-nil, says when the webhook wants its entry under lazy registration (the
+	// autoscaling webhook: while the gate is open). Nil means from startup, for good.
+	Wanted Want
 	// Scope, when non-nil, limits the entry to the namespaces it wants (kubernetes.io/metadata
 	// .name In [...]); with none wanted the entry is left out. Nil: every namespace but the
 	// skipped ones.

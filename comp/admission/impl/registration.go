@@ -61,6 +61,14 @@ func (r *registrar) want(name string) {
 	r.poke()
 }
 
+// unwant drops an entry: the leader removes it.
+func (r *registrar) unwant(name string) {
+	r.mu.Lock()
+	r.wanted[name] = false
+	r.mu.Unlock()
+	r.poke()
+}
+
 // watchScopes has the registrar apply an entry again whenever its scope's namespaces change.
 func (r *registrar) watchScopes() {
 	for _, w := range r.webhooks {
@@ -71,7 +79,8 @@ func (r *registrar) watchScopes() {
 }
 
 // watchWanted marks each entry wanted now (always mode, or an entry that is always wanted) or
-// once its webhook asks. spawn runs the waiters for the component's lifetime.
+// while its webhook wants it (lazy mode: the gate's terms). spawn runs the waiters for the
+// component's lifetime.
 func (r *registrar) watchWanted(spawn func(func(context.Context))) {
 	for _, w := range r.webhooks {
 		reg := w.Registration()
@@ -79,13 +88,22 @@ func (r *registrar) watchWanted(spawn func(func(context.Context))) {
 			r.want(w.Name())
 			continue
 		}
-		name, ch := w.Name(), reg.Wanted
+		name, want := w.Name(), reg.Wanted
 		spawn(func(ctx context.Context) {
-			select {
-			case <-ch:
+			for {
+				unwanted, ok := want.Await(ctx)
+				if !ok {
+					return
+				}
 				r.log.Info("webhook asks for registration", zap.String("webhook", name))
 				r.want(name)
-			case <-ctx.Done():
+				select {
+				case <-unwanted:
+					r.log.Info("webhook no longer wants its registration", zap.String("webhook", name))
+					r.unwant(name)
+				case <-ctx.Done():
+					return
+				}
 			}
 		})
 	}
@@ -142,11 +160,12 @@ func (r *registrar) reconcile(ctx context.Context) error {
 			names = append(names, w.Name())
 		}
 	}
+	applied := len(r.registered) > 0
 	r.mu.Unlock()
-	if len(names) == 0 {
+	if len(names) == 0 && !applied {
 		return nil
 	}
-	if len(r.caBundle()) == 0 {
+	if len(names) > 0 && len(r.caBundle()) == 0 {
 		// An entry without the CA would make every call fail TLS verification. The first
 		// certificate pokes the registrar again.
 		r.log.Debug("registration waits for the first serving certificate")

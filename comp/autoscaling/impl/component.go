@@ -97,7 +97,8 @@ type component struct {
 	enabled     bool
 	ctrlMetrics *controller.Metrics
 	profiles    *profiles.Controller // nil when disabled
-	running     chan struct{}
+	running     chan struct{} // closed when the stack first runs
+	runningOnce sync.Once
 	parts       atomic.Pointer[parts]
 
 	mu          sync.Mutex
@@ -167,13 +168,12 @@ func (c *component) start(context.Context) error {
 	return nil
 }
 
-// runProfiles runs the cluster profile controller once the gate is open, without waiting
+// runProfiles runs the cluster profile controller in each term of the gate, without waiting
 // for the pod collection: what it generates does not depend on pods.
 func (c *component) runProfiles(ctx context.Context) {
-	if !c.reqs.Gate.Wait(ctx) {
-		return
-	}
-	_ = c.profiles.Run(ctx) // returns nil when ctx ends
+	gatedef.WhileOpen(ctx, c.reqs.Gate, func(term context.Context, _ uint64) {
+		_ = c.profiles.Run(term) // returns nil when the term ends
+	})
 }
 
 func (c *component) stop(ctx context.Context) error {
@@ -184,18 +184,26 @@ func (c *component) stop(ctx context.Context) error {
 	return err
 }
 
-// run is the start order: gate, pod collection and DPA cache, then the stack.
+// run is the start order, in each term of the gate: gate, pod collection and DPA cache, then
+// the stack. When the term ends, the stack stops whole and the patcher leaves the webhook.
 func (c *component) run(ctx context.Context) {
-	if !c.reqs.Gate.Wait(ctx) {
-		return
-	}
-	c.setState(def.StateWaitingForPods)
-	if !c.reqs.Workloadmeta.WaitForCollectionState(ctx, wmdef.KindPod, wmdef.StateSynced) || !c.reqs.DPAs.WaitForSync(ctx) {
-		return
-	}
-	if err := c.runStack(ctx); err != nil {
-		c.log.Error("autoscaling stack stopped; autoscaling stays off until restart", zap.Error(err))
-	}
+	gatedef.WhileOpen(ctx, c.reqs.Gate, func(term context.Context, n uint64) {
+		defer func() {
+			c.reqs.Webhook.SetPatcher(nil)
+			c.parts.Store(nil)
+			if ctx.Err() == nil {
+				c.setState(def.StateWaitingForGate)
+				c.log.Info("autoscaling stack stopped with the gate's term", zap.Uint64("term", n))
+			}
+		}()
+		c.setState(def.StateWaitingForPods)
+		if !c.reqs.Workloadmeta.WaitForCollectionState(term, wmdef.KindPod, wmdef.StateSynced) || !c.reqs.DPAs.WaitForSync(term) {
+			return
+		}
+		if err := c.runStack(term); err != nil {
+			c.log.Error("autoscaling stack stopped; autoscaling stays off until the gate's next term", zap.Uint64("term", n), zap.Error(err))
+		}
+	})
 }
 
 // runStack builds the parts, runs them until ctx ends and joins them.
@@ -258,7 +266,7 @@ func (c *component) runStack(ctx context.Context) error {
 	c.parts.Store(&parts{view: view, pods: pods})
 	c.reqs.Webhook.SetPatcher(dpaview.NewPatcher(view))
 	c.setState(def.StateRunning)
-	close(c.running)
+	c.runningOnce.Do(func() { close(c.running) })
 	return ctrl.Run(ctx)
 }
 

@@ -6,8 +6,12 @@
 // autoscaling stack follows once the pods and the DPA cache have synced (states those
 // components own, not the gate).
 //
-// The gate does not close again yet: scaling the stack down when the last DPA goes away
-// would drop state the webhook and controllers rely on for in-flight rollouts.
+// The gate closes again when no trigger has existed for autoscaling.workload.idle_grace: the
+// stack goes back to dormant, and the next trigger opens it as on the first day. Each open
+// period is a term, numbered like a leadership term. Work joins a term (WhileOpen) and ends
+// with it; the gate is closed only once every member has left, and a trigger arriving while
+// it closes opens the next term then, so that nothing of one term overlaps or leaks into the
+// next.
 package def
 
 import (
@@ -33,9 +37,21 @@ func (t Trigger) String() string {
 
 // Status is a snapshot of the gate: the "gate" section of /status.
 type Status struct {
-	Open     bool      `json:"open"`
+	Open bool `json:"open"`
+	// Closing: the term was closed and its work is stopping.
+	Closing bool `json:"closing,omitempty"`
+	// Term is the current term, or the last one when closed (0: never opened).
+	Term     uint64    `json:"term"`
 	OpenedAt time.Time `json:"opened_at,omitzero"`
-	Trigger  *Trigger  `json:"trigger,omitempty"`
+	// Trigger is what opened the current (or last) term.
+	Trigger *Trigger `json:"trigger,omitempty"`
+	// ClosedAt is when the last term closed (zero while open).
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+	// ClosesAt is when the gate closes if no trigger comes back (zero while a trigger exists,
+	// or when it never closes).
+	ClosesAt time.Time `json:"closes_at,omitzero"`
+	// IdleGrace is autoscaling.workload.idle_grace ("0s": the gate never closes).
+	IdleGrace string `json:"idle_grace,omitempty"`
 	// WorkloadAutoscaling is false when autoscaling.workload.enabled is false: no trigger
 	// watches run and the gate never opens on its own.
 	WorkloadAutoscaling bool `json:"workload_autoscaling"`
@@ -44,16 +60,49 @@ type Status struct {
 // Component is the gate. All methods are safe for concurrent use and never block, except
 // Wait.
 type Component interface {
-	// Open opens the gate with the given trigger. Only the first call has an effect; it
-	// returns true for that call.
+	// Open opens a term with the given trigger; it returns true when it did. An open gate
+	// ignores it; a closing one opens the next term with it once closed.
 	Open(trigger Trigger) bool
-	// IsOpen reports whether the gate is open.
+	// Close ends the current term (the idle monitor calls it); false when none is open.
+	Close() bool
+	// IsOpen reports whether a term is open.
 	IsOpen() bool
-	// Opened returns a channel closed when the gate opens, for select.
+	// Opened returns a channel closed while a term is open, for select. After the gate
+	// closes it returns a new channel, closed when the next term opens.
 	Opened() <-chan struct{}
-	// Wait blocks until the gate is open (true) or ctx is done (false). An open gate wins
+	// Wait blocks until a term is open (true) or ctx is done (false). An open gate wins
 	// over a done ctx.
 	Wait(ctx context.Context) bool
+	// Join waits for an open term and joins it: it returns the term's context (cancelled
+	// when the gate closes), its number, and leave, which the member must call once its work
+	// for the term has stopped. ok is false when ctx ended first.
+	Join(ctx context.Context) (term context.Context, number uint64, leave func(), ok bool)
 	// Status returns a snapshot.
 	Status() Status
+}
+
+// WhileOpen runs fn under each term of the gate until ctx is done: it joins a term, calls fn
+// with the term's context (cancelled when the gate closes or ctx ends), and leaves once fn
+// has returned. fn runs at most once per term: if it returns early, WhileOpen waits for the
+// term to end before joining the next. It blocks; run it in a goroutine.
+func WhileOpen(ctx context.Context, g Component, fn func(term context.Context, number uint64)) {
+	for {
+		termCtx, n, leave, ok := g.Join(ctx)
+		if !ok {
+			return
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(termCtx, cancel)
+		fn(runCtx, n)
+		leave()
+		select {
+		case <-termCtx.Done():
+		case <-ctx.Done():
+		}
+		stop()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }

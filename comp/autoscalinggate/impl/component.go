@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
@@ -46,8 +47,13 @@ type component struct {
 	*gate
 	log                 *zap.Logger
 	workloadAutoscaling bool
+	idleGrace           time.Duration
+	dpas                cache.SharedIndexInformer
 	watches             []*labelWatch
 	routines            lifecycle.Routines
+	// changed wakes the idle monitor: a trigger came or went.
+	changed  chan struct{}
+	closesAt prometheus.Gauge
 }
 
 var _ def.Component = (*component)(nil)
@@ -60,34 +66,53 @@ func NewComponent(reqs Requires) (Provides, error) {
 	if now == nil {
 		now = time.Now
 	}
+	cfg := reqs.Config.Get().Autoscaling.Workload
 	c := &component{
 		log:                 reqs.Logger.Named("autoscalinggate"),
-		workloadAutoscaling: reqs.Config.Get().Autoscaling.Workload.Enabled,
+		workloadAutoscaling: cfg.Enabled,
+		idleGrace:           cfg.IdleGrace,
+		changed:             make(chan struct{}, 1),
 	}
 	openGauge := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "lazyscale_autoscaling_gate_open",
-		Help: "1 once the autoscaling gate is open, else 0.",
+		Help: "1 while the autoscaling gate is open, else 0.",
 	})
 	openSeconds := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "lazyscale_autoscaling_gate_open_seconds",
-		Help: "Seconds from process start to the opening of the autoscaling gate; 0 while closed.",
+		Help: "Seconds from process start to the opening of the current (or last) term of the autoscaling gate; 0 before the first.",
 	})
-	for _, m := range []prometheus.Collector{openGauge, openSeconds} {
+	termGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lazyscale_autoscaling_gate_term",
+		Help: "The autoscaling gate's current term, or its last one while closed (0: never opened).",
+	})
+	c.closesAt = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lazyscale_autoscaling_gate_closes_at_timestamp_seconds",
+		Help: "When the autoscaling gate closes if no trigger comes back (Unix time); 0 while a trigger exists or the gate is closed.",
+	})
+	for _, m := range []prometheus.Collector{openGauge, openSeconds, termGauge, c.closesAt} {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register gate metrics: %w", err)
 		}
 	}
-	c.gate = newGate(now, func(t def.Trigger, at time.Time) {
+	c.gate = newGate(now, func(t def.Trigger, at time.Time, term uint64) {
 		openGauge.Set(1)
 		openSeconds.Set(at.Sub(processStart).Seconds())
-		c.log.Info("autoscaling gate opened", zap.Stringer("trigger", t),
+		termGauge.Set(float64(term))
+		c.log.Info("autoscaling gate opened", zap.Uint64("term", term), zap.Stringer("trigger", t),
 			zap.Duration("since_start", at.Sub(processStart)))
+		c.poke()
+	}, func(term uint64, at time.Time) {
+		openGauge.Set(0)
+		c.closesAt.Set(0)
+		c.log.Info("autoscaling gate closed: no trigger left; the stack goes back to dormant", zap.Uint64("term", term),
+			zap.Duration("idle_grace", c.idleGrace))
 	})
 	if c.workloadAutoscaling {
-		if err := openOnDPA(reqs.DPAs.Informer(), c.Open); err != nil {
+		c.dpas = reqs.DPAs.Informer()
+		if err := openOnDPA(c.dpas, c.Open, c.poke); err != nil {
 			return Provides{}, err
 		}
-		c.watches = newLabelWatches(reqs.Metadata, c.log, c.Open)
+		c.watches = newLabelWatches(reqs.Metadata, c.log, c.Open, c.poke)
 	}
 	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.Status, Ready: c.ready}, nil
 }
@@ -99,6 +124,9 @@ func (c *component) start(context.Context) error {
 	}
 	for _, w := range c.watches {
 		c.routines.Go(w.informer.RunWithContext)
+	}
+	if c.idleGrace > 0 {
+		c.routines.Go(c.monitor)
 	}
 	c.log.Info("watching for autoscaling triggers", zap.String("selector", profileSelector()))
 	return nil
@@ -115,7 +143,74 @@ func (c *component) stop(ctx context.Context) error {
 func (c *component) Status() def.Status {
 	s := c.snapshot()
 	s.WorkloadAutoscaling = c.workloadAutoscaling
+	if c.workloadAutoscaling {
+		s.IdleGrace = c.idleGrace.String()
+	}
 	return s
+}
+
+// poke wakes the idle monitor; it never blocks.
+func (c *component) poke() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// present reports whether any trigger exists: a DPA, or a workload or namespace labelled for
+// a profile, in the caches the trigger watches already keep.
+func (c *component) present() bool {
+	if c.dpas != nil && len(c.dpas.GetStore().ListKeys()) > 0 {
+		return true
+	}
+	for _, w := range c.watches {
+		if len(w.informer.GetStore().ListKeys()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// monitor closes the gate once no trigger has existed for idle_grace. A trigger coming back
+// meanwhile cancels the countdown; one coming after reopens the gate (the watches' Open).
+func (c *component) monitor(ctx context.Context) {
+	var timer *time.Timer
+	var fire <-chan time.Time
+	stop := func() {
+		if timer != nil {
+			timer.Stop()
+			timer, fire = nil, nil
+			c.setClosesAt(time.Time{})
+			c.closesAt.Set(0)
+		}
+	}
+	defer stop()
+	for {
+		switch {
+		case !c.IsOpen() || c.present():
+			stop()
+		case timer == nil:
+			at := c.now().Add(c.idleGrace)
+			timer = time.NewTimer(c.idleGrace)
+			fire = timer.C
+			c.setClosesAt(at)
+			c.closesAt.Set(float64(at.Unix()))
+			c.log.Info("no autoscaling trigger left; the gate closes unless one comes back", zap.Time("closes_at", at),
+				zap.Duration("idle_grace", c.idleGrace))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.changed:
+		case <-fire:
+			timer, fire = nil, nil
+			if !c.present() {
+				c.Close()
+			}
+			c.setClosesAt(time.Time{})
+			c.closesAt.Set(0)
+		}
+	}
 }
 
 // ready: the label watches have synced (or their resource is not served). The DPA cache

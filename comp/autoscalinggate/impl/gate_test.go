@@ -17,7 +17,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newTestGate(opened *atomic.Int32) *gate {
-	return newGate(time.Now, func(def.Trigger, time.Time) { opened.Add(1) })
+	return newGate(time.Now, func(def.Trigger, time.Time, uint64) { opened.Add(1) }, func(uint64, time.Time) {})
 }
 
 func TestGateOpenIsIdempotent(t *testing.T) {
@@ -112,4 +112,84 @@ func TestGateConcurrentOpen(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int32(1), wins.Load(), "exactly one caller opens the gate")
 	assert.Equal(t, int32(1), opened.Load())
+}
+
+// TestGateTerms: a term ends when the gate closes and its members have left; a trigger that
+// comes while they leave opens the next term only then.
+func TestGateTerms(t *testing.T) {
+	var opened atomic.Int32
+	g := newTestGate(&opened)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	assert.False(t, g.Close(), "nothing to close")
+
+	require.True(t, g.Open(def.Trigger{Kind: "DatadogPodAutoscaler", Name: "one"}))
+	termCtx, n, leave, ok := g.Join(ctx)
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), n)
+
+	require.True(t, g.Close())
+	assert.False(t, g.IsOpen())
+	select {
+	case <-termCtx.Done():
+	default:
+		t.Fatal("the term's context lives on after Close")
+	}
+	assert.True(t, g.snapshot().Closing, "a member has not left yet")
+	assert.False(t, g.Open(def.Trigger{Kind: "DatadogPodAutoscaler", Name: "two"}), "a closing gate does not open at once")
+	assert.False(t, g.IsOpen())
+
+	leave()
+	leave() // idempotent
+	require.True(t, g.IsOpen(), "the trigger that came while closing opened the next term")
+	s := g.snapshot()
+	assert.Equal(t, uint64(2), s.Term)
+	assert.Equal(t, "two", s.Trigger.Name)
+	assert.False(t, s.Closing)
+	assert.Equal(t, int32(2), opened.Load())
+
+	_, n, leave, ok = g.Join(ctx)
+	require.True(t, ok)
+	assert.Equal(t, uint64(2), n)
+	leave()
+	require.True(t, g.Close())
+	assert.False(t, g.snapshot().Closing, "no member: closed at once")
+	assert.False(t, g.snapshot().ClosedAt.IsZero())
+}
+
+// TestWhileOpenRunsOncePerTerm: fn runs once per term, its context ends with the term, and a
+// new term runs it again; ctx's end stops it all.
+func TestWhileOpenRunsOncePerTerm(t *testing.T) {
+	var opened atomic.Int32
+	g := newTestGate(&opened)
+	ctx, cancel := context.WithCancel(context.Background())
+	terms := make(chan uint64, 8)
+	ended := make(chan uint64, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		def.WhileOpen(ctx, g, func(term context.Context, n uint64) {
+			terms <- n
+			<-term.Done()
+			ended <- n
+		})
+	}()
+	next := func(ch chan uint64) uint64 {
+		select {
+		case n := <-ch:
+			return n
+		case <-time.After(5 * time.Second):
+			t.Fatal("timed out")
+			return 0
+		}
+	}
+	for want := uint64(1); want <= 3; want++ {
+		g.Open(def.Trigger{Kind: "Config"})
+		assert.Equal(t, want, next(terms))
+		require.True(t, g.Close())
+		assert.Equal(t, want, next(ended))
+		require.Eventually(t, func() bool { return !g.snapshot().Closing }, 5*time.Second, time.Millisecond, "the member left")
+	}
+	cancel()
+	<-done
 }

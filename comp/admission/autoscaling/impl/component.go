@@ -1,6 +1,8 @@
 package impl
 
 import (
+	"context"
+
 	"go.uber.org/zap"
 
 	"github.com/lazyscale/lazyscale/comp/admission/autoscaling/def"
@@ -32,6 +34,18 @@ func NewComponent(reqs Requires) (Provides, error) {
 	if !reqs.ClusterWide {
 		scope = admissiondef.NewNamespaceScope()
 	}
-	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), reqs.Gate.Opened(), scope)
+	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), gateTerms{reqs.Gate}, scope)
 	return Provides{Comp: w, Webhook: w}, nil
+}
+
+// gateTerms wants the entry while the gate is open: from each term's start to its end.
+type gateTerms struct{ gate gatedef.Component }
+
+func (g gateTerms) Await(ctx context.Context) (<-chan struct{}, bool) {
+	term, _, leave, ok := g.gate.Join(ctx)
+	if !ok {
+		return nil, false
+	}
+	leave() // the registration follows the term; it holds no work the term must wait for
+	return term.Done(), true
 }

@@ -29,7 +29,7 @@ type patcherBox struct{ p def.PodPatcher }
 type webhook struct {
 	log     *zap.Logger
 	patcher atomic.Pointer[patcherBox]
-	wanted  <-chan struct{}
+	wanted  admissiondef.Want
 	scope   *admissiondef.NamespaceScope // nil: cluster-wide
 }
 
@@ -38,9 +38,9 @@ var (
 	_ admissiondef.Webhook = (*webhook)(nil)
 )
 
-// newWebhook builds the webhook; wanted is closed when its entry should be registered; scope,
-// when not nil, limits the entry to its namespaces.
-func newWebhook(log *zap.Logger, wanted <-chan struct{}, scope *admissiondef.NamespaceScope) *webhook {
+// newWebhook builds the webhook; wanted says when its entry should be registered; scope, when
+// not nil, limits the entry to its namespaces.
+func newWebhook(log *zap.Logger, wanted admissiondef.Want, scope *admissiondef.NamespaceScope) *webhook {
 	return &webhook{log: log, wanted: wanted, scope: scope}
 }
 

@@ -178,6 +178,9 @@ type WorkloadAutoscalingConfig struct {
 	// RolloutInterval is the least time between two vertical rollouts of one workload, unless
 	// the last one stalled (its pods still lack the recommendation after this long).
 	RolloutInterval time.Duration `json:"rollout_interval"`
+	// IdleGrace is how long the gate stays open once no trigger exists (no DPA, no workload or
+	// namespace labelled for a profile); then the stack goes back to dormant. 0: never closes.
+	IdleGrace time.Duration `json:"idle_grace"`
 	// ExternalRecommender configures calls to recommenders named by the
 	// autoscaling.datadoghq.com/custom-recommender annotation.
 	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
@@ -253,7 +256,7 @@ func Defaults() Config {
 		Kubernetes: KubernetesConfig{QPS: 20, Burst: 40},
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
-				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute,
+				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour,
 				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second},
 				LocalRecommender:    LocalRecommenderConfig{Enabled: true},
 			},

@@ -50,6 +50,9 @@ func validate(c def.Config) error {
 	if w.ResyncPeriod < time.Second {
 		return &def.Error{Key: "autoscaling.workload.resync_period", Err: fmt.Errorf("must be at least 1s, got %s", w.ResyncPeriod)}
 	}
+	if w.IdleGrace < 0 {
+		return &def.Error{Key: "autoscaling.workload.idle_grace", Err: fmt.Errorf("must not be negative (0: the gate never closes), got %s", w.IdleGrace)}
+	}
 	if w.RolloutInterval < 0 {
 		return &def.Error{Key: "autoscaling.workload.rollout_interval", Err: fmt.Errorf("must not be negative, got %s", w.RolloutInterval)}
 	}

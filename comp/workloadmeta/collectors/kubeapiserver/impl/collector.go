@@ -61,6 +61,8 @@ type collector struct {
 	// cluster_wide_above 0, or no scope given.
 	scope            Scope
 	clusterWideAbove int
+	// scopeChanged is signalled when the scope's namespaces may have changed.
+	scopeChanged chan struct{}
 
 	mu sync.Mutex
 	// began is when the collection started; syncedAt when everything wanted was first synced.
@@ -102,6 +104,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		scope:            reqs.Scope,
 		clusterWideAbove: cfg.Workloadmeta.Pods.ClusterWideAbove,
 		sync:             wmdef.SyncScope{Namespaces: map[string]bool{}},
+		scopeChanged:     make(chan struct{}, 1),
 	}
 	if c.mode == ModeEager || c.clusterWideAbove == 0 {
 		c.scope = nil
@@ -118,16 +121,40 @@ func (c *collector) start(context.Context) error {
 		c.routines.Go(c.collect)
 	case ModeDeferred:
 		c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
+		if c.scope != nil {
+			// Once for the process: every term's collection reads the same signal.
+			c.scope.OnChange(func() {
+				select {
+				case c.scopeChanged <- struct{}{}:
+				default:
+				}
+			})
+		}
 		c.routines.Go(func(ctx context.Context) {
-			if !c.gate.Wait(ctx) {
-				return
-			}
-			c.log.Info("autoscaling gate open; starting pod collection")
-			c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSyncing)
-			c.collect(ctx)
+			gatedef.WhileOpen(ctx, c.gate, func(term context.Context, n uint64) {
+				c.log.Info("autoscaling gate open; starting pod collection", zap.Uint64("term", n))
+				c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSyncing)
+				c.collect(term)
+				c.release(n)
+			})
 		})
 	}
 	return nil
+}
+
+// release ends a term's collection once its reflectors have stopped: the store lets go of
+// every pod (the memory goes back to the runtime) and the collection is dormant again, as
+// before the first term.
+func (c *collector) release(term uint64) {
+	c.wm.Reset(wmdef.KindPod, nil)
+	c.mu.Lock()
+	c.began, c.syncedAt = time.Time{}, time.Time{}
+	c.wanted, c.clusterWide = nil, false
+	c.sync = wmdef.SyncScope{Namespaces: map[string]bool{}}
+	c.wm.SetSynced(wmdef.KindPod, wmdef.SyncScope{})
+	c.mu.Unlock()
+	c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
+	c.log.Info("pod collection stopped with the gate's term; every pod released", zap.Uint64("term", term))
 }
 
 // collect runs the pod reflectors until ctx is done: one over the whole cluster, or one per

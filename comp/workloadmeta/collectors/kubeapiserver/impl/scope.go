@@ -49,13 +49,6 @@ func (c *collector) collectScoped(ctx context.Context) {
 	if !c.scope.WaitForSync(ctx) {
 		return
 	}
-	changed := make(chan struct{}, 1)
-	c.scope.OnChange(func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	})
 	w := &watching{namespaces: map[string]*run{}}
 	defer func() {
 		c.stopRuns(w.all())
@@ -65,7 +58,7 @@ func (c *collector) collectScoped(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
+		case <-c.scopeChanged:
 		}
 	}
 }

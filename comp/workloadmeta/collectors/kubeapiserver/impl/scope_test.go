@@ -27,18 +27,30 @@ type staticConfig configdef.Config
 
 func (c staticConfig) Get() configdef.Config { return configdef.Config(c) }
 
-// openGate is a gate that is open from the start.
-type openGate struct{}
-
-func (openGate) Open(gatedef.Trigger) bool { return false }
-func (openGate) IsOpen() bool              { return true }
-func (openGate) Opened() <-chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
+// oneTermGate is a gate whose one term is open from the start until end.
+type oneTermGate struct {
+	term context.Context
+	end  context.CancelFunc
 }
-func (openGate) Wait(context.Context) bool { return true }
-func (openGate) Status() gatedef.Status    { return gatedef.Status{Open: true} }
+
+func newOneTermGate() *oneTermGate {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &oneTermGate{term: ctx, end: cancel}
+}
+
+func (g *oneTermGate) Open(gatedef.Trigger) bool { return false }
+func (g *oneTermGate) Close() bool               { g.end(); return true }
+func (g *oneTermGate) IsOpen() bool              { return g.term.Err() == nil }
+func (g *oneTermGate) Opened() <-chan struct{}   { return make(chan struct{}) }
+func (g *oneTermGate) Wait(context.Context) bool { return g.IsOpen() }
+func (g *oneTermGate) Status() gatedef.Status    { return gatedef.Status{Open: g.IsOpen(), Term: 1} }
+func (g *oneTermGate) Join(ctx context.Context) (context.Context, uint64, func(), bool) {
+	if g.term.Err() != nil {
+		<-ctx.Done() // no next term
+		return nil, 0, nil, false
+	}
+	return g.term, 1, func() {}, true
+}
 
 // testScope is a scope the test sets.
 type testScope struct {
@@ -102,7 +114,8 @@ func TestScopedCollection(t *testing.T) {
 	cfg.Workloadmeta.Pods.WatchList = false // the fake cannot stream an initial list
 	cfg.Workloadmeta.Pods.ClusterWideAbove = 2
 	scope := &testScope{ns: []string{"a"}}
-	c, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zaptest.NewLogger(t), Kube: kube, Gate: openGate{}, Store: store.Comp, Scope: scope})
+	gate := newOneTermGate()
+	c, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zaptest.NewLogger(t), Kube: kube, Gate: gate, Store: store.Comp, Scope: scope})
 	require.NoError(t, err)
 	require.NoError(t, c.Start(ctx))
 	wm := store.Comp
@@ -153,6 +166,14 @@ func TestScopedCollection(t *testing.T) {
 	scope.set() // the last DPA went
 	expect("nothing wanted")
 	assert.Equal(t, 0, wm.Count(wmdef.KindPod))
+
+	// The gate closes with pods held: they are released and the collection is dormant.
+	scope.set("b")
+	expect("before the gate closes", "b/p3", "b/p7")
+	gate.Close()
+	require.True(t, wm.WaitForCollectionState(ctx, wmdef.KindPod, wmdef.StateDormant))
+	assert.Equal(t, 0, wm.Count(wmdef.KindPod))
+	assert.False(t, wm.Synced(wmdef.KindPod, "b"))
 
 	require.NoError(t, c.Stop(context.Background()))
 }
