@@ -97,7 +97,7 @@ type component struct {
 	enabled     bool
 	ctrlMetrics *controller.Metrics
 	profiles    *profiles.Controller // nil when disabled
-	running     chan struct{} // closed when the stack first runs
+	running     chan struct{}        // closed when the stack first runs
 	runningOnce sync.Once
 	parts       atomic.Pointer[parts]
 
