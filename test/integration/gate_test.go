@@ -19,7 +19,8 @@ import (
 // TestGateClosesAndReopens: with a short idle_grace the gate closes once the last DPA is gone
 // (the stack stops, the pods are released, the webhook entry is removed) and the next DPA
 // opens a new term in which everything works again: the controller acts, the webhook patches,
-// /status tells the truth. Three terms; nothing started in one outlives it.
+// /status tells the truth. With nothing left to write once a term has closed, the replica
+// gives its Lease up. Three terms; nothing started in one outlives it.
 func TestGateClosesAndReopens(t *testing.T) {
 	e := newClusterEnv(t)
 	ctx := context.Background()
@@ -65,6 +66,10 @@ func TestGateClosesAndReopens(t *testing.T) {
 		assert.Equal(t, "0", a.metric("lazyscale_autoscaling_gate_open"))
 		require.Eventually(t, func() bool { return e.autoscalingEntry() == nil }, waitFor, 100*time.Millisecond,
 			"term %d: the webhook entry was not removed", term)
+		// Nothing is left to write: the replica gives its Lease up.
+		require.Eventually(t, func() bool { l := a.statusDoc().Leader; return !l.Campaigning && !l.Leader }, waitFor, 100*time.Millisecond,
+			"term %d: still standing for election with nothing to write", term)
+		assert.Empty(t, e.leaseHolder(), "term %d: the Lease was released", term)
 		if term == 1 {
 			// What runs once the first term has come and gone (the leader election the first
 			// term started, the connections) is the baseline the next terms must come back to.

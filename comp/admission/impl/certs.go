@@ -200,6 +200,12 @@ func (m *selfManaged) load(ctx context.Context) error {
 	return m.issueLocked(ctx)
 }
 
+// pending: no certificate yet, or it is due for rotation: someone must write.
+func (m *selfManaged) pending() bool {
+	c := m.src.current.Load()
+	return c == nil || m.due(c)
+}
+
 func (m *selfManaged) due(c *servingCert) bool {
 	return time.Until(c.notAfter) < m.validity/3
 }

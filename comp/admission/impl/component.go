@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,19 +176,71 @@ func (s *server) start(ctx context.Context) error {
 }
 
 // leaderWrites does the leader's writes (certificate, registration) under each leadership
-// term, once there is something to write.
+// term while there is something to write, and stops asking for leadership once nothing is
+// left: no entry wanted or left to remove, no certificate to issue. With nothing else to
+// write (the gate closed), the replica then gives its Lease up.
 func (s *server) leaderWrites(ctx context.Context) {
-	select {
-	case <-s.leaderWork.fired():
-	case <-ctx.Done():
-		return
-	}
-	leaderdef.WhileLeading(ctx, s.leader, func(leading context.Context) {
-		s.certs.kick() // a new leader may have a certificate to issue
-		if s.registrar != nil {
-			s.registrar.run(leading)
+	for {
+		select {
+		case <-s.leaderWork.done():
+		case <-ctx.Done():
+			return
 		}
-	})
+		work, done := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.whileWorkLeft(work, done) })
+		leaderdef.WhileLeading(work, s.leader, func(leading context.Context) {
+			s.certs.kick() // a new leader may have a certificate to issue
+			if s.registrar != nil {
+				s.registrar.run(leading)
+			}
+		})
+		done()
+		wg.Wait()
+		s.leaderWork.rearm()
+		if ctx.Err() != nil {
+			return
+		}
+		if !s.idle() {
+			s.leaderWork.fire() // work came while this round ended
+		}
+	}
+}
+
+// leaderIdleCheck is how often a replica with leader work checks whether any is left.
+const leaderIdleCheck = time.Second
+
+// whileWorkLeft calls done once nothing is left to write (twice in a row, a second apart, so
+// that a write just asked for is not missed), or when ctx ends.
+func (s *server) whileWorkLeft(ctx context.Context, done context.CancelFunc) {
+	t := time.NewTicker(leaderIdleCheck)
+	defer t.Stop()
+	idleOnce := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.idle() {
+			idleOnce = false
+			continue
+		}
+		if idleOnce {
+			done()
+			return
+		}
+		idleOnce = true
+	}
+}
+
+// idle: nothing for a leader to write: no webhook entry wanted or still registered, and a
+// valid certificate that is not due for rotation (or certificates from files).
+func (s *server) idle() bool {
+	if s.registrar != nil && s.registrar.busy() {
+		return false
+	}
+	return s.self == nil || !s.self.pending()
 }
 
 // stop drains in-flight reviews (bounded by ctx), then stops rotation and registration. The

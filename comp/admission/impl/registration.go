@@ -61,6 +61,18 @@ func (r *registrar) want(name string) {
 	r.poke()
 }
 
+// busy: an entry is wanted, or one this replica applied is still registered.
+func (r *registrar) busy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.wanted {
+		if w {
+			return true
+		}
+	}
+	return len(r.registered) > 0
+}
+
 // unwant drops an entry: the leader removes it.
 func (r *registrar) unwant(name string) {
 	r.mu.Lock()

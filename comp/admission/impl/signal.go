@@ -15,14 +15,37 @@ func (n notifier) notify() {
 	}
 }
 
-// latch is closed once, by the first fire.
+// latch is closed by the first fire, until rearmed.
 type latch struct {
-	once sync.Once
-	ch   chan struct{}
+	mu    sync.Mutex
+	ch    chan struct{}
+	fired bool
 }
 
 func newLatch() *latch { return &latch{ch: make(chan struct{})} }
 
-func (l *latch) fire() { l.once.Do(func() { close(l.ch) }) }
+func (l *latch) fire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.fired {
+		l.fired = true
+		close(l.ch)
+	}
+}
 
-func (l *latch) fired() <-chan struct{} { return l.ch }
+// done returns a channel closed once the latch has fired.
+func (l *latch) done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ch
+}
+
+// rearm makes the latch wait for the next fire.
+func (l *latch) rearm() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fired {
+		l.fired = false
+		l.ch = make(chan struct{})
+	}
+}

@@ -17,10 +17,11 @@ type Component interface {
 	// IsLeader reports whether this replica holds the lease now. It is always true when
 	// leader election is disabled (a single replica writes). It does not start a campaign.
 	IsLeader() bool
-	// WaitForLeadership stands for election if this replica does not yet (the first call
-	// starts the campaign, which lasts until the component stops), blocks until it leads, then returns a context that is
-	// cancelled when the leadership ends (lost, released, or the component stopped) or ctx is
-	// done. ok is false when ctx is done first. With leader election disabled it returns at
+	// WaitForLeadership stands for election if this replica does not yet, blocks until it
+	// leads, then returns a context that is cancelled when the leadership ends (lost,
+	// released, or the component stopped) or ctx is done. The call asks for leadership until
+	// ctx ends: the campaign lasts while any caller's ctx is alive, and when the last one ends
+	// the campaign stops and the Lease is released (nothing is left to write). ok is false when ctx is done first. With leader election disabled it returns at
 	// once with a context that ends with ctx or the component.
 	WaitForLeadership(ctx context.Context) (leading context.Context, ok bool)
 	// Status returns a snapshot.
@@ -38,8 +39,9 @@ type Status struct {
 	// Holder is the identity the Lease names, as last observed (empty before the first read).
 	Holder string `json:"holder,omitempty"`
 	// Campaigning is whether this replica stands for election. It starts with the first
-	// WaitForLeadership, that is once there is something to write: a dormant replica whose
-	// certificate is already in its Secret never touches the Lease.
+	// WaitForLeadership, that is once there is something to write, and stops when nothing is
+	// left: a dormant replica whose certificate is already in its Secret never touches the
+	// Lease, and one whose gate has closed gives it up.
 	Campaigning bool `json:"campaigning"`
 	// LeaseError is the last Lease request's error while campaigning ("" when the last one
 	// succeeded): a missing namespace or RBAC shows here.

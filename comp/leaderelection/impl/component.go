@@ -67,9 +67,14 @@ type component struct {
 	elector *leaderelection.LeaderElector
 	// leaseErr is the last Lease request's error ("" once one succeeds).
 	leaseErr string
-	// The election is campaigned for only once someone waits for leadership (there is
-	// something to write) and the component has started.
-	demanded, running, campaigning bool
+	// The election is campaigned for while someone waits for leadership or leads (there is
+	// something to write) and the component runs. demand counts the WaitForLeadership calls
+	// whose context is alive; when it falls to zero the campaign ends and the Lease is
+	// released, and the next demand starts a new campaign once the last one has returned.
+	demand               int
+	running, campaigning bool
+	endCampaign          context.CancelFunc
+	campaignDone         chan struct{}
 }
 
 var _ def.Component = (*component)(nil)
@@ -154,20 +159,48 @@ func (c *component) start(context.Context) error {
 // campaignLocked starts standing for election once it is both wanted and possible. A
 // replica with nothing to write never touches the Lease.
 func (c *component) campaignLocked() {
-	if !c.demanded || !c.running || c.campaigning {
+	if c.demand == 0 || !c.running || c.campaigning {
 		return
 	}
 	c.campaigning = true
 	c.log.Info("standing for leader election", zap.String("identity", c.identity),
 		zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName))
-	elector := c.elector
+	elector, prev := c.elector, c.campaignDone
+	campaign, end := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c.endCampaign, c.campaignDone = end, done
 	c.routines.Go(func(ctx context.Context) {
-		// Run returns when the lease is lost (or ctx is done); then this replica stands for
-		// election again, as a follower with its caches warm.
-		for ctx.Err() == nil {
-			elector.Run(ctx)
+		defer close(done)
+		defer context.AfterFunc(ctx, end)()
+		if prev != nil {
+			// One elector runs at a time: the last campaign is releasing the Lease.
+			select {
+			case <-prev:
+			case <-campaign.Done():
+				return
+			}
+		}
+		// Run returns when the lease is lost (or the campaign ends); then this replica
+		// stands for election again, as a follower with its caches warm.
+		for campaign.Err() == nil {
+			elector.Run(campaign)
 		}
 	})
+}
+
+// release ends one demand; the last one ends the campaign, which releases the Lease
+// (ReleaseOnCancel) if this replica holds it.
+func (c *component) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.demand--
+	if c.demand > 0 || !c.campaigning {
+		return
+	}
+	c.campaigning = false
+	c.endCampaign()
+	c.log.Info("nothing left to write; no longer standing for leader election (the Lease is released if held)",
+		zap.String("identity", c.identity))
 }
 
 // stop releases the lease (ReleaseOnCancel) and ends every term.
@@ -256,9 +289,10 @@ func (c *component) IsLeader() bool {
 func (c *component) WaitForLeadership(ctx context.Context) (context.Context, bool) {
 	if c.cfg.Enabled {
 		c.mu.Lock()
-		c.demanded = true
+		c.demand++
 		c.campaignLocked()
 		c.mu.Unlock()
+		context.AfterFunc(ctx, c.release) // runs at once for a done ctx
 	}
 	for {
 		c.mu.Lock()
