@@ -134,6 +134,8 @@ func main() {
 	render := flag.String("render", "", "only render the JSON report -in into this markdown file's generated parts (docs/benchmarks.md), and -plots from it, then exit")
 	in := flag.String("in", "docs/bench/results.json", "the JSON report -render reads")
 	inDeployments := flag.String("in-deployments", "docs/bench/results-deployments.json", "the JSON report of a -workloads deployments run -render reads")
+	scope := flag.Bool("scope", false, "the scope run instead of the modes: -pods pods over 100 namespaces, one DPA, then none (issue 15)")
+	inScope := flag.String("in-scope", "docs/bench/results-scope.json", "the JSON report of a -scope run -render reads")
 	inModest := flag.String("in-modest", "docs/bench/results-modest.json", "the JSON report of a -pod-shape modest run -render reads")
 	flag.StringVar(&podShape, "pod-shape", podShape, `the pods' shape: "bench" (3 containers, 8 labels, 4 annotations) or "modest" (2 containers, 4 labels, 2 annotations)`)
 	workloads := flag.String("workloads", "pods", `how the pods are made: "pods" (created by the bench: fast, up to 50,000) or "deployments" (real Deployments on kwok nodes, with the controller-manager and the scheduler)`)
@@ -151,8 +153,14 @@ func main() {
 				err = nil
 			}
 		}
+		var scoped *ScopeReport
 		if err == nil {
-			err = renderDoc(*render, reports, deployments, modest)
+			if scoped, err = readScope(*inScope); errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		if err == nil {
+			err = renderDoc(*render, reports, deployments, modest, scoped)
 		}
 		if err == nil && *plots != "" {
 			err = writePlots(Run{Sizes: reports}, *plots)
@@ -180,6 +188,13 @@ func main() {
 	if *workloads != "pods" && *workloads != "deployments" {
 		fmt.Fprintf(os.Stderr, "bench: -workloads: %q is neither pods nor deployments\n", *workloads)
 		os.Exit(2)
+	}
+	if *scope {
+		if err := runScope(sizes[len(sizes)-1], *agent, *out, *plots, *settle); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(sizes, strings.Split(*modeList, ","), *agent, *out, *plots, *settle, *workloads); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -150,7 +150,14 @@ func (p *Controller) runTerm(ctx context.Context) {
 	p.profiles, p.workloads, p.namespaces, p.queue = profiles, workloads, namespaces, q
 	p.state = def.ProfilesWaitingForProfile
 	p.mu.Unlock()
-	defer p.setState(def.ProfilesIdle)
+	defer func() {
+		// The term's caches go with it: a stopped informer still holds its objects, and the
+		// gate may stay closed for long.
+		p.mu.Lock()
+		p.profiles, p.workloads, p.namespaces, p.queue = nil, nil, nil, nil
+		p.state = def.ProfilesIdle
+		p.mu.Unlock()
+	}()
 
 	// The workload and namespace watches start only once there is something to do: a profile
 	// (a built-in one counts once a workload or namespace is labelled with its name), or a

@@ -1,0 +1,508 @@
+package main
+
+// The scope run (issue 15): what the agent costs once one DPA exists in a large cluster, and
+// after it is gone. One agent process with the defaults (scoped pod collection, scoped webhook
+// entry) and a short idle_grace, on N pods over 100 namespaces, one Deployment per namespace.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
+	"github.com/lazyscale/lazyscale/test/controlplane"
+	"github.com/lazyscale/lazyscale/test/testenv"
+)
+
+const scopeNamespaces = 100
+
+// ScopeReport is the scope run's figures.
+type ScopeReport struct {
+	Date       string `json:"date"`
+	Pods       int    `json:"pods"`
+	Namespaces int    `json:"namespaces"`
+	// TargetPods are the pods of the DPA's Deployment (app-00 in team-00).
+	TargetPods int `json:"target_pods"`
+	// DormantHeap, ActiveHeap, AfterHeap: Go heap after a forced GC, dormant, with the DPA,
+	// and 30 s after the DPA was deleted (the gate closed after idle_grace).
+	DormantHeapBytes float64 `json:"dormant_heap_bytes"`
+	ActiveHeapBytes  float64 `json:"active_heap_bytes"`
+	AfterHeapBytes   float64 `json:"after_heap_bytes"`
+	DormantRSSBytes  float64 `json:"dormant_rss_bytes"`
+	ActiveRSSBytes   float64 `json:"active_rss_bytes"`
+	AfterRSSBytes    float64 `json:"after_rss_bytes"`
+	PodsHeld         int     `json:"pods_held"`
+	// SyncMs is DPA created -> pod collection synced (the agent's timestamp); NamespaceListMs
+	// a plain paginated LIST of the DPA's namespace.
+	SyncMs          float64 `json:"sync_ms"`
+	NamespaceListMs float64 `json:"namespace_list_ms"`
+	// OtherCalls is how many reviews the agent's webhook answered while pods were created in
+	// the other namespaces; OtherCreate and BaselineCreate their latency with and without
+	// the agent.
+	OtherCalls     int      `json:"other_calls"`
+	OtherCreate    *Latency `json:"other_create"`
+	BaselineCreate *Latency `json:"baseline_create"`
+	// After the DPA is deleted: the gate's state, the pod watches open on the apiserver, the
+	// webhook entries.
+	GateClosedAfterMs float64 `json:"gate_closed_after_ms"`
+	WatchesAfter      int     `json:"pod_watches_after"`
+	// WatchesBefore are the pod watches the apiserver held before the agent started (not
+	// lazyscale's); WatchesAfter counts beyond them.
+	WatchesBefore int    `json:"pod_watches_before"`
+	EntriesAfter  int    `json:"webhook_entries_after"`
+	IdleGrace     string `json:"idle_grace"`
+	// Steps: memory against the number of autoscaled namespaces.
+	Steps []ScopeStep `json:"steps"`
+}
+
+// ScopeStep is the agent with DPAs in Namespaces namespaces.
+type ScopeStep struct {
+	Namespaces  int     `json:"namespaces"`
+	ClusterWide bool    `json:"cluster_wide"`
+	PodsHeld    int     `json:"pods_held"`
+	HeapBytes   float64 `json:"heap_bytes"`
+	RSSBytes    float64 `json:"rss_bytes"`
+	SyncMs      float64 `json:"sync_ms"`
+}
+
+func scopeNS(i int) string { return fmt.Sprintf("team-%02d", i) }
+
+// scopePod is pod i: namespace i%100, Deployment app-<ns index>.
+func scopePod(i int) *corev1.Pod {
+	p := modestPod(i, scopeNamespaces)
+	n := i % scopeNamespaces
+	deploy, hash := fmt.Sprintf("app-%02d", n), "5c9d7f8b6"
+	p.Namespace = scopeNS(n)
+	p.Name = fmt.Sprintf("%s-%s-%06d", deploy, hash, i)
+	p.Labels = map[string]string{"app": deploy, "pod-template-hash": hash, "team": "payments", "version": "v1.8.0"}
+	p.OwnerReferences[0].Name = deploy + "-" + hash
+	return p
+}
+
+func createScopePods(ctx context.Context, kube kubernetes.Interface, n int) error {
+	for i := range scopeNamespaces {
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: scopeNS(i)}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		// The Deployment the namespace's pods belong to: a DPA's target must exist for it to
+		// become active (no controller runs here: its pods are made by the bench).
+		tmpl := scopePod(i)
+		replicas := int32(n / scopeNamespaces)
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%02d", i), Namespace: scopeNS(i)},
+			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": tmpl.Labels["app"]}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": tmpl.Labels["app"]}}, Spec: tmpl.Spec}},
+		}
+		d.Spec.Template.Spec.NodeName = ""
+		if _, err := kube.AppsV1().Deployments(scopeNS(i)).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	work := make(chan int)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				p := scopePod(i)
+				created, err := applyPod(ctx, kube, p)
+				if err == nil {
+					created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1",
+						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+					_, err = kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "kubelet"})
+				}
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// createLatency creates n pods in the namespaces other than team-00, one at a time.
+func createLatency(ctx context.Context, kube kubernetes.Interface, run string, n int) (*Latency, error) {
+	lat := make([]float64, 0, n)
+	for i := range n {
+		p := scopePod(1 + i%(scopeNamespaces-1))
+		p.Name = fmt.Sprintf("latency-%s-%04d", run, i)
+		start := time.Now()
+		if _, err := kube.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		lat = append(lat, float64(time.Since(start).Microseconds())/1000)
+	}
+	sort.Float64s(lat)
+	sum := 0.0
+	for _, v := range lat {
+		sum += v
+	}
+	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
+	return &Latency{Count: n, P50Ms: q(0.5), P90Ms: q(0.9), P99Ms: q(0.99), Mean: sum / float64(n)}, nil
+}
+
+// namespaceList times a paginated LIST of one namespace's pods.
+func namespaceList(ctx context.Context, kube kubernetes.Interface, ns string) (float64, error) {
+	start := time.Now()
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		l, err := kube.CoreV1().Pods(ns).List(ctx, opts)
+		if err != nil {
+			return 0, err
+		}
+		if l.Continue == "" {
+			break
+		}
+		opts.Continue = l.Continue
+	}
+	return float64(time.Since(start).Microseconds()) / 1000, nil
+}
+
+// apiserverPodWatches is how many pod WATCH requests the apiserver holds open.
+func apiserverPodWatches(ctx context.Context, kube kubernetes.Interface) (int, error) {
+	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0.0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "apiserver_longrunning_requests{") && strings.Contains(line, `resource="pods"`) && strings.Contains(line, `verb="WATCH"`) {
+			f := strings.Fields(line)
+			var v float64
+			_, _ = fmt.Sscan(f[len(f)-1], &v)
+			n += v
+		}
+	}
+	return int(n), nil
+}
+
+func webhookEntries(ctx context.Context, kube kubernetes.Interface) (int, error) {
+	list, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range list.Items {
+		n += len(c.Webhooks)
+	}
+	return n, nil
+}
+
+// scopeAgent is the agent process of the scope run.
+type scopeAgent struct {
+	addr string
+	cmd  *exec.Cmd
+}
+
+func (a *scopeAgent) status() (statusdef.Document, bool) {
+	_, body := get(a.addr, "/status")
+	var d statusdef.Document
+	return d, json.Unmarshal([]byte(body), &d) == nil
+}
+
+// memory forces a GC and reads the heap and RSS; with -profile-dir it saves the heap
+// profile as scope-<phase>.pprof.
+func (a *scopeAgent) memory(phase string) (heap, rss float64, err error) {
+	code, prof := get(a.addr, "/debug/pprof/heap?gc=1")
+	if code != 200 {
+		return 0, 0, fmt.Errorf("forced GC via pprof: HTTP %d", code)
+	}
+	if *profileDir != "" {
+		_ = os.WriteFile(filepath.Join(*profileDir, "scope-"+phase+".pprof"), []byte(prof), 0o644)
+	}
+	_, m := get(a.addr, "/metrics")
+	return metric(m, "go_memstats_heap_alloc_bytes"), metric(m, "process_resident_memory_bytes"), nil
+}
+
+func runScope(pods int, agent, out, plots string, settle time.Duration) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "lazyscale-bench-scope-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cp.Config)
+	if err != nil {
+		return err
+	}
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := createScopePods(ctx, kube, pods); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "== %d pods in %d namespaces (made in %s)\n", pods, scopeNamespaces, time.Since(began).Round(time.Second))
+	const idleGrace = "10s"
+	r := ScopeReport{Date: time.Now().UTC().Format(time.RFC3339), Pods: pods, Namespaces: scopeNamespaces, TargetPods: pods / scopeNamespaces, IdleGrace: idleGrace}
+	if r.NamespaceListMs, err = namespaceList(ctx, kube, scopeNS(0)); err != nil {
+		return err
+	}
+	if r.BaselineCreate, err = createLatency(ctx, kube, "baseline", 300); err != nil {
+		return err
+	}
+
+	if r.WatchesBefore, err = apiserverPodWatches(ctx, kube); err != nil {
+		return err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	port, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(agent, "--kubeconfig", cp.Kubeconfig, "--status-addr", addr, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "LAZYSCALE_STATUS_PPROF=true", "LAZYSCALE_ADMISSION_BIND_ADDRESS=127.0.0.1",
+		"LAZYSCALE_ADMISSION_PORT="+port[strings.LastIndex(port, ":")+1:], "LAZYSCALE_ADMISSION_URL=https://"+port,
+		"LAZYSCALE_AUTOSCALING_WORKLOAD_IDLE_GRACE="+idleGrace)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	a := &scopeAgent{addr: addr, cmd: cmd}
+	if err := waitUntil(5*time.Minute, func() bool { code, _ := get(addr, "/readyz"); return code == 200 }); err != nil {
+		return fmt.Errorf("agent not ready: %w", err)
+	}
+	time.Sleep(settle) // a measurement window, not synchronisation
+	if r.DormantHeapBytes, r.DormantRSSBytes, err = a.memory("dormant"); err != nil {
+		return err
+	}
+
+	// One DPA on app-00 in team-00.
+	dpas := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource)
+	create := func(n int) error {
+		dpa := testenv.DPA(scopeNS(n), fmt.Sprintf("app-%02d", n), fmt.Sprintf("app-%02d", n))
+		dpa.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`})
+		_, err := dpas.Namespace(scopeNS(n)).Create(ctx, dpa, metav1.CreateOptions{})
+		return err
+	}
+	start := time.Now()
+	if err := create(0); err != nil {
+		return err
+	}
+	var synced time.Time
+	if err := waitUntil(5*time.Minute, func() bool {
+		d, ok := a.status()
+		if ok && d.PodCollection != nil && d.PodCollection.Scope != nil && d.PodCollection.Scope.Synced && !d.PodCollection.SyncedAt.IsZero() {
+			synced = d.PodCollection.SyncedAt
+			return true
+		}
+		return false
+	}); err != nil {
+		return fmt.Errorf("pod collection never synced: %w", err)
+	}
+	r.SyncMs = float64(synced.Sub(start).Microseconds()) / 1000
+	// The entry covers team-00 once the DPA is active: then pods elsewhere must not be sent.
+	if err := waitUntil(2*time.Minute, func() bool {
+		d, ok := a.status()
+		return ok && d.Webhook != nil && d.Webhook.PatcherInstalled && d.Webhook.Scope != nil && d.Webhook.Scope.Covered == 1
+	}); err != nil {
+		return fmt.Errorf("the webhook entry never covered the DPA's namespace: %w", err)
+	}
+	time.Sleep(settle)
+	if r.ActiveHeapBytes, r.ActiveRSSBytes, err = a.memory("active"); err != nil {
+		return err
+	}
+	d, _ := a.status()
+	r.PodsHeld = d.PodCollection.Pods
+	_, m := get(addr, "/metrics")
+	calls := webhookCalls(m)
+	if r.OtherCreate, err = createLatency(ctx, kube, "other", 300); err != nil {
+		return err
+	}
+	_, m = get(addr, "/metrics")
+	r.OtherCalls = webhookCalls(m) - calls
+	fmt.Fprintf(os.Stderr, "dormant heap %.2f MiB, active %.2f MiB (%d pods held), DPA → synced %.0f ms (namespace LIST %.0f ms), %d webhook calls for pods elsewhere, create p50 %.2f vs %.2f ms\n",
+		r.DormantHeapBytes/mib, r.ActiveHeapBytes/mib, r.PodsHeld, r.SyncMs, r.NamespaceListMs, r.OtherCalls, r.OtherCreate.P50Ms, r.BaselineCreate.P50Ms)
+
+	// The DPA goes: the gate closes after idle_grace; 30 s after the deletion, memory, watches, entries.
+	deleted := time.Now()
+	if err := dpas.Namespace(scopeNS(0)).Delete(ctx, "app-00", metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	if err := waitUntil(2*time.Minute, func() bool { d, ok := a.status(); return ok && !d.Gate.Open && !d.Gate.Closing }); err != nil {
+		return fmt.Errorf("the gate never closed: %w", err)
+	}
+	r.GateClosedAfterMs = float64(time.Since(deleted).Microseconds()) / 1000
+	time.Sleep(time.Until(deleted.Add(30 * time.Second))) // the issue's measuring point
+	if r.AfterHeapBytes, r.AfterRSSBytes, err = a.memory("after"); err != nil {
+		return err
+	}
+	if r.WatchesAfter, err = apiserverPodWatches(ctx, kube); err != nil {
+		return err
+	}
+	r.WatchesAfter -= r.WatchesBefore
+	if r.EntriesAfter, err = webhookEntries(ctx, kube); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "after the DPA: gate closed after %.1f s; heap %.2f MiB; pod watches %d; webhook entries %d\n",
+		r.GateClosedAfterMs/1000, r.AfterHeapBytes/mib, r.WatchesAfter, r.EntriesAfter)
+
+	// Memory against the number of autoscaled namespaces, across the cluster-wide switch.
+	have := 0
+	for _, n := range []int{1, 10, 50, 100} {
+		start := time.Now()
+		for ; have < n; have++ {
+			if err := create(have); err != nil {
+				return err
+			}
+		}
+		var st ScopeStep
+		if err := waitUntil(5*time.Minute, func() bool {
+			d, ok := a.status()
+			if !ok || d.PodCollection == nil || d.PodCollection.Scope == nil {
+				return false
+			}
+			sc := d.PodCollection.Scope
+			st = ScopeStep{Namespaces: n, ClusterWide: sc.ClusterWide, PodsHeld: d.PodCollection.Pods}
+			return d.Gate.Open && sc.Namespaces == n && sc.Synced && d.PodCollection.State == "synced"
+		}); err != nil {
+			return fmt.Errorf("%d namespaces never synced: %w", n, err)
+		}
+		st.SyncMs = float64(time.Since(start).Microseconds()) / 1000
+		time.Sleep(settle)
+		if st.HeapBytes, st.RSSBytes, err = a.memory(fmt.Sprintf("ns%d", n)); err != nil {
+			return err
+		}
+		r.Steps = append(r.Steps, st)
+		fmt.Fprintf(os.Stderr, "%3d namespaces: cluster-wide %v, %d pods held, heap %.2f MiB, RSS %.1f MiB\n", n, st.ClusterWide, st.PodsHeld, st.HeapBytes/mib, st.RSSBytes/mib)
+	}
+
+	enc, _ := json.MarshalIndent(r, "", "  ")
+	if out != "" {
+		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if plots != "" {
+		if err := writeScopePlot(r, plots); err != nil {
+			return err
+		}
+	}
+	fmt.Println(string(enc))
+	return nil
+}
+
+// writeScopePlot draws heap and RSS against the autoscaled namespaces.
+func writeScopePlot(r ScopeReport, dir string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("The agent against the autoscaled namespaces (%d pods in %d namespaces)", r.Pods, r.Namespaces)
+	p.X.Label.Text = "namespaces with a DPA"
+	p.Y.Label.Text = "MiB"
+	p.Y.Min = 0
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	for i, s := range []struct {
+		label string
+		v     func(ScopeStep) float64
+	}{{"Go heap after GC", func(s ScopeStep) float64 { return s.HeapBytes / mib }}, {"RSS", func(s ScopeStep) float64 { return s.RSSBytes / mib }}} {
+		var pts plotter.XYs
+		for _, st := range r.Steps {
+			pts = append(pts, plotter.XY{X: float64(st.Namespaces), Y: s.v(st)})
+		}
+		line, points, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		line.Color, points.Color = palette[i], palette[i]
+		line.Width = vg.Points(1.5)
+		points.Shape = draw.CircleGlyph{}
+		p.Add(line, points)
+		p.Legend.Add(s.label, line, points)
+	}
+	return p.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, "scope-memory.png"))
+}
+
+// renderScope renders the scope run against the issue's targets.
+func renderScope(r *ScopeReport) string {
+	if r == nil {
+		return "\nNot measured yet: `make bench-scope`.\n"
+	}
+	var w strings.Builder
+	fmt.Fprintf(&w, "\nRun %s: %s pods in %d namespaces, one DPA on a %s-pod Deployment, `idle_grace` %s.\n\n",
+		r.Date, thousands(r.Pods), r.Namespaces, thousands(r.TargetPods), r.IdleGrace)
+	w.WriteString("| measure | target | measured | |\n|---|---|---|---|\n")
+	dh := (r.ActiveHeapBytes - r.DormantHeapBytes) / mib
+	fmt.Fprintf(&w, "| active heap − dormant heap | ≤ 2 MiB | %.2f MiB (%.2f → %.2f MiB; RSS %.1f → %.1f MiB) | %s |\n", dh,
+		r.DormantHeapBytes/mib, r.ActiveHeapBytes/mib, r.DormantRSSBytes/mib, r.ActiveRSSBytes/mib, metOrMissed(dh <= 2))
+	fmt.Fprintf(&w, "| pods held | the DPA's namespace | %s | %s |\n", thousands(r.PodsHeld), metOrMissed(r.PodsHeld <= r.TargetPods+1))
+	ratio := r.SyncMs / r.NamespaceListMs
+	fmt.Fprintf(&w, "| DPA → pods synced | ≤ 1.5 × a plain LIST of that namespace | %.0f / %.0f ms = %.2f | %s |\n", r.SyncMs, r.NamespaceListMs, ratio, metOrMissed(ratio <= 1.5))
+	fmt.Fprintf(&w, "| webhook calls while %d pods are created in the other %d namespaces | 0 | %d | %s |\n", r.OtherCreate.Count, r.Namespaces-1, r.OtherCalls, metOrMissed(r.OtherCalls == 0))
+	cr := r.OtherCreate.P50Ms / r.BaselineCreate.P50Ms
+	fmt.Fprintf(&w, "| pod-create latency there vs without lazyscale, p50 | ≤ 1.05 | %.2f / %.2f ms = %.2f | %s |\n", r.OtherCreate.P50Ms, r.BaselineCreate.P50Ms, cr, metOrMissed(cr <= 1.05))
+	ah := math.Abs(r.AfterHeapBytes-r.DormantHeapBytes) / mib
+	fmt.Fprintf(&w, "| 30 s after the DPA is deleted: heap | within 1 MiB of dormant | %.2f MiB vs %.2f MiB (%+.2f; the gate closed %.1f s after the deletion) | %s |\n",
+		r.AfterHeapBytes/mib, r.DormantHeapBytes/mib, (r.AfterHeapBytes-r.DormantHeapBytes)/mib, r.GateClosedAfterMs/1000, metOrMissed(ah <= 1))
+	fmt.Fprintf(&w, "| the same: pod watches open (the apiserver's, beyond the %d open before the agent started), webhook entries | 0 and 0 | %d and %d | %s |\n",
+		r.WatchesBefore, r.WatchesAfter, r.EntriesAfter, metOrMissed(r.WatchesAfter == 0 && r.EntriesAfter == 0))
+	w.WriteString("\nThen DPAs in more namespaces (the same agent):\n\n| namespaces with a DPA | collection | pods held | Go heap | RSS | DPAs created → synced |\n|---|---|---|---|---|---|\n")
+	for _, s := range r.Steps {
+		how := "one watch per namespace"
+		if s.ClusterWide {
+			how = "one cluster-wide watch"
+		}
+		fmt.Fprintf(&w, "| %d | %s | %s | %.2f MiB | %.1f MiB | %.0f ms |\n", s.Namespaces, how, thousands(s.PodsHeld), s.HeapBytes/mib, s.RSSBytes/mib, s.SyncMs)
+	}
+	return w.String()
+}
+
+func readScope(path string) (*ScopeReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r ScopeReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
