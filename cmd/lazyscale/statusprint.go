@@ -94,9 +94,9 @@ func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 		line := string(a.State)
 		switch a.State {
 		case "waiting_for_gate":
-			line = "dormant: starts when the gate opens and the pod collection has synced"
-		case "waiting_for_pods":
-			line = "waiting for the pod collection to sync"
+			line = "dormant: starts when the gate opens"
+		case "waiting_for_caches":
+			line = "waiting for the DPA cache to sync"
 		case "running":
 			line = "running"
 			if a.Leader != nil && *a.Leader {

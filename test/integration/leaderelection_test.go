@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
 // fastElection makes takeovers quick enough for a test; the bounds are client-go's.
@@ -132,6 +134,12 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 	assert.Contains(t, string(fromLeader.Patch), `{"cpu":"300m"}`)
 	assert.Equal(t, string(fromLeader.Patch), string(fromFollower.Patch))
 
+	// The follower patched without a single pod: only the leader, whose controller reads
+	// them, collects pods.
+	assert.Equal(t, 0, b.wm.Count(wmdef.KindPod), "the follower holds no pods")
+	assert.Equal(t, wmdef.StateStandby, b.statusDoc().PodCollection.State)
+	assert.Positive(t, a.wm.Count(wmdef.KindPod), "the leader holds the DPA's namespace's pods")
+
 	// The follower wrote nothing: the Secret is untouched, and it does not report a
 	// registration of its own.
 	secret, err = e.Kube.CoreV1().Secrets("lazyscale").Get(context.Background(), "lazyscale-webhook-cert", metav1.GetOptions{})
@@ -153,6 +161,10 @@ func TestTwoAgentsOneLeader(t *testing.T) {
 		return entry != nil && entry.ClientConfig.URL != nil && *entry.ClientConfig.URL == "https://"+b.admission.Addr()+"/autoscaling"
 	}, waitFor, 50*time.Millisecond, "the new leader never registered itself")
 	assert.Equal(t, caBundle, e.autoscalingEntry().ClientConfig.CABundle, "same CA after the takeover")
+	// The new leader collects its scope: the pods of the DPA's namespace.
+	require.Eventually(t, func() bool {
+		return slices.Equal(b.heldPods(), e.apiserverPods([]string{ns})) && b.wm.Synced(wmdef.KindPod, ns)
+	}, waitFor, 50*time.Millisecond, "the new leader never collected the pods of %s", ns)
 	assert.Equal(t, "agent-b", e.leaseHolder())
 
 	// No double rollout: the new leader reconciles the DPA (its status is its own now) and

@@ -105,14 +105,19 @@ func TestPodCollectionFollowsTheDPAs(t *testing.T) {
 			return sc != nil && sc.Synced
 		}, waitFor, 20*time.Millisecond, "%s: the collection never synced its scope", name)
 		c.end()
-		var want []string
-		require.Eventually(t, func() bool {
-			want = e.apiserverPods(scope)
-			return slices.Equal(a.heldPods(), want)
-		}, waitFor, 50*time.Millisecond, "%s: the store never held exactly the apiserver's pods of %v", name, scope)
-		for _, n := range ns {
-			assert.Equal(t, scope == nil || slices.Contains(scope, n), a.wm.Synced(wmdef.KindPod, n), "%s: %s synced", name, n)
+		// The store holds exactly the scope's pods, and says which namespaces are complete.
+		synced := func() string {
+			var wrong []string
+			for _, n := range ns {
+				if want := scope == nil || slices.Contains(scope, n); a.wm.Synced(wmdef.KindPod, n) != want {
+					wrong = append(wrong, fmt.Sprintf("%s synced=%v", n, !want))
+				}
+			}
+			return strings.Join(wrong, ", ")
 		}
+		require.Eventually(t, func() bool {
+			return slices.Equal(a.heldPods(), e.apiserverPods(scope)) && synced() == ""
+		}, waitFor, 50*time.Millisecond, "%s: the store never held exactly the apiserver's pods of %v, synced as such (%s)", name, scope, stringer(synced))
 	}
 
 	step("the first DPA", func() { e.CreateDPA(ns[0], "web", "web") }, ns[:1])
@@ -153,3 +158,8 @@ func TestPodCollectionFollowsTheDPAs(t *testing.T) {
 	assert.Empty(t, a.heldPods())
 	assert.Equal(t, "0", a.metric(`lazyscale_workloadmeta_entities{kind="pod"}`))
 }
+
+// stringer defers a message's computation to when it is printed.
+type stringer func() string
+
+func (f stringer) String() string { return f() }

@@ -25,8 +25,10 @@ const (
 	StateDisabled State = "disabled"
 	// StateWaitingForGate: dormant until the first trigger.
 	StateWaitingForGate State = "waiting_for_gate"
-	// StateWaitingForPods: the gate is open; the pod collection is syncing.
-	StateWaitingForPods State = "waiting_for_pods"
+	// StateWaitingForCaches: the gate is open; the DPA cache is syncing. The stack does not
+	// wait for pods: only the leader collects them, and its controller waits for each DPA's
+	// namespace.
+	StateWaitingForCaches State = "waiting_for_caches"
 	// StateRunning: controllers run and the pod patcher is installed.
 	StateRunning State = "running"
 	// StateStopped: the app is stopping.

@@ -94,7 +94,7 @@ func TestPatcherWaitsForTheDPACache(t *testing.T) {
 	s.Store.SetCollectionState(wmdef.KindPod, wmdef.StateSynced)
 	assert.Never(t, func() bool { return s.Webhook.PatcherInstalled() || s.Stack.State() == def.StateRunning },
 		500*time.Millisecond, 10*time.Millisecond, "patcher installed, or stack running, before the DPA cache synced")
-	assert.Equal(t, def.StateWaitingForPods, s.Stack.State())
+	assert.Equal(t, def.StateWaitingForCaches, s.Stack.State())
 
 	releaseOnce()
 	require.Eventually(t, s.Webhook.PatcherInstalled, fxutiltest.WaitFor, 10*time.Millisecond)

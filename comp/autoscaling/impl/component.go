@@ -110,7 +110,7 @@ type component struct {
 
 var _ def.Component = (*component)(nil)
 
-var allStates = []def.State{def.StateDisabled, def.StateWaitingForGate, def.StateWaitingForPods, def.StateRunning, def.StateStopped}
+var allStates = []def.State{def.StateDisabled, def.StateWaitingForGate, def.StateWaitingForCaches, def.StateRunning, def.StateStopped}
 
 // NewComponent builds the stack's composition. Nothing runs, lists or watches before the
 // gate opens.
@@ -196,8 +196,10 @@ func (c *component) run(ctx context.Context) {
 				c.log.Info("autoscaling stack stopped with the gate's term", zap.Uint64("term", n))
 			}
 		}()
-		c.setState(def.StateWaitingForPods)
-		if !c.reqs.Workloadmeta.WaitForCollectionState(term, wmdef.KindPod, wmdef.StateSynced) || !c.reqs.DPAs.WaitForSync(term) {
+		c.setState(def.StateWaitingForCaches)
+		// Not the pods: a follower holds none (its patcher reads DPA statuses), and the
+		// leader's controller waits for each DPA's namespace to be synced.
+		if !c.reqs.DPAs.WaitForSync(term) {
 			return
 		}
 		if err := c.runStack(term); err != nil {

@@ -90,6 +90,9 @@ const (
 	StateSyncing CollectionState = "syncing"
 	// StateSynced: initial sync done; the store follows the cluster.
 	StateSynced CollectionState = "synced"
+	// StateStandby: the gate is open but this replica is not the leader: it holds no pods
+	// (its webhook patches from the DPA status alone) and collects them if it becomes leader.
+	StateStandby CollectionState = "standby"
 )
 
 // Component is the entity store. All methods are safe for concurrent use and do not block on

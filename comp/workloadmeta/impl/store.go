@@ -43,7 +43,7 @@ var _ def.Component = (*store)(nil)
 // kinds are the entity kinds the store exports metrics for.
 var kinds = []def.Kind{def.KindPod}
 
-var states = []def.CollectionState{def.StateOff, def.StateDormant, def.StateEager, def.StateSyncing, def.StateSynced}
+var states = []def.CollectionState{def.StateOff, def.StateDormant, def.StateStandby, def.StateEager, def.StateSyncing, def.StateSynced}
 
 // NewComponent builds an empty store and registers its metrics.
 func NewComponent(reqs Requires) (Provides, error) {

@@ -247,6 +247,10 @@ type PodCollectionConfig struct {
 	// watches at half of it. 0 always watches the whole cluster (the behaviour before
 	// scoped collection). Eager collection is always cluster-wide.
 	ClusterWideAbove int `json:"cluster_wide_above"`
+	// OnFollowers makes every replica collect pods while the gate is open. Off by default: a
+	// follower's webhook patches from the DPA status alone, so only the leader, whose
+	// controllers read pods, holds them; a new leader collects its scope before acting.
+	OnFollowers bool `json:"on_followers"`
 }
 
 // Defaults returns the configuration used when nothing is set.

@@ -14,6 +14,7 @@ import (
 
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	dpacachedef "github.com/lazyscale/lazyscale/comp/dpacache/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
@@ -39,6 +40,7 @@ type in struct {
 	Gate   gatedef.Component
 	Store  wmdef.Component
 	DPAs   dpacachedef.Component
+	Leader leaderdef.Component `optional:"true"`
 }
 
 type out struct {
@@ -53,7 +55,7 @@ func newCollector(i in) (out, error) {
 	if inf := i.DPAs.Informer(); inf != nil {
 		scope = &dpaNamespaces{dpas: i.DPAs, informer: inf, skipped: admissiondef.SkippedNamespaces(i.Config.Get().Admission.ServiceNamespace), log: i.Logger}
 	}
-	p, err := impl.NewComponent(impl.Requires{Config: i.Config, Logger: i.Logger, Kube: i.Kube, Gate: i.Gate, Store: i.Store, Scope: scope})
+	p, err := impl.NewComponent(impl.Requires{Config: i.Config, Logger: i.Logger, Kube: i.Kube, Gate: i.Gate, Store: i.Store, Scope: scope, Leader: i.Leader})
 	if err != nil {
 		return out{}, err
 	}

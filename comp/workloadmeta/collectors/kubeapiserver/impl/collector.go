@@ -18,6 +18,7 @@ import (
 
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/lifecycle"
 )
@@ -32,6 +33,9 @@ type Requires struct {
 	// Scope is where pods are wanted (the namespaces holding a DPA); nil collects the whole
 	// cluster.
 	Scope Scope
+	// Leader, when set, restricts a deferred collection to the leader (unless
+	// workloadmeta.pods.on_followers): followers hold no pods.
+	Leader leaderdef.Component
 }
 
 // Provides is what the pod collector gives: its lifecycle hooks, the value of its /status
@@ -63,6 +67,8 @@ type collector struct {
 	clusterWideAbove int
 	// scopeChanged is signalled when the scope's namespaces may have changed.
 	scopeChanged chan struct{}
+	// leader is nil when every replica collects (no leader election given, or on_followers).
+	leader leaderdef.Component
 
 	mu sync.Mutex
 	// began is when the collection started; syncedAt when everything wanted was first synced.
@@ -105,6 +111,10 @@ func NewComponent(reqs Requires) (Provides, error) {
 		clusterWideAbove: cfg.Workloadmeta.Pods.ClusterWideAbove,
 		sync:             wmdef.SyncScope{Namespaces: map[string]bool{}},
 		scopeChanged:     make(chan struct{}, 1),
+		leader:           reqs.Leader,
+	}
+	if cfg.Workloadmeta.Pods.OnFollowers {
+		c.leader = nil
 	}
 	if c.mode == ModeEager || c.clusterWideAbove == 0 {
 		c.scope = nil
@@ -132,14 +142,32 @@ func (c *collector) start(context.Context) error {
 		}
 		c.routines.Go(func(ctx context.Context) {
 			gatedef.WhileOpen(ctx, c.gate, func(term context.Context, n uint64) {
-				c.log.Info("autoscaling gate open; starting pod collection", zap.Uint64("term", n))
-				c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSyncing)
-				c.collect(term)
-				c.release(n)
+				if c.leader == nil {
+					c.runTerm(term, n)
+					return
+				}
+				// Only the leader's controllers read pods: a follower stands by.
+				c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateStandby)
+				leaderdef.WhileLeading(term, c.leader, func(leading context.Context) {
+					c.runTerm(leading, n)
+					if term.Err() == nil {
+						c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateStandby) // leadership lost, the term goes on
+					}
+				})
+				c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
 			})
 		})
 	}
 	return nil
+}
+
+// runTerm collects until ctx ends (the gate's term, or the leadership within it), then
+// releases every pod.
+func (c *collector) runTerm(ctx context.Context, term uint64) {
+	c.log.Info("autoscaling gate open; starting pod collection", zap.Uint64("term", term))
+	c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateSyncing)
+	c.collect(ctx)
+	c.release(term)
 }
 
 // release ends a term's collection once its reflectors have stopped: the store lets go of
@@ -154,7 +182,7 @@ func (c *collector) release(term uint64) {
 	c.wm.SetSynced(wmdef.KindPod, wmdef.SyncScope{})
 	c.mu.Unlock()
 	c.wm.SetCollectionState(wmdef.KindPod, wmdef.StateDormant)
-	c.log.Info("pod collection stopped with the gate's term; every pod released", zap.Uint64("term", term))
+	c.log.Info("pod collection stopped (the gate's term or this replica's leadership ended); every pod released", zap.Uint64("term", term))
 }
 
 // collect runs the pod reflectors until ctx is done: one over the whole cluster, or one per
