@@ -32,6 +32,29 @@ import (
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
+// startCluster starts the local control plane in dir and creates lazyscale's own namespace,
+// as a deployment has it (the leader Lease and the webhook certificate Secret live there).
+// The caller stops the control plane.
+func startCluster(ctx context.Context, opts controlplane.Options) (*controlplane.ControlPlane, kubernetes.Interface, dynamic.Interface, error) {
+	cp, err := controlplane.Start(ctx, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cp.Config)
+	if err == nil {
+		_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{})
+	}
+	var dyn dynamic.Interface
+	if err == nil {
+		dyn, err = dynamic.NewForConfig(cp.Config)
+	}
+	if err != nil {
+		cp.Stop()
+		return nil, nil, nil, err
+	}
+	return cp, kube, dyn, nil
+}
+
 // plainList times a paginated LIST of every non-terminal pod, as any client would do it.
 func plainList(ctx context.Context, cp *controlplane.ControlPlane) (float64, error) {
 	cfg := *cp.Config
@@ -99,24 +122,37 @@ func createPods(ctx context.Context, kube kubernetes.Interface, from, to int) er
 	}
 	if from == 0 {
 		// The DPA's target must exist for the DPA to become active and its pods to be patched.
-		tmpl := benchPod(0, namespaces)
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "svc-000", Namespace: "team-0"},
-			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "svc-000"}},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "svc-000"}}, Spec: tmpl.Spec}},
-		}
-		d.Spec.Template.Spec.NodeName = ""
-		if _, err := kube.AppsV1().Deployments("team-0").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		if err := createDeployment(ctx, kube, "team-0", "svc-000", 1, benchPod(0, namespaces)); err != nil {
 			return err
 		}
 	}
+	return runningPods(ctx, kube, from, to, func(i int) *corev1.Pod { return benchPod(i, namespaces) })
+}
+
+// createDeployment creates the Deployment whose pods look like tmpl (no controller makes them
+// here: the bench does).
+func createDeployment(ctx context.Context, kube kubernetes.Interface, ns, name string, replicas int32, tmpl *corev1.Pod) error {
+	labels := map[string]string{"app": tmpl.Labels["app"]}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec}},
+	}
+	d.Spec.Template.Spec.NodeName = ""
+	_, err := kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+	return err
+}
+
+// runningPods creates pods from..to-1 by server-side apply, 16 at a time, each Running and
+// Ready as its kubelet would report it.
+func runningPods(ctx context.Context, kube kubernetes.Interface, from, to int, pod func(int) *corev1.Pod) error {
 	work := make(chan int)
-	errs := make(chan error, 16)
+	errs := make(chan error, 1)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
 			for i := range work {
-				p := benchPod(i, namespaces)
+				p := pod(i)
 				created, err := applyPod(ctx, kube, p)
 				if err == nil {
 					created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", HostIP: "10.1.0.1",

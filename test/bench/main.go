@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -214,24 +213,11 @@ func run(sizes []int, modeNames []string, agent, out, plots string, settle time.
 		opts.Nodes = nodesFor(sizes[len(sizes)-1])
 		fmt.Fprintf(os.Stderr, "== a cluster of %d kwok nodes\n", opts.Nodes)
 	}
-	cp, err := controlplane.Start(ctx, opts)
+	cp, kube, dyn, err := startCluster(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer cp.Stop()
-	kube, err := kubernetes.NewForConfig(cp.Config)
-	if err != nil {
-		return err
-	}
-	dyn, err := dynamic.NewForConfig(cp.Config)
-	if err != nil {
-		return err
-	}
-	// lazyscale's own namespace, as a deployment has it: the leader Lease and the webhook
-	// certificate Secret live there.
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
 	reference := filepath.Join(dir, "reference")
 	if out, err := exec.Command("go", "build", "-o", reference, "./test/bench/reference").CombinedOutput(); err != nil {
 		return fmt.Errorf("build the reference informer: %w: %s", err, out)
@@ -260,14 +246,20 @@ func run(sizes []int, modeNames []string, agent, out, plots string, settle time.
 		report.PodsRunningMs = float64(running.Microseconds()) / 1000
 		all.Sizes = append(all.Sizes, report)
 	}
-	enc, _ := json.MarshalIndent(all, "", "  ")
+	return writeReport(all, out, plots, func(dir string) error { return writePlots(all, dir) })
+}
+
+// writeReport writes a run's JSON report to out (when set) and stdout, and its plots into
+// plots (when set).
+func writeReport(report any, out, plots string, plot func(dir string) error) error {
+	enc, _ := json.MarshalIndent(report, "", "  ")
 	if out != "" {
 		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
 	if plots != "" {
-		if err := writePlots(all, plots); err != nil {
+		if err := plot(plots); err != nil {
 			return err
 		}
 	}

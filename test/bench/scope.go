@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,10 +21,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -106,51 +103,11 @@ func createScopePods(ctx context.Context, kube kubernetes.Interface, n int) erro
 		}
 		// The Deployment the namespace's pods belong to: a DPA's target must exist for it to
 		// become active (no controller runs here: its pods are made by the bench).
-		tmpl := scopePod(i)
-		replicas := int32(n / scopeNamespaces)
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%02d", i), Namespace: scopeNS(i)},
-			Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": tmpl.Labels["app"]}},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": tmpl.Labels["app"]}}, Spec: tmpl.Spec}},
-		}
-		d.Spec.Template.Spec.NodeName = ""
-		if _, err := kube.AppsV1().Deployments(scopeNS(i)).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		if err := createDeployment(ctx, kube, scopeNS(i), fmt.Sprintf("app-%02d", i), int32(n/scopeNamespaces), scopePod(i)); err != nil {
 			return err
 		}
 	}
-	work := make(chan int)
-	errs := make(chan error, 1)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for i := range work {
-				p := scopePod(i)
-				created, err := applyPod(ctx, kube, p)
-				if err == nil {
-					created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1",
-						Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
-					_, err = kube.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{FieldManager: "kubelet"})
-				}
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	return runningPods(ctx, kube, 0, n, scopePod)
 }
 
 // createLatency creates n pods in the namespaces other than team-00, one at a time.
@@ -254,22 +211,11 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
+	cp, kube, dyn, err := startCluster(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
 	if err != nil {
 		return err
 	}
 	defer cp.Stop()
-	kube, err := kubernetes.NewForConfig(cp.Config)
-	if err != nil {
-		return err
-	}
-	dyn, err := dynamic.NewForConfig(cp.Config)
-	if err != nil {
-		return err
-	}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lazyscale"}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
 	began := time.Now()
 	if err := createScopePods(ctx, kube, pods); err != nil {
 		return err
@@ -416,19 +362,7 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 		fmt.Fprintf(os.Stderr, "%3d namespaces: cluster-wide %v, %d pods held, heap %.2f MiB, RSS %.1f MiB\n", n, st.ClusterWide, st.PodsHeld, st.HeapBytes/mib, st.RSSBytes/mib)
 	}
 
-	enc, _ := json.MarshalIndent(r, "", "  ")
-	if out != "" {
-		if err := os.WriteFile(out, append(enc, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
-	if plots != "" {
-		if err := writeScopePlot(r, plots); err != nil {
-			return err
-		}
-	}
-	fmt.Println(string(enc))
-	return nil
+	return writeReport(r, out, plots, func(dir string) error { return writeScopePlot(r, dir) })
 }
 
 // writeScopePlot draws heap and RSS against the autoscaled namespaces.
