@@ -190,9 +190,12 @@ func (a *scopeAgent) status() (statusdef.Document, bool) {
 	return d, json.Unmarshal([]byte(body), &d) == nil
 }
 
-// memory forces a GC and reads the heap and RSS; with -profile-dir it saves the heap
+// memory forces GCs and reads the heap and RSS; with -profile-dir it saves the heap
 // profile as scope-<phase>.pprof.
 func (a *scopeAgent) memory(phase string) (heap, rss float64, err error) {
+	// Two forced GCs, as the heap benchmark does: what sync.Pools held in the first cycle
+	// goes with the second.
+	_, _ = get(a.addr, "/debug/pprof/heap?gc=1")
 	code, prof := get(a.addr, "/debug/pprof/heap?gc=1")
 	if code != 200 {
 		return 0, 0, fmt.Errorf("forced GC via pprof: HTTP %d", code)
@@ -226,9 +229,6 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 	if r.NamespaceListMs, err = namespaceList(ctx, kube, scopeNS(0)); err != nil {
 		return err
 	}
-	if r.BaselineCreate, err = createLatency(ctx, kube, "baseline", 300); err != nil {
-		return err
-	}
 
 	if r.WatchesBefore, err = apiserverPodWatches(ctx, kube); err != nil {
 		return err
@@ -259,6 +259,15 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 	}
 	time.Sleep(settle) // a measurement window, not synchronisation
 	if r.DormantHeapBytes, r.DormantRSSBytes, err = a.memory("dormant"); err != nil {
+		return err
+	}
+	// Pod creations without lazyscale on their path: the dormant agent registers no webhook.
+	// Measured now, not before the agent starts, so that both series run on an apiserver
+	// that has settled after the mass creation.
+	if n, err := webhookEntries(ctx, kube); err != nil || n != 0 {
+		return fmt.Errorf("a webhook entry while dormant (%d): %v", n, err)
+	}
+	if r.BaselineCreate, err = createLatency(ctx, kube, "baseline", 300); err != nil {
 		return err
 	}
 
@@ -412,7 +421,7 @@ func renderScope(r *ScopeReport) string {
 	fmt.Fprintf(&w, "| DPA → pods synced | ≤ 1.5 × a plain LIST of that namespace | %.0f / %.0f ms = %.2f | %s |\n", r.SyncMs, r.NamespaceListMs, ratio, metOrMissed(ratio <= 1.5))
 	fmt.Fprintf(&w, "| webhook calls while %d pods are created in the other %d namespaces | 0 | %d | %s |\n", r.OtherCreate.Count, r.Namespaces-1, r.OtherCalls, metOrMissed(r.OtherCalls == 0))
 	cr := r.OtherCreate.P50Ms / r.BaselineCreate.P50Ms
-	fmt.Fprintf(&w, "| pod-create latency there vs without lazyscale, p50 | ≤ 1.05 | %.2f / %.2f ms = %.2f | %s |\n", r.OtherCreate.P50Ms, r.BaselineCreate.P50Ms, cr, metOrMissed(cr <= 1.05))
+	fmt.Fprintf(&w, "| pod-create latency there vs without lazyscale (the agent dormant, no webhook registered), p50 | ≤ 1.05 | %.2f / %.2f ms = %.2f | %s |\n", r.OtherCreate.P50Ms, r.BaselineCreate.P50Ms, cr, metOrMissed(cr <= 1.05))
 	ah := math.Abs(r.AfterHeapBytes-r.DormantHeapBytes) / mib
 	fmt.Fprintf(&w, "| 30 s after the DPA is deleted: heap | within 1 MiB of dormant | %.2f MiB vs %.2f MiB (%+.2f; the gate closed %.1f s after the deletion) | %s |\n",
 		r.AfterHeapBytes/mib, r.DormantHeapBytes/mib, (r.AfterHeapBytes-r.DormantHeapBytes)/mib, r.GateClosedAfterMs/1000, metOrMissed(ah <= 1))
