@@ -287,6 +287,9 @@ func (c *component) IsLeader() bool {
 }
 
 func (c *component) WaitForLeadership(ctx context.Context) (context.Context, bool) {
+	if ctx.Err() != nil {
+		return nil, false // asks for nothing: no campaign started only to stop
+	}
 	if c.cfg.Enabled {
 		c.mu.Lock()
 		c.demand++

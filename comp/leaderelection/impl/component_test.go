@@ -139,3 +139,41 @@ func TestLeaseErrorIsVisible(t *testing.T) {
 	assert.Empty(t, p.Comp.Status().LeaseError)
 	require.NoError(t, p.Stop(context.Background()))
 }
+
+// The campaign lasts while someone asks: when the last caller's context ends, the leader
+// releases the Lease; a caller whose context has already ended asks for nothing; the next
+// caller campaigns again.
+func TestReleasesTheLeaseWhenNoOneAsks(t *testing.T) {
+	p, kube := newTestComponent(t, true)
+	require.NoError(t, p.Start(context.Background()))
+	defer func() { require.NoError(t, p.Stop(context.Background())) }()
+	holder := func() string {
+		l, err := kube.CoordinationV1().Leases("lazyscale").Get(context.Background(), "lazyscale-leader", metav1.GetOptions{})
+		if err != nil || l.Spec.HolderIdentity == nil {
+			return ""
+		}
+		return *l.Spec.HolderIdentity
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, firstDone := context.WithCancel(ctx)
+	leading, ok := p.Comp.WaitForLeadership(first)
+	require.True(t, ok)
+	assert.Equal(t, "replica-1", holder())
+
+	firstDone()
+	<-leading.Done()
+	require.Eventually(t, func() bool { return !p.Comp.Status().Campaigning && holder() == "" }, 10*time.Second, 10*time.Millisecond,
+		"the Lease was not released once nobody asked")
+
+	actions := len(kube.Actions())
+	_, ok = p.Comp.WaitForLeadership(first) // already done
+	assert.False(t, ok)
+	assert.False(t, p.Comp.Status().Campaigning, "a done context asks for nothing")
+	assert.Len(t, kube.Actions(), actions, "no Lease request for it")
+
+	_, ok = p.Comp.WaitForLeadership(ctx)
+	require.True(t, ok, "a new demand campaigns again")
+	assert.Equal(t, 2, p.Comp.Status().Transitions)
+}
