@@ -103,7 +103,6 @@ func NewComponent(reqs Requires) (Provides, error) {
 		c.poke()
 	}, func(term uint64, at time.Time) {
 		openGauge.Set(0)
-		c.closesAt.Set(0)
 		c.log.Info("autoscaling gate closed: no trigger left; the stack goes back to dormant", zap.Uint64("term", term),
 			zap.Duration("idle_grace", c.idleGrace))
 	})
@@ -171,6 +170,16 @@ func (c *component) present() bool {
 	return false
 }
 
+// countdown shows when the gate closes (zero: it does not) on /status and in the metrics.
+func (c *component) countdown(at time.Time) {
+	c.setClosesAt(at)
+	if at.IsZero() {
+		c.closesAt.Set(0)
+	} else {
+		c.closesAt.Set(float64(at.Unix()))
+	}
+}
+
 // monitor closes the gate once no trigger has existed for idle_grace. A trigger coming back
 // meanwhile cancels the countdown; one coming after reopens the gate (the watches' Open).
 func (c *component) monitor(ctx context.Context) {
@@ -179,10 +188,9 @@ func (c *component) monitor(ctx context.Context) {
 	stop := func() {
 		if timer != nil {
 			timer.Stop()
-			timer, fire = nil, nil
-			c.setClosesAt(time.Time{})
-			c.closesAt.Set(0)
 		}
+		timer, fire = nil, nil
+		c.countdown(time.Time{})
 	}
 	defer stop()
 	for {
@@ -193,8 +201,7 @@ func (c *component) monitor(ctx context.Context) {
 			at := c.now().Add(c.idleGrace)
 			timer = time.NewTimer(c.idleGrace)
 			fire = timer.C
-			c.setClosesAt(at)
-			c.closesAt.Set(float64(at.Unix()))
+			c.countdown(at)
 			c.log.Info("no autoscaling trigger left; the gate closes unless one comes back", zap.Time("closes_at", at),
 				zap.Duration("idle_grace", c.idleGrace))
 		}
@@ -207,8 +214,7 @@ func (c *component) monitor(ctx context.Context) {
 			if !c.present() {
 				c.Close()
 			}
-			c.setClosesAt(time.Time{})
-			c.closesAt.Set(0)
+			c.countdown(time.Time{})
 		}
 	}
 }

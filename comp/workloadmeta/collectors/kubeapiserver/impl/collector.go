@@ -218,12 +218,10 @@ func (c *collector) status() wmdef.PodCollectionStatus {
 		s.SyncedIn = c.syncedAt.Sub(c.began).Round(time.Millisecond).String()
 	}
 	if !c.began.IsZero() {
-		sc := &wmdef.PodScopeStatus{ClusterWide: c.clusterWide, Scoped: c.scope != nil, ClusterWideAbove: c.clusterWideAbove, Namespaces: len(c.wanted)}
-		if c.clusterWide {
-			sc.Synced = c.sync.ClusterWide
-		} else {
+		sc := &wmdef.PodScopeStatus{ClusterWide: c.clusterWide, Scoped: c.scope != nil, ClusterWideAbove: c.clusterWideAbove,
+			Namespaces: len(c.wanted), Synced: c.completeLocked()}
+		if !c.clusterWide {
 			sc.Watched = slices.Sorted(maps.Keys(c.wanted))
-			sc.Synced = len(c.sync.Namespaces) == len(c.wanted)
 			sc.NamespacesSynced = len(c.sync.Namespaces)
 		}
 		s.Scope = sc

@@ -189,20 +189,26 @@ func (c *collector) setWanted(want map[string]bool, clusterWide bool) {
 	c.publishLocked()
 }
 
+// completeLocked: the pods of every wanted namespace are in the store (an empty scope is).
+func (c *collector) completeLocked() bool {
+	if c.clusterWide {
+		return c.sync.ClusterWide
+	}
+	for ns := range c.wanted {
+		if !c.sync.Namespaces[ns] {
+			return false
+		}
+	}
+	return true
+}
+
 // publishLocked tells the store where pods are complete, and sets the collection's state:
 // synced once every wanted namespace is (an empty scope is synced at once).
 func (c *collector) publishLocked() {
 	scope := wmdef.SyncScope{ClusterWide: c.sync.ClusterWide, Namespaces: maps.Clone(c.sync.Namespaces)}
 	c.wm.SetSynced(wmdef.KindPod, scope)
-	complete := scope.ClusterWide
-	if !c.clusterWide {
-		complete = true
-		for ns := range c.wanted {
-			complete = complete && scope.Namespaces[ns]
-		}
-	}
 	state := wmdef.StateSyncing
-	if complete {
+	if c.completeLocked() {
 		state = wmdef.StateSynced
 		if c.syncedAt.IsZero() {
 			c.syncedAt = time.Now()
