@@ -163,8 +163,14 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 	}, testenv.WaitFor, 50*time.Millisecond, "the leader never rolled out; logs:\n%s", leaderLogs)
 	require.NoError(t, leader.Process.Signal(syscall.SIGKILL))
 	killed := time.Now()
-	dep, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
-	require.NoError(t, err)
+	// The Deployment's status counts updated replicas against the template its controller
+	// last observed: read right after the patch, it may still say 6 of 6 for the old one.
+	var dep *appsv1.Deployment
+	require.Eventually(t, func() bool {
+		dep, err = e.Kube.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
+		require.NoError(t, err)
+		return dep.Status.ObservedGeneration >= dep.Generation
+	}, testenv.WaitFor, 20*time.Millisecond, "the Deployment controller never observed the rollout")
 	assert.Less(t, dep.Status.UpdatedReplicas, int32(replicas), "the leader was killed mid-rollout")
 
 	require.Eventually(t, func() bool { return leaseHolder(e) == "agent-b" }, testenv.WaitFor, 50*time.Millisecond, "logs:\n%s", followerLogs)
