@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-scope bench-deployments bench-doc bench-quick clean
+.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean
 
 all: build
 
@@ -68,6 +68,19 @@ bench: build controlplane
 	$(GO) run ./test/bench -pods $(PODS) -modes $(BENCH_MODES) -out docs/bench/results.json -plots docs/bench
 	$(GO) run ./test/bench -pods $(PODS_MODEST) -pod-shape modest -modes disabled,dormant,active,active-scoped,reference -out docs/bench/results-modest.json
 	$(GO) run ./test/bench -scope -pods $(PODS_SCOPE) -out docs/bench/results-scope.json -plots docs/bench
+	$(GO) run ./test/bench -conditions -out docs/bench/results-conditions.json
+	$(GO) run ./test/bench -takeover -pods $(PODS_TAKEOVER) -out docs/bench/results-takeover.json
+	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
+
+## bench-takeover: the leader killed at PODS_TAKEOVER pods, followers with and without pods
+PODS_TAKEOVER ?= 20000
+bench-takeover: build controlplane
+	$(GO) run ./test/bench -takeover -pods $(PODS_TAKEOVER) -out docs/bench/results-takeover.json
+	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
+
+## bench-conditions: what the workloads scope's match condition costs: the entry's variants, interleaved
+bench-conditions: build controlplane
+	$(GO) run ./test/bench -conditions -out docs/bench/results-conditions.json
 	$(GO) run ./test/bench -render docs/benchmarks.md -in docs/bench/results.json
 
 ## bench-scope: issue 15's run alone: PODS_SCOPE pods over 100 namespaces, one DPA on a Deployment, then none

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 )
 
@@ -22,7 +23,10 @@ import (
 func Run(opts ...fx.Option) error {
 	app := fx.New(opts...)
 	if err := app.Err(); err != nil {
-		return err
+		// The graph's error names every constructor between the entry point and the one that
+		// failed (kilobytes for a missing kubeconfig); the user needs the last one's words.
+		// The whole chain is in the fx events, at debug level.
+		return dig.RootCause(err)
 	}
 	return RunApp(context.Background(), app)
 }

@@ -82,6 +82,9 @@ func printDocument(d statusdef.Document, w io.Writer, addr string) error {
 					line += ", every namespace"
 				} else {
 					line += fmt.Sprintf(", %d namespaces with an active DPA (%d covered)", len(sc.Namespaces), sc.Covered)
+					if sc.MatchesWorkloads {
+						line += fmt.Sprintf(", only the pods of their %d targets", sc.Workloads)
+					}
 				}
 			}
 			if wh.Certificate != nil {

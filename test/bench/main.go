@@ -135,6 +135,10 @@ func main() {
 	inDeployments := flag.String("in-deployments", "docs/bench/results-deployments.json", "the JSON report of a -workloads deployments run -render reads")
 	scope := flag.Bool("scope", false, "the scope run instead of the modes: -pods pods over 100 namespaces, one DPA, then none (issue 15)")
 	inScope := flag.String("in-scope", "docs/bench/results-scope.json", "the JSON report of a -scope run -render reads")
+	takeoverRun := flag.Bool("takeover", false, "the takeover run instead of the modes: -pods pods, a DPA per namespace, the leader killed, with and without pods on followers (issue 15)")
+	inTakeover := flag.String("in-takeover", "docs/bench/results-takeover.json", "the JSON report of a -takeover run -render reads")
+	conditions := flag.Bool("conditions", false, "the match-condition run instead of the modes: the autoscaling entry's variants, interleaved (issue 15)")
+	inConditions := flag.String("in-conditions", "docs/bench/results-conditions.json", "the JSON report of a -conditions run -render reads")
 	inModest := flag.String("in-modest", "docs/bench/results-modest.json", "the JSON report of a -pod-shape modest run -render reads")
 	flag.StringVar(&podShape, "pod-shape", podShape, `the pods' shape: "bench" (3 containers, 8 labels, 4 annotations) or "modest" (2 containers, 4 labels, 2 annotations)`)
 	workloads := flag.String("workloads", "pods", `how the pods are made: "pods" (created by the bench: fast, up to 50,000) or "deployments" (real Deployments on kwok nodes, with the controller-manager and the scheduler)`)
@@ -154,12 +158,24 @@ func main() {
 		}
 		var scoped *ScopeReport
 		if err == nil {
-			if scoped, err = readScope(*inScope); errors.Is(err, os.ErrNotExist) {
+			if scoped, err = readJSON[ScopeReport](*inScope); errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		var conds *ConditionsReport
+		if err == nil {
+			if conds, err = readJSON[ConditionsReport](*inConditions); errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
+		}
+		var takes *TakeoverReport
+		if err == nil {
+			if takes, err = readJSON[TakeoverReport](*inTakeover); errors.Is(err, os.ErrNotExist) {
 				err = nil
 			}
 		}
 		if err == nil {
-			err = renderDoc(*render, reports, deployments, modest, scoped)
+			err = renderDoc(*render, reports, deployments, modest, scoped, conds, takes)
 		}
 		if err == nil && *plots != "" {
 			err = writePlots(Run{Sizes: reports}, *plots)
@@ -187,6 +203,20 @@ func main() {
 	if *workloads != "pods" && *workloads != "deployments" {
 		fmt.Fprintf(os.Stderr, "bench: -workloads: %q is neither pods nor deployments\n", *workloads)
 		os.Exit(2)
+	}
+	if *conditions {
+		if err := runConditions(*agent, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *takeoverRun {
+		if err := runTakeover(sizes[len(sizes)-1], *agent, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *scope {
 		if err := runScope(sizes[len(sizes)-1], *agent, *out, *plots, *settle); err != nil {

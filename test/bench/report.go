@@ -18,13 +18,14 @@ import (
 
 // renderDoc replaces the generated parts of the markdown file doc with tables from reports,
 // and from deployments (a -workloads deployments run) compared with reports.
-func renderDoc(doc string, reports, deployments, modest []Report, scope *ScopeReport) error {
+func renderDoc(doc string, reports, deployments, modest []Report, scope *ScopeReport, conditions *ConditionsReport, takeover *TakeoverReport) error {
 	b, err := os.ReadFile(doc)
 	if err != nil {
 		return err
 	}
 	parts := map[string]string{"sizes": renderSizes(reports) + renderPerPod(reports), "watchlist": renderWatchList(reports),
-		"deployments": renderDeployments(deployments, reports), "modest": renderModest(modest), "scope": renderScope(scope)}
+		"deployments": renderDeployments(deployments, reports), "modest": renderModest(modest), "scope": renderScope(scope),
+		"conditions": renderConditions(conditions), "takeover": renderTakeover(takeover)}
 	for name, body := range parts {
 		begin, end := "<!-- bench:"+name+":begin -->", "<!-- bench:"+name+":end -->"
 		i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))

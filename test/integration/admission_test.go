@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	autoscalingimpl "github.com/lazyscale/lazyscale/comp/admission/autoscaling/impl"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
@@ -264,16 +266,16 @@ func (e *env) scopeOf() []string {
 	return []string{"(cluster-wide)"}
 }
 
-// With admission.scope namespaces (the default) the webhook's entry covers exactly the
-// namespaces holding an active DPA, kept up to date by the leader: pods created anywhere else
-// never reach lazyscale. A rollout starts only once its namespace is covered.
+// With admission.scope namespaces the webhook's entry covers exactly the namespaces holding
+// an active DPA, kept up to date by the leader: pods created anywhere else never reach
+// lazyscale. A rollout starts only once its namespace is covered.
 func TestWebhookScopedToAutoscaledNamespaces(t *testing.T) {
 	e := newClusterEnv(t)
 	ctx := context.Background()
 	shop, other := e.Namespace("shop", nil), e.Namespace("other", nil)
 	e.runningDeployment(shop, "web", 1)
 	e.runningDeployment(other, "api", 1)
-	a := e.startAgent(nil)
+	a := e.startAgent(map[string]string{"admission.scope": "namespaces"})
 	e.dpa(shop, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, rolloutOnly)
 	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{shop}) }, waitFor, 100*time.Millisecond,
 		"the entry never covered only %s: %v", shop, e.scopeOf())
@@ -311,4 +313,105 @@ func TestWebhookScopedToAutoscaledNamespaces(t *testing.T) {
 	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{other, shop}) }, waitFor, 100*time.Millisecond, "%v", e.scopeOf())
 	require.NoError(t, e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(shop).Delete(ctx, "web", metav1.DeleteOptions{}))
 	require.Eventually(t, func() bool { return slices.Equal(e.scopeOf(), []string{other}) }, waitFor, 100*time.Millisecond, "%v", e.scopeOf())
+}
+
+// conditionWorkloads returns the workloads named by the entry's match condition, sorted; nil
+// when it has none.
+func (e *env) conditionWorkloads() []string {
+	entry := e.autoscalingEntry()
+	if entry == nil {
+		return nil
+	}
+	for _, c := range entry.MatchConditions {
+		if c.Name != autoscalingimpl.MatchConditionName {
+			continue
+		}
+		var out []string
+		for _, m := range regexp.MustCompile(`"([^"]+)": true`).FindAllStringSubmatch(c.Expression, -1) {
+			out = append(out, m[1])
+		}
+		slices.Sort(out)
+		return out
+	}
+	return nil
+}
+
+// createOwnedPod creates a bare pod as if a controller made it: its controller owner reference
+// names kind/owner (no such object exists), with the pod-template-hash label when hash is set.
+// It returns the pod as admitted.
+func (e *env) createOwnedPod(ns, name, kind, owner, hash string) *corev1.Pod {
+	e.T.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: kind, Name: owner, UID: "0b7c0e4e-4d3b-4f6e-9a51-000000000000", Controller: testenv.Ptr(true)}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", Resources: *appResources.DeepCopy()}}},
+	}
+	if hash != "" {
+		p.Labels = map[string]string{"pod-template-hash": hash}
+	}
+	p, err := e.Kube.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+	require.NoError(e.T, err)
+	return p
+}
+
+// With admission.scope workloads (the default) the entry's match condition also leaves out,
+// inside an autoscaled namespace, the pods of workloads nobody autoscales: the apiserver
+// resolves each pod's owner as the patcher does (ReplicaSet → Deployment by the
+// pod-template-hash label, StatefulSet directly) and sends only the active DPAs' targets'
+// pods. What the user sees: the autoscaled Deployment's pods run patched, another
+// Deployment's pods in the same namespace never reach lazyscale.
+func TestWebhookScopedToAutoscaledWorkloads(t *testing.T) {
+	e := newClusterEnv(t)
+	ctx := context.Background()
+	shop := e.Namespace("shop", nil)
+	e.runningDeployment(shop, "web", 1)
+	e.runningDeployment(shop, "batch", 1)
+	a := e.startAgent(nil)
+	e.dpa(shop, "web", "web", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, rolloutOnly)
+	require.Eventually(t, func() bool { return slices.Equal(e.conditionWorkloads(), []string{shop + "/Deployment/web"}) }, waitFor, 100*time.Millisecond,
+		"the entry never matched only %s/web: %v", shop, e.conditionWorkloads())
+	assert.Equal(t, []string{shop}, e.scopeOf())
+	version := e.waitVerticalTarget(shop, "web").Version
+	e.waitPodsRunWith(shop, "web", 1, hasResources("app", version, "300m", "128Mi", "256Mi"))
+	if st := a.statusDoc().Webhook; assert.NotNil(t, st) && assert.NotNil(t, st.Scope) {
+		assert.True(t, st.Scope.MatchesWorkloads, "/status says the entry matches workloads")
+		assert.Equal(t, 1, st.Scope.Workloads)
+	}
+
+	calls := a.webhookCalls()
+	scaleTo := func(name string, n int32) {
+		_, err := e.Kube.AppsV1().Deployments(shop).Patch(ctx, name, types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n), metav1.PatchOptions{})
+		require.NoError(t, err)
+		e.waitRunning(shop, name, int(n))
+	}
+	scaleTo("batch", 3)
+	assert.Equal(t, calls, a.webhookCalls(), "pods of %s/batch, in an autoscaled namespace, were sent to the webhook", shop)
+	scaleTo("web", 2)
+	assert.Equal(t, calls+1, a.webhookCalls(), "the new pod of %s/web is sent", shop)
+	e.waitPodsRunWith(shop, "web", 2, hasResources("app", version, "300m", "128Mi", "256Mi"))
+
+	// The condition resolves owners as the patcher: each pod below is sent (and patched) or
+	// not, and the webhook's call count says which.
+	for _, c := range []struct {
+		name, kind, owner, hash string
+		sent                    bool
+	}{
+		{"by-web-rs", "ReplicaSet", "web-7d9c5b", "7d9c5b", true},
+		{"by-web-rs-no-hash", "ReplicaSet", "web-7d9c5b", "", false},
+		{"by-web-rs-other-hash", "ReplicaSet", "web-7d9c5b", "abc", false},
+		{"by-webx-rs", "ReplicaSet", "webx-7d9c5b", "7d9c5b", false},
+		{"by-batch-rs", "ReplicaSet", "batch-7d9c5b", "7d9c5b", false},
+		{"by-web-sts", "StatefulSet", "web", "", false},
+		{"by-hash-only", "ReplicaSet", "-7d9c5b", "7d9c5b", false},
+	} {
+		before := a.webhookCalls()
+		p := e.createOwnedPod(shop, c.name, c.kind, c.owner, c.hash)
+		sent := a.webhookCalls() > before
+		assert.Equal(t, c.sent, sent, "%s: sent to the webhook", c.name)
+		assert.Equal(t, c.sent, p.Spec.Containers[0].Resources.Requests.Cpu().String() == "300m", "%s: patched", c.name)
+	}
+
+	// The DPA goes: no workload left, no entry.
+	require.NoError(t, e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(shop).Delete(ctx, "web", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool { return e.autoscalingEntry() == nil }, waitFor, 100*time.Millisecond, "the entry stayed: %v", e.conditionWorkloads())
 }

@@ -50,8 +50,8 @@ type Registration struct {
 	// autoscaling webhook: while the gate is open). Nil means from startup, for good.
 	Wanted Want
 	// Scope, when non-nil, limits the entry to the namespaces it wants (kubernetes.io/metadata
-	// .name In [...]); with none wanted the entry is left out. Nil: every namespace but the
-	// skipped ones.
+	// .name In [...]) and, with match conditions, to its workloads' pods; with none wanted the
+	// entry is left out. Nil: every namespace but the skipped ones.
 	Scope *NamespaceScope
 }
 
@@ -99,9 +99,16 @@ type Status struct {
 
 // ScopeStatus is the autoscaling entry's scope.
 type ScopeStatus struct {
-	ClusterWide bool     `json:"cluster_wide"`
-	Namespaces  []string `json:"namespaces,omitempty"`
-	Covered     int      `json:"covered"`
+	ClusterWide bool `json:"cluster_wide"`
+	// Namespaces are the namespaces of the workloads to cover.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Workloads is how many workloads are to be covered.
+	Workloads int `json:"workloads,omitempty"`
+	// Covered is how many namespaces the applied entry covers (on the leader).
+	Covered int `json:"covered"`
+	// MatchesWorkloads: the applied entry's match conditions send only those workloads' pods
+	// (admission.scope workloads, up to admission.scope_workloads_max of them).
+	MatchesWorkloads bool `json:"matches_workloads,omitempty"`
 }
 
 // CertificateStatus is the serving certificate.

@@ -184,21 +184,21 @@ func (r *registrar) reconcile(ctx context.Context) error {
 		return nil
 	}
 	desired := make([]admissionregistrationv1.MutatingWebhook, 0, len(names))
-	scoped := map[*def.NamespaceScope][]string{} // what each scoped entry covers once applied
-	var entries []string                         // the entries applied
+	scoped := map[*def.NamespaceScope]def.ScopeEntry{} // what each scoped entry covers once applied
+	var entries []string                               // the entries applied
 	for _, w := range r.webhooks {
 		if !slices.Contains(names, w.Name()) {
 			continue
 		}
-		var namespaces []string
+		var scope def.ScopeEntry
 		if s := w.Registration().Scope; s != nil {
-			namespaces = s.Wanted()
-			scoped[s] = namespaces
-			if len(namespaces) == 0 {
+			scope = s.Entry()
+			scoped[s] = scope
+			if len(scope.Namespaces) == 0 {
 				continue // no namespace to cover: no entry (an empty In is not a selector)
 			}
 		}
-		desired = append(desired, r.entry(w, namespaces))
+		desired = append(desired, r.entry(w, scope))
 		entries = append(entries, w.Name())
 	}
 	owners, err := r.owners(ctx)
@@ -234,8 +234,12 @@ func (r *registrar) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apply MutatingWebhookConfiguration %s: %w", r.cfg.WebhookName, err)
 	}
-	for s, namespaces := range scoped {
-		s.Applied(namespaces)
+	for s, e := range scoped {
+		if len(e.Namespaces) == 0 {
+			s.Applied(nil)
+			continue
+		}
+		s.Applied(&e)
 	}
 	r.mu.Lock()
 	changed := !slices.Equal(r.registered, entries)
@@ -265,8 +269,9 @@ func (r *registrar) isRegistered(name string) bool {
 	return slices.Contains(r.registered, name)
 }
 
-// entry is the webhook's entry; namespaces, when not empty, is the only namespaces it covers.
-func (r *registrar) entry(w def.Webhook, namespaces []string) admissionregistrationv1.MutatingWebhook {
+// entry is the webhook's entry; scope, when not empty, is the only namespaces (and workloads)
+// it covers.
+func (r *registrar) entry(w def.Webhook, scope def.ScopeEntry) admissionregistrationv1.MutatingWebhook {
 	reg := w.Registration()
 	cc := admissionregistrationv1.WebhookClientConfig{CABundle: r.caBundle()}
 	if r.cfg.URL != "" {
@@ -290,10 +295,14 @@ func (r *registrar) entry(w def.Webhook, namespaces []string) admissionregistrat
 		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
 		Values: def.SkippedNamespaces(r.cfg.ServiceNamespace),
 	}}}
-	if len(namespaces) > 0 {
+	if len(scope.Namespaces) > 0 {
 		nsSel.MatchExpressions = append(nsSel.MatchExpressions, metav1.LabelSelectorRequirement{
-			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces,
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: scope.Namespaces,
 		})
+	}
+	conditions := slices.Concat(reg.MatchConditions, scope.Conditions)
+	if len(conditions) == 0 {
+		conditions = nil // the apiserver stores none as absent: equal, no rewrite
 	}
 	if reg.NamespaceSelector != nil {
 		nsSel.MatchLabels = reg.NamespaceSelector.MatchLabels
@@ -311,6 +320,6 @@ func (r *registrar) entry(w def.Webhook, namespaces []string) admissionregistrat
 		TimeoutSeconds:          &timeout,
 		AdmissionReviewVersions: []string{"v1"},
 		ReinvocationPolicy:      &reinvoke,
-		MatchConditions:         reg.MatchConditions,
+		MatchConditions:         conditions,
 	}
 }

@@ -2,11 +2,13 @@ package impl
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -43,9 +45,10 @@ func TestRegistrarAppliesTheScope(t *testing.T) {
 	require.NoError(t, r.reconcile(ctx))
 	_, err := mwcs.Get(ctx, cfg.WebhookName, metav1.GetOptions{})
 	assert.Error(t, err, "no namespace: no configuration")
-	assert.False(t, scope.Covers("shop"))
+	web := def.Workload{Namespace: "shop", Kind: "Deployment", Name: "web"}
+	assert.False(t, scope.Covers(web))
 
-	scope.Set([]string{"shop", "cart", "shop"})
+	scope.Set([]def.Workload{web, {Namespace: "cart", Kind: "StatefulSet", Name: "db"}, web})
 	require.NoError(t, r.reconcile(ctx))
 	mwc, err := mwcs.Get(ctx, cfg.WebhookName, metav1.GetOptions{})
 	require.NoError(t, err)
@@ -56,8 +59,10 @@ func TestRegistrarAppliesTheScope(t *testing.T) {
 	assert.Equal(t, []string{"kube-system", "lazyscale"}, exprs[0].Values)
 	assert.Equal(t, metav1.LabelSelectorOpIn, exprs[1].Operator)
 	assert.Equal(t, []string{"cart", "shop"}, exprs[1].Values)
-	assert.True(t, scope.Covers("shop"))
-	assert.False(t, scope.Covers("other"))
+	assert.Empty(t, mwc.Webhooks[0].MatchConditions, "no conditions asked")
+	assert.True(t, scope.Covers(web))
+	assert.True(t, scope.Covers(def.Workload{Namespace: "shop", Kind: "Deployment", Name: "api"}), "every pod of a covered namespace")
+	assert.False(t, scope.Covers(def.Workload{Namespace: "other", Kind: "Deployment", Name: "web"}))
 
 	writes := len(kube.Actions())
 	require.NoError(t, r.reconcile(ctx))
@@ -70,5 +75,55 @@ func TestRegistrarAppliesTheScope(t *testing.T) {
 	mwc, err = mwcs.Get(ctx, cfg.WebhookName, metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, mwc.Webhooks, "no namespace left: the entry goes, the configuration stays")
-	assert.False(t, scope.Covers("shop"))
+	assert.False(t, scope.Covers(web))
+}
+
+// With match conditions, the entry names the workloads and covers only them; above the
+// maximum it covers their whole namespaces again.
+func TestRegistrarAppliesWorkloadConditions(t *testing.T) {
+	kube := fake.NewClientset()
+	scope := def.NewNamespaceScope()
+	var named [][]def.Workload
+	scope.MatchWorkloads(2, func(ws []def.Workload) []admissionregistrationv1.MatchCondition {
+		named = append(named, ws)
+		return []admissionregistrationv1.MatchCondition{{Name: "w", Expression: fmt.Sprint(len(ws))}}
+	})
+	cfg := configdef.Defaults().Admission
+	r := newRegistrar(kube, cfg, []def.Webhook{scopedWebhook{scope}}, func() []byte { return []byte("CA") }, newNotifier(), func() {}, zap.NewNop())
+	r.want("autoscaling")
+	ctx := context.Background()
+	entry := func() admissionregistrationv1.MutatingWebhook {
+		t.Helper()
+		require.NoError(t, r.reconcile(ctx))
+		mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, cfg.WebhookName, metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Len(t, mwc.Webhooks, 1)
+		return mwc.Webhooks[0]
+	}
+	web, api := def.Workload{Namespace: "shop", Kind: "Deployment", Name: "web"}, def.Workload{Namespace: "shop", Kind: "Deployment", Name: "api"}
+	db := def.Workload{Namespace: "data", Kind: "StatefulSet", Name: "db"}
+
+	scope.Set([]def.Workload{web})
+	e := entry()
+	assert.Equal(t, []admissionregistrationv1.MatchCondition{{Name: "w", Expression: "1"}}, e.MatchConditions)
+	assert.Equal(t, []def.Workload{web}, named[len(named)-1])
+	assert.True(t, scope.Covers(web))
+	assert.False(t, scope.Covers(api), "same namespace, not named")
+	assert.True(t, scope.Status().MatchesWorkloads)
+
+	scope.Set([]def.Workload{web, db})
+	e = entry()
+	assert.Equal(t, "2", e.MatchConditions[0].Expression)
+	assert.Equal(t, []def.Workload{db, web}, named[len(named)-1], "sorted")
+	assert.True(t, scope.Covers(db))
+
+	scope.Set([]def.Workload{web, db, api})
+	e = entry()
+	assert.Empty(t, e.MatchConditions, "above the maximum: whole namespaces")
+	assert.Equal(t, []string{"data", "shop"}, e.NamespaceSelector.MatchExpressions[1].Values)
+	assert.True(t, scope.Covers(def.Workload{Namespace: "shop", Kind: "Deployment", Name: "other"}))
+	st := scope.Status()
+	assert.False(t, st.MatchesWorkloads)
+	assert.Equal(t, 3, st.Workloads)
+	assert.Equal(t, []string{"data", "shop"}, st.Namespaces)
 }

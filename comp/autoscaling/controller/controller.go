@@ -55,7 +55,7 @@ type Options struct {
 	// Now is the clock the controller decides by; nil means time.Now.
 	Now     func() time.Time
 	Metrics *Metrics
-	// Scope is the webhook entry's namespaces: a rollout waits until its namespace is covered.
+	// Scope is what the webhook's entry covers: a rollout waits until its target is covered.
 	// Nil: the entry is cluster-wide.
 	Scope *admissiondef.NamespaceScope
 	// PodsSynced reports whether a namespace's pods are complete in workloadmeta: a DPA is

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
@@ -157,12 +158,12 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 }
 
 // rollout triggers a rollout of the target for the recommendation and records it. It waits
-// until the webhook's entry covers the namespace (admission.scope namespaces): before that the
-// apiserver would not send the rollout's new pods to the webhook.
+// until the webhook's entry covers the target (admission.scope workloads or namespaces):
+// before that the apiserver would not send the rollout's new pods to the webhook.
 func (c *Controller) rollout(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler, target def.Target, version string, now time.Time, why string) (time.Duration, error) {
-	if !c.scope.Covers(target.Namespace) {
+	if !c.scope.Covers(admissiondef.Workload(target)) {
 		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
-			"the webhook's entry does not cover namespace "+target.Namespace+" yet; the rollout follows once it does")
+			"the webhook's entry does not cover "+target.Kind+" "+target.Namespace+"/"+target.Name+" yet; the rollout follows once it does")
 		return publishRetry, nil
 	}
 	if err := c.triggerRollout(ctx, target, version, now); err != nil {

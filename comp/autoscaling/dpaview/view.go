@@ -249,21 +249,17 @@ func (v *View) Count() int {
 	return len(v.byKey)
 }
 
-// PatchedNamespaces returns, sorted, the namespaces holding a DPA whose new pods the webhook
-// patches (Active, Apply, not paused, updates not Disabled): the namespaces the webhook's entry
-// must cover.
-func (v *View) PatchedNamespaces() []string {
+// PatchedTargets returns, sorted, the targets of the DPAs whose new pods the webhook patches
+// (Patches), the workloads the webhook's entry must cover.
+func (v *View) PatchedTargets() []def.Target {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	seen := map[string]bool{}
-	var out []string
+	var out []def.Target
 	for _, dpa := range v.byKey {
-		if seen[dpa.Namespace] || !Patches(dpa) {
-			continue
+		if Patches(dpa) {
+			out = append(out, TargetOf(dpa))
 		}
-		seen[dpa.Namespace] = true
-		out = append(out, dpa.Namespace)
 	}
-	slices.Sort(out)
-	return out
+	slices.SortFunc(out, func(a, b def.Target) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(out)
 }

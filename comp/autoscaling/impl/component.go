@@ -244,9 +244,16 @@ func (c *component) runStack(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The webhook's entry covers the namespaces whose new pods the patcher patches.
+	// The webhook's entry covers the workloads whose new pods the patcher patches.
 	if scope := c.reqs.Webhook.Scope(); scope != nil {
-		update := func() { scope.Set(view.PatchedNamespaces()) }
+		update := func() {
+			targets := view.PatchedTargets()
+			ws := make([]admissiondef.Workload, len(targets))
+			for i, t := range targets {
+				ws[i] = admissiondef.Workload(t)
+			}
+			scope.Set(ws)
+		}
 		if err := view.AddHandler(dpaview.Handler{OnChange: func([]string) { update() }, OnRemove: func(int, def.Target, bool) { update() }}); err != nil {
 			return err
 		}

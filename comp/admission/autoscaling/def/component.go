@@ -30,8 +30,9 @@ type Component interface {
 	SetPatcher(p PodPatcher)
 	// PatcherInstalled reports whether a patcher is set.
 	PatcherInstalled() bool
-	// Scope is the set of namespaces the webhook's entry covers, for the autoscaling stack to
-	// set (the namespaces holding an active DPA) and to ask before a rollout; nil when the
-	// entry is cluster-wide (admission.scope cluster).
+	// Scope is what the webhook's entry covers, for the autoscaling stack to set (the targets
+	// of the active DPAs: their namespaces, and with admission.scope workloads their pods
+	// only) and to ask before a rollout; nil when the entry is cluster-wide (admission.scope
+	// cluster).
 	Scope() *admissiondef.NamespaceScope
 }

@@ -29,7 +29,9 @@ type out struct {
 }
 
 func newWebhook(log *zap.Logger, gate gatedef.Component, cfg configdef.Component) (out, error) {
-	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate, ClusterWide: cfg.Get().Admission.Scope == configdef.ScopeCluster})
+	a := cfg.Get().Admission
+	p, err := impl.NewComponent(impl.Requires{Logger: log, Gate: gate, ClusterWide: a.Scope == configdef.ScopeCluster,
+		MatchWorkloads: a.Scope == configdef.ScopeWorkloads, MaxWorkloads: a.ScopeWorkloadsMax})
 	if err != nil {
 		return out{}, err
 	}

@@ -17,6 +17,10 @@ type Requires struct {
 	// ClusterWide registers the entry for every namespace (admission.scope cluster) instead
 	// of the namespaces that hold an active DPA.
 	ClusterWide bool
+	// MatchWorkloads narrows the entry with match conditions to the pods of the active DPAs'
+	// targets (admission.scope workloads), while there are at most MaxWorkloads of them.
+	MatchWorkloads bool
+	MaxWorkloads   int
 }
 
 // Provides is what the autoscaling webhook gives: the component that takes the patcher, and
@@ -33,6 +37,9 @@ func NewComponent(reqs Requires) (Provides, error) {
 	var scope *admissiondef.NamespaceScope
 	if !reqs.ClusterWide {
 		scope = admissiondef.NewNamespaceScope()
+		if reqs.MatchWorkloads {
+			scope.MatchWorkloads(reqs.MaxWorkloads, WorkloadConditions)
+		}
 	}
 	w := newWebhook(reqs.Logger.Named("autoscalingwebhook"), gateTerms{reqs.Gate}, scope)
 	return Provides{Comp: w, Webhook: w}, nil

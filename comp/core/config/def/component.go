@@ -73,6 +73,10 @@ const (
 
 // Scopes of the autoscaling webhook's entry.
 const (
+	// ScopeWorkloads: as ScopeNamespaces, and match conditions send only the new pods of the
+	// active DPAs' targets (up to admission.scope_workloads_max of them; above, whole
+	// namespaces).
+	ScopeWorkloads = "workloads"
 	// ScopeNamespaces: the entry's namespaceSelector names the namespaces that hold an active
 	// DPA, kept up to date by the leader; pods anywhere else never reach lazyscale.
 	ScopeNamespaces = "namespaces"
@@ -98,9 +102,13 @@ type AdmissionConfig struct {
 	Port        int    `json:"port"`
 	// Register is lazy, always or never.
 	Register string `json:"register"`
-	// Scope is namespaces (the autoscaling entry covers only the namespaces holding an active
-	// DPA) or cluster (every namespace but kube-system and lazyscale's).
+	// Scope is workloads (the autoscaling entry covers only the pods of the active DPAs'
+	// targets), namespaces (every pod of the namespaces holding an active DPA) or cluster
+	// (every namespace but kube-system and lazyscale's).
 	Scope string `json:"scope"`
+	// ScopeWorkloadsMax bounds the workloads the workloads scope's match conditions name
+	// (the entry grows by about 55 bytes each); above it the entry covers whole namespaces.
+	ScopeWorkloadsMax int `json:"scope_workloads_max"`
 	// FailurePolicy is Ignore or Fail. Ignore: an unreachable lazyscale never blocks a pod.
 	FailurePolicy  string `json:"failure_policy"`
 	TimeoutSeconds int    `json:"timeout_seconds"`
@@ -269,16 +277,17 @@ func Defaults() Config {
 			Pods: PodCollectionConfig{Collection: CollectionAuto, WatchList: true, PageSize: 500, ClusterWideAbove: 32},
 		},
 		Admission: AdmissionConfig{
-			Enabled:          true,
-			Port:             8000,
-			Register:         RegisterLazy,
-			Scope:            ScopeNamespaces,
-			FailurePolicy:    "Ignore",
-			TimeoutSeconds:   5,
-			WebhookName:      "lazyscale-webhook",
-			ServiceName:      "lazyscale-admission",
-			ServiceNamespace: "lazyscale",
-			ServicePort:      443,
+			Enabled:           true,
+			Port:              8000,
+			Register:          RegisterLazy,
+			Scope:             ScopeWorkloads,
+			ScopeWorkloadsMax: 1000,
+			FailurePolicy:     "Ignore",
+			TimeoutSeconds:    5,
+			WebhookName:       "lazyscale-webhook",
+			ServiceName:       "lazyscale-admission",
+			ServiceNamespace:  "lazyscale",
+			ServicePort:       443,
 			Certificate: CertificateConfig{
 				Mode:       CertSelfManaged,
 				SecretName: "lazyscale-webhook-cert",

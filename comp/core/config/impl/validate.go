@@ -63,8 +63,11 @@ func validate(c def.Config) error {
 		return &def.Error{Key: "autoscaling.workload.external_recommender.tls.cert_file", Err: fmt.Errorf("cert_file and key_file go together")}
 	}
 	a := c.Admission
-	if err := oneOf("admission.scope", a.Scope, def.ScopeNamespaces, def.ScopeCluster); err != nil {
+	if err := oneOf("admission.scope", a.Scope, def.ScopeWorkloads, def.ScopeNamespaces, def.ScopeCluster); err != nil {
 		return err
+	}
+	if a.ScopeWorkloadsMax < 0 {
+		return &def.Error{Key: "admission.scope_workloads_max", Err: fmt.Errorf("must not be negative, got %d", a.ScopeWorkloadsMax)}
 	}
 	if err := oneOf("admission.register", a.Register, def.RegisterLazy, def.RegisterAlways, def.RegisterNever); err != nil {
 		return err

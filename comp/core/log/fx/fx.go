@@ -18,12 +18,14 @@ func Module() fx.Option {
 	return fx.Module("log", fx.Provide(newLogger))
 }
 
-// FxEvents routes fx's own events through the agent's logger: lifecycle events at debug
-// level, errors at error level. It is an app-level option, so a binary or bundle adds it once.
+// FxEvents routes fx's own events through the agent's logger, at debug level, errors too: fx
+// returns every error it logs (from fx.New, Start or Stop), and the caller reports it once. It
+// is an app-level option, so a binary or bundle adds it once.
 func FxEvents() fx.Option {
 	return fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
 		fl := &fxevent.ZapLogger{Logger: l.Named("fx")}
 		fl.UseLogLevel(zapcore.DebugLevel)
+		fl.UseErrorLevel(zapcore.DebugLevel)
 		return fl
 	})
 }
