@@ -55,6 +55,36 @@ func startCluster(ctx context.Context, opts controlplane.Options) (*controlplane
 	return cp, kube, dyn, nil
 }
 
+// benchCluster starts a control plane with the CRDs in a temporary directory; stop stops it
+// and removes the directory.
+func benchCluster(ctx context.Context, run string) (*controlplane.ControlPlane, kubernetes.Interface, dynamic.Interface, func(), error) {
+	dir, err := os.MkdirTemp("", "lazyscale-bench-"+run+"-")
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	cp, kube, dyn, err := startCluster(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, nil, nil, err
+	}
+	return cp, kube, dyn, func() { cp.Stop(); _ = os.RemoveAll(dir) }, nil
+}
+
+// scopeCluster is benchCluster filled with pods over scopeNamespaces namespaces (createScopePods).
+func scopeCluster(ctx context.Context, run string, pods int) (*controlplane.ControlPlane, kubernetes.Interface, dynamic.Interface, func(), error) {
+	cp, kube, dyn, stop, err := benchCluster(ctx, run)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	began := time.Now()
+	if err := createScopePods(ctx, kube, pods); err != nil {
+		stop()
+		return nil, nil, nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "== %d pods in %d namespaces (made in %s)\n", pods, scopeNamespaces, time.Since(began).Round(time.Second))
+	return cp, kube, dyn, stop, nil
+}
+
 // plainList times a paginated LIST of every non-terminal pod, as any client would do it.
 func plainList(ctx context.Context, cp *controlplane.ControlPlane) (float64, error) {
 	cfg := *cp.Config
@@ -272,6 +302,43 @@ func modestPod(i, namespaces int) *corev1.Pod {
 func createDPA(ctx context.Context, dyn dynamic.Interface) error {
 	_, err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace("team-0").Create(ctx, testenv.DPA("team-0", "svc-000", "svc-000"), metav1.CreateOptions{})
 	return err
+}
+
+// requestsBy counts the requests from offset on in the audit log whose user agent starts with
+// userAgent, by "verb resource[/subresource]".
+func requestsBy(auditLog string, offset int64, userAgent string) (map[string]int, error) {
+	f, err := os.Open(auditLog)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	out, seen := map[string]int{}, map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev struct {
+			AuditID   string `json:"auditID"`
+			Verb      string `json:"verb"`
+			UserAgent string `json:"userAgent"`
+			ObjectRef *struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+			} `json:"objectRef"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) || ev.ObjectRef == nil {
+			continue
+		}
+		seen[ev.AuditID] = true
+		key := ev.Verb + " " + ev.ObjectRef.Resource
+		if ev.ObjectRef.Subresource != "" {
+			key += "/" + ev.ObjectRef.Subresource
+		}
+		out[key]++
+	}
+	return out, sc.Err()
 }
 
 func podRequests(auditLog string, offset int64, userAgent string) (lists, watches int, err error) {

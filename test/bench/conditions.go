@@ -31,7 +31,6 @@ import (
 	autoscalingimpl "github.com/lazyscale/lazyscale/comp/admission/autoscaling/impl"
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
-	"github.com/lazyscale/lazyscale/test/controlplane"
 	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
@@ -104,16 +103,11 @@ func apiserverCEL(ctx context.Context, kube kubernetes.Interface) (count, sumSec
 func runConditions(agent, out string) error {
 	const rounds, batch = 8, 40
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "lazyscale-bench-conditions-")
+	cp, kube, dyn, stopCluster, err := benchCluster(ctx, "conditions")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cp, kube, dyn, err := startCluster(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
-	if err != nil {
-		return err
-	}
-	defer cp.Stop()
+	defer stopCluster()
 	for ns, deploys := range map[string][]string{"shop": {"web", "batch"}, "other": {"api"}} {
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			return err

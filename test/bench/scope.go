@@ -281,21 +281,11 @@ func startScopeAgent(agent string, cp *controlplane.ControlPlane, env ...string)
 
 func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "lazyscale-bench-scope-")
+	cp, kube, dyn, stopCluster, err := scopeCluster(ctx, "scope", pods)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cp, kube, dyn, err := startCluster(ctx, controlplane.Options{Dir: dir, InstallCRDs: true})
-	if err != nil {
-		return err
-	}
-	defer cp.Stop()
-	began := time.Now()
-	if err := createScopePods(ctx, kube, pods); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "== %d pods in %d namespaces (made in %s)\n", pods, scopeNamespaces, time.Since(began).Round(time.Second))
+	defer stopCluster()
 	const idleGrace = "10s"
 	r := ScopeReport{Date: time.Now().UTC().Format(time.RFC3339), Pods: pods, Namespaces: scopeNamespaces, TargetPods: pods / scopeNamespaces, IdleGrace: idleGrace}
 	if r.NamespaceListMs, err = namespaceList(ctx, kube, scopeNS(0)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,10 @@ type registrar struct {
 	mu         sync.Mutex
 	wanted     map[string]bool
 	registered []string
+	// noConditions is set once the apiserver refused an entry for its scope's match
+	// conditions (an apiserver without them, or without the CEL functions they use): scoped
+	// entries then cover whole namespaces, for the process's life.
+	noConditions bool
 }
 
 // newRegistrar: changed is notified by whoever changes the CA; onWanted is called when an
@@ -193,6 +198,9 @@ func (r *registrar) reconcile(ctx context.Context) error {
 		var scope def.ScopeEntry
 		if s := w.Registration().Scope; s != nil {
 			scope = s.Entry()
+			if r.noConditions {
+				scope.Workloads, scope.Conditions = nil, nil
+			}
 			scoped[s] = scope
 			if len(scope.Namespaces) == 0 {
 				continue // no namespace to cover: no entry (an empty In is not a selector)
@@ -230,6 +238,15 @@ func (r *registrar) reconcile(ctx context.Context) error {
 		if !equality.Semantic.DeepEqual(cur, next) {
 			_, err = configs.Update(ctx, next, metav1.UpdateOptions{})
 		}
+	}
+	if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "matchConditions") && !r.noConditions && slices.ContainsFunc(desired, func(e admissionregistrationv1.MutatingWebhook) bool {
+		return len(e.MatchConditions) > 0
+	}) {
+		// Better every pod of the namespaces than no entry: a rollout waits for its entry.
+		r.log.Warn("the apiserver refused the webhook entry's match conditions; covering whole namespaces instead (admission.scope namespaces)",
+			zap.String("configuration", r.cfg.WebhookName), zap.Error(err))
+		r.noConditions = true
+		return r.reconcile(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("apply MutatingWebhookConfiguration %s: %w", r.cfg.WebhookName, err)

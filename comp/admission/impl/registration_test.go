@@ -9,9 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/lazyscale/lazyscale/comp/admission/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
@@ -126,4 +131,38 @@ func TestRegistrarAppliesWorkloadConditions(t *testing.T) {
 	assert.False(t, st.MatchesWorkloads)
 	assert.Equal(t, 3, st.Workloads)
 	assert.Equal(t, []string{"data", "shop"}, st.Namespaces)
+}
+
+// An apiserver that refuses the match conditions (one without them, or without the CEL
+// functions they use) gets an entry for whole namespaces instead: every pod of the namespaces
+// rather than none, and a rollout is not kept waiting.
+func TestRegistrarFallsBackWhenConditionsAreRefused(t *testing.T) {
+	kube := fake.NewClientset()
+	refuse := func(a k8stesting.Action) (bool, runtime.Object, error) {
+		obj := a.(k8stesting.CreateAction).GetObject().(*admissionregistrationv1.MutatingWebhookConfiguration)
+		if len(obj.Webhooks) > 0 && len(obj.Webhooks[0].MatchConditions) > 0 {
+			return true, nil, apierrors.NewInvalid(schema.GroupKind{Group: "admissionregistration.k8s.io", Kind: "MutatingWebhookConfiguration"}, obj.Name,
+				field.ErrorList{field.Invalid(field.NewPath("webhooks").Index(0).Child("matchConditions").Index(0).Child("expression"), "…", "undeclared reference to 'substring'")})
+		}
+		return false, nil, nil
+	}
+	kube.PrependReactor("create", "mutatingwebhookconfigurations", refuse)
+	scope := def.NewNamespaceScope()
+	scope.MatchWorkloads(10, func(ws []def.Workload) []admissionregistrationv1.MatchCondition {
+		return []admissionregistrationv1.MatchCondition{{Name: "w", Expression: "true"}}
+	})
+	cfg := configdef.Defaults().Admission
+	r := newRegistrar(kube, cfg, []def.Webhook{scopedWebhook{scope}}, func() []byte { return []byte("CA") }, newNotifier(), func() {}, zap.NewNop())
+	r.want("autoscaling")
+	web := def.Workload{Namespace: "shop", Kind: "Deployment", Name: "web"}
+	scope.Set([]def.Workload{web})
+	require.NoError(t, r.reconcile(context.Background()))
+	mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(context.Background(), cfg.WebhookName, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Len(t, mwc.Webhooks, 1)
+	assert.Empty(t, mwc.Webhooks[0].MatchConditions)
+	assert.Equal(t, []string{"shop"}, mwc.Webhooks[0].NamespaceSelector.MatchExpressions[1].Values)
+	assert.True(t, scope.Covers(web))
+	assert.True(t, scope.Covers(def.Workload{Namespace: "shop", Kind: "Deployment", Name: "batch"}), "the whole namespace")
+	assert.False(t, scope.Status().MatchesWorkloads)
 }

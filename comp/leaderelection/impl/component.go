@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -258,6 +259,9 @@ func (c *component) onNewLeader(identity string) {
 // observeLease records the outcome of a Lease request: a new error is logged once, with what
 // to check; a success after errors is logged too.
 func (c *component) observeLease(err error) {
+	if errors.Is(err, context.Canceled) {
+		return // the campaign is ending (shutdown, or nothing left to write): not the Lease's fault
+	}
 	msg := ""
 	if err != nil {
 		msg = err.Error()

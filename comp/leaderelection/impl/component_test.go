@@ -2,6 +2,8 @@ package impl
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,4 +178,14 @@ func TestReleasesTheLeaseWhenNoOneAsks(t *testing.T) {
 	_, ok = p.Comp.WaitForLeadership(ctx)
 	require.True(t, ok, "a new demand campaigns again")
 	assert.Equal(t, 2, p.Comp.Status().Transitions)
+}
+
+// A Lease request cut short because the campaign ends (shutdown, nothing left to write) is
+// not a Lease problem: it is neither shown nor logged as one.
+func TestCanceledLeaseRequestIsNotAnError(t *testing.T) {
+	c := &component{log: zap.NewNop()}
+	c.observeLease(fmt.Errorf("get lease: %w", context.Canceled))
+	assert.Empty(t, c.leaseErr)
+	c.observeLease(errors.New(`leases.coordination.k8s.io is forbidden`))
+	assert.Equal(t, `leases.coordination.k8s.io is forbidden`, c.leaseErr)
 }
