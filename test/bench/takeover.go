@@ -206,8 +206,8 @@ func renderTakeover(r *TakeoverReport) string {
 		return "\nNot measured yet: `make bench-takeover`.\n"
 	}
 	var w strings.Builder
-	fmt.Fprintf(&w, "\nRun %s: %s pods in %d namespaces, a DPA in each (the collection is cluster-wide), Lease %s, retry %s. Times from the leader's SIGKILL, when a DPA is created on a Deployment that had none.\n\n",
-		r.Date, thousands(r.Pods), r.Namespaces, r.LeaseDuration, r.RetryPeriod)
+	fmt.Fprintf(&w, "\nRun %s: %s pods in %d namespaces, a DPA in %d of them (the collection is cluster-wide), Lease %s, retry %s. Times from the leader's SIGKILL, when a DPA is created on a Deployment that had none.\n\n",
+		r.Date, thousands(r.Pods), r.Namespaces, r.Namespaces-2, r.LeaseDuration, r.RetryPeriod)
 	w.WriteString("| followers | follower holds | follower's Go heap | survivor holds the Lease | its pods synced | first action (that Deployment rolled out) | the survivor's requests until then |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Variants {
 		how := "no pods (default)"

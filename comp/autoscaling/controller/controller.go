@@ -215,7 +215,7 @@ func (c *Controller) runTerm(ctx context.Context) {
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "datadogpodautoscalers"})
 	c.queue.Store(&q)
-	for _, k := range c.view.Keys() {
+	for _, k := range c.view.KeysNewFirst() {
 		q.Add(k)
 	}
 	c.log.Info("DPA controller started", zap.Int("workers", c.cfg.NumWorkers), zap.Int("autoscalers", q.Len()))

@@ -177,3 +177,22 @@ func TestApplyRecommendationRecordsTheOriginalResources(t *testing.T) {
 	assert.Contains(t, pod.Annotations[v1alpha2.OriginalResourcesAnnotation], `"100m"`, "the first record stays")
 	assert.False(t, ApplyRecommendation(dpa, pod), "nothing left to change")
 }
+
+// A new leader's first pass starts with the DPAs no leader has reconciled yet.
+func TestKeysNewFirst(t *testing.T) {
+	v := New(nil, zap.NewNop())
+	for _, d := range []struct {
+		name string
+		seen bool
+	}{{"a", true}, {"b", false}, {"c", true}, {"d", false}} {
+		dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: d.name},
+			Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: d.name}}}
+		if d.seen {
+			dpa.Status.Conditions = []v1alpha2.DatadogPodAutoscalerCondition{{Type: v1alpha2.ConditionActive, Status: metav1.ConditionTrue}}
+		}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dpa)
+		require.NoError(t, err)
+		v.set(&unstructured.Unstructured{Object: u})
+	}
+	assert.Equal(t, []string{"shop/b", "shop/d", "shop/a", "shop/c"}, v.KeysNewFirst())
+}

@@ -242,6 +242,29 @@ func (v *View) Keys() []string {
 	return out
 }
 
+// KeysNewFirst returns the DPA keys, those no leader has reconciled yet (no condition) first:
+// a new leader's first pass then reaches a DPA created during the takeover before it checks
+// again the ones its predecessor handled.
+func (v *View) KeysNewFirst() []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]string, 0, len(v.byKey))
+	for k, dpa := range v.byKey {
+		if len(dpa.Status.Conditions) == 0 {
+			out = append(out, k)
+		}
+	}
+	seen := len(out)
+	for k, dpa := range v.byKey {
+		if len(dpa.Status.Conditions) > 0 {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out[:seen])
+	slices.Sort(out[seen:])
+	return out
+}
+
 // Count is how many DPAs the view holds.
 func (v *View) Count() int {
 	v.mu.RLock()
