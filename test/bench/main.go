@@ -137,6 +137,8 @@ func main() {
 	inScope := flag.String("in-scope", "docs/bench/results-scope.json", "the JSON report of a -scope run -render reads")
 	takeoverRun := flag.Bool("takeover", false, "the takeover run instead of the modes: -pods pods, a DPA per namespace, the leader killed, with and without pods on followers (issue 15)")
 	inTakeover := flag.String("in-takeover", "docs/bench/results-takeover.json", "the JSON report of a -takeover run -render reads")
+	flag.IntVar(&scopeNamespaces, "scope-namespaces", scopeNamespaces, "the namespaces the -scope and -takeover runs spread their pods over")
+	agentEnvList := flag.String("agent-env", "", "KEY=VALUE,... added to the environment of the agents of the -scope and -takeover runs")
 	conditions := flag.Bool("conditions", false, "the match-condition run instead of the modes: the autoscaling entry's variants, interleaved (issue 15)")
 	inConditions := flag.String("in-conditions", "docs/bench/results-conditions.json", "the JSON report of a -conditions run -render reads")
 	inModest := flag.String("in-modest", "docs/bench/results-modest.json", "the JSON report of a -pod-shape modest run -render reads")
@@ -210,6 +212,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *agentEnvList != "" {
+		agentEnv = strings.Split(*agentEnvList, ",")
 	}
 	if *takeoverRun {
 		if err := runTakeover(sizes[len(sizes)-1], *agent, *out); err != nil {

@@ -186,10 +186,15 @@ func TestUninstallLeavesNoWebhook(t *testing.T) {
 	}, testenv.WaitFor, 100*time.Millisecond, "registered, owned; logs:\n%s", logs)
 	kill()
 
-	// The agent is gone: with failurePolicy Fail its webhook now refuses pods.
+	// The agent is gone: with failurePolicy Fail its webhook now refuses the pods it is sent,
+	// those of the autoscaled Deployment (admission.scope workloads).
+	cartPod := func(name string) error {
+		_, err := e.CreatePod("shop", name, map[string]string{"pod-template-hash": "5d8f7c"},
+			metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "cart-5d8f7c", UID: "u", Controller: testenv.Ptr(true)})
+		return err
+	}
 	require.Eventually(t, func() bool {
-		_, err := e.CreatePod("shop", "probe-"+strconv.Itoa(int(time.Now().UnixNano()%1e6)), nil,
-			metav1.OwnerReference{APIVersion: "v1", Kind: "ReplicationController", Name: "x", UID: "u"})
+		err := cartPod("probe-" + strconv.Itoa(int(time.Now().UnixNano()%1e6)))
 		return err != nil && strings.Contains(err.Error(), "failed calling webhook")
 	}, testenv.WaitFor, 200*time.Millisecond, "the leftover webhook blocks pods")
 
@@ -198,6 +203,5 @@ func TestUninstallLeavesNoWebhook(t *testing.T) {
 		_, err := mwcs.Get(ctx, "lazyscale-webhook", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}, testenv.WaitFor, 200*time.Millisecond, "the garbage collector deleted the webhook configuration")
-	_, err = e.CreatePod("shop", "after-uninstall", nil, metav1.OwnerReference{APIVersion: "v1", Kind: "ReplicationController", Name: "x", UID: "u"})
-	assert.NoError(t, err, "pods are created again")
+	assert.NoError(t, cartPod("after-uninstall"), "pods are created again")
 }

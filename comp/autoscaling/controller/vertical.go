@@ -123,6 +123,7 @@ func (c *Controller) applyVertical(ctx context.Context, dpa *v1alpha2.DatadogPod
 	}
 	st := dpa.Status.Vertical
 	now := c.now()
+	st.LastAction = rolloutFromTemplate(st.LastAction, w.template, version)
 	last := st.LastAction
 	rolledOut := last != nil && last.Version == version && last.Type == reasonRolloutTriggered
 	if inPlace(dpa) && !rolledOut {
@@ -199,6 +200,22 @@ func (c *Controller) published(dpa *v1alpha2.DatadogPodAutoscaler, version, acti
 	c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, true, reasonRolloutPending,
 		"recommendation "+version+" is written to the status first, for the webhooks; the "+action+" follows")
 	return false
+}
+
+// rolloutFromTemplate returns the last vertical action, or the rollout the target's pod template
+// records when it is newer: the template names the recommendation and when it was rolled out
+// (RolloutAtAnnotation), and it is read fresh from the apiserver, where the status comes from
+// the view. Right after a rollout the view may not hold the status that records it yet (or the
+// leader that made it died before writing it): acting on the view alone would roll out again.
+func rolloutFromTemplate(last *v1alpha2.DatadogPodAutoscalerVerticalAction, template *corev1.PodTemplateSpec, version string) *v1alpha2.DatadogPodAutoscalerVerticalAction {
+	if template == nil || template.Annotations[v1alpha2.RecommendationIDAnnotation] != version {
+		return last
+	}
+	at, err := time.Parse(time.RFC3339, template.Annotations[v1alpha2.RolloutAtAnnotation])
+	if err != nil || (last != nil && !last.Time.Time.Before(at)) {
+		return last
+	}
+	return &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(at), Version: version, Type: reasonRolloutTriggered}
 }
 
 func stableRolloutMessage(d rolloutDecision, interval time.Duration) string {

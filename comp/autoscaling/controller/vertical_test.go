@@ -64,6 +64,32 @@ func TestRecommendationVersionIsStable(t *testing.T) {
 	assert.NotEqual(t, recommendationVersion(a, false), recommendationVersion(c, false))
 }
 
+// Right after a rollout the view may still hold the status without it: the template, read
+// fresh, says the rollout happened, and nothing rolls out a second time.
+func TestRolloutFromTemplate(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	tmpl := func(recID, at string) *corev1.PodTemplateSpec {
+		return &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
+			v1alpha2.RecommendationIDAnnotation: recID, v1alpha2.RolloutAtAnnotation: at}}}
+	}
+	lagging := podwatcher.Counts{Current: 6, ByRecID: map[string]int32{"v0": 6}}
+
+	last := rolloutFromTemplate(nil, tmpl("v1", now.Format(time.RFC3339)), "v1")
+	require.NotNil(t, last, "the template's rollout stands for the status not seen yet")
+	assert.Equal(t, reasonRolloutTriggered, last.Type)
+	d := decideRollout("v1", "v1", lagging, last, 10*time.Minute, now)
+	assert.False(t, d.Trigger, "in progress, not stalled: %s", d.Reason)
+	assert.Equal(t, 10*time.Minute, d.Retry)
+
+	older := &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Add(-time.Hour)), Version: "v0", Type: reasonRolloutTriggered}
+	assert.Equal(t, metav1.NewTime(now), rolloutFromTemplate(older, tmpl("v1", now.Format(time.RFC3339)), "v1").Time, "a newer rollout in the template wins")
+	newer := &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Add(time.Minute)), Version: "v1", Type: actionResizeTriggered}
+	assert.Same(t, newer, rolloutFromTemplate(newer, tmpl("v1", now.Format(time.RFC3339)), "v1"), "a newer action in the status wins")
+	assert.Nil(t, rolloutFromTemplate(nil, tmpl("v0", now.Format(time.RFC3339)), "v1"), "another recommendation's rollout")
+	assert.Nil(t, rolloutFromTemplate(nil, tmpl("v1", "yesterday"), "v1"), "no usable time")
+	assert.Nil(t, rolloutFromTemplate(nil, nil, "v1"), "a kind read through /scale has no template")
+}
+
 func TestDecideRollout(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	at := func(ago time.Duration) *v1alpha2.DatadogPodAutoscalerVerticalAction {
