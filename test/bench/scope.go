@@ -59,9 +59,11 @@ type ScopeReport struct {
 	AfterRSSBytes    float64 `json:"after_rss_bytes"`
 	PodsHeld         int     `json:"pods_held"`
 	// SyncMs is DPA created -> pod collection synced (the agent's timestamp); NamespaceListMs
-	// a plain paginated LIST of the DPA's namespace.
-	SyncMs          float64 `json:"sync_ms"`
-	NamespaceListMs float64 `json:"namespace_list_ms"`
+	// the median of plain paginated LISTs of the DPA's namespace (NamespaceLists: two before
+	// the agent starts, three once it has synced: one LIST varies by 2x here).
+	SyncMs          float64   `json:"sync_ms"`
+	NamespaceListMs float64   `json:"namespace_list_ms"`
+	NamespaceLists  []float64 `json:"namespace_lists_ms,omitempty"`
 	// The parts of SyncMs: DPA created -> gate opened, and the collection's own start -> synced.
 	GateOpenMs float64 `json:"gate_open_ms"`
 	CollectMs  float64 `json:"collect_ms"`
@@ -299,7 +301,17 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 	defer stopCluster()
 	const idleGrace = "10s"
 	r := ScopeReport{Date: time.Now().UTC().Format(time.RFC3339), Pods: pods, Namespaces: scopeNamespaces, TargetPods: pods / scopeNamespaces, IdleGrace: idleGrace, AgentEnv: agentEnv}
-	if r.NamespaceListMs, err = namespaceList(ctx, kube, scopeNS(0)); err != nil {
+	listNamespace := func(n int) error {
+		for range n {
+			ms, err := namespaceList(ctx, kube, scopeNS(0))
+			if err != nil {
+				return err
+			}
+			r.NamespaceLists = append(r.NamespaceLists, ms)
+		}
+		return nil
+	}
+	if err := listNamespace(2); err != nil {
 		return err
 	}
 
@@ -343,6 +355,10 @@ func runScope(pods int, agent, out, plots string, settle time.Duration) error {
 		return fmt.Errorf("pod collection never synced: %w", err)
 	}
 	r.SyncMs = float64(synced.Sub(start).Microseconds()) / 1000
+	if err := listNamespace(3); err != nil {
+		return err
+	}
+	r.NamespaceListMs = latencyOf(r.NamespaceLists).P50Ms
 	if d, ok := a.status(); ok {
 		if !d.Gate.OpenedAt.IsZero() {
 			r.GateOpenMs = float64(d.Gate.OpenedAt.Sub(start).Microseconds()) / 1000
@@ -480,7 +496,7 @@ func renderScope(r *ScopeReport) string {
 	if r.CollectMs > 0 {
 		parts = fmt.Sprintf(" (the gate open at %.0f ms; the collection's own list %.0f ms)", r.GateOpenMs, r.CollectMs)
 	}
-	fmt.Fprintf(&w, "| DPA → pods synced | ≤ 1.5 × a plain LIST of that namespace | %.0f / %.0f ms = %.2f%s | %s |\n", r.SyncMs, r.NamespaceListMs, ratio, parts, metOrMissed(ratio <= 1.5))
+	fmt.Fprintf(&w, "| DPA → pods synced | ≤ 1.5 × a plain LIST of that namespace | %.0f / %.0f ms = %.2f%s | %s |\n", r.SyncMs, r.NamespaceListMs, ratio, parts+listRuns(r.NamespaceLists), metOrMissed(ratio <= 1.5))
 	fmt.Fprintf(&w, "| webhook calls while %d pods are created in the other %d namespaces | 0 | %d | %s |\n", r.OtherCreate.Count, r.Namespaces-1, r.OtherCalls, metOrMissed(r.OtherCalls == 0))
 	cr := r.OtherCreate.P50Ms / r.BaselineCreate.P50Ms
 	fmt.Fprintf(&w, "| pod-create latency there vs without lazyscale's entry (%d creations each, in alternating batches), p50 | ≤ 1.05 | %.2f / %.2f ms = %.2f | %s |\n",
@@ -512,4 +528,16 @@ func readJSON[T any](path string) (*T, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// listRuns describes the LISTs a median was taken of.
+func listRuns(runs []float64) string {
+	if len(runs) < 2 {
+		return ""
+	}
+	parts := make([]string, len(runs))
+	for i, v := range runs {
+		parts[i] = fmt.Sprintf("%.0f", v)
+	}
+	return "; the LIST is the median of " + strings.Join(parts, ", ") + " ms"
 }
