@@ -304,79 +304,73 @@ func createDPA(ctx context.Context, dyn dynamic.Interface) error {
 	return err
 }
 
-// requestsBy counts the requests from offset on in the audit log whose user agent starts with
-// userAgent, by "verb resource[/subresource]".
-func requestsBy(auditLog string, offset int64, userAgent string) (map[string]int, error) {
-	f, err := os.Open(auditLog)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil, err
-	}
-	out, seen := map[string]int{}, map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var ev struct {
-			AuditID   string `json:"auditID"`
-			Verb      string `json:"verb"`
-			UserAgent string `json:"userAgent"`
-			ObjectRef *struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) || ev.ObjectRef == nil {
-			continue
-		}
-		seen[ev.AuditID] = true
-		key := ev.Verb + " " + ev.ObjectRef.Resource
-		if ev.ObjectRef.Subresource != "" {
-			key += "/" + ev.ObjectRef.Subresource
-		}
-		out[key]++
-	}
-	return out, sc.Err()
+// auditEvent is what the bench reads of an audit log entry.
+type auditEvent struct {
+	AuditID   string `json:"auditID"`
+	Verb      string `json:"verb"`
+	UserAgent string `json:"userAgent"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		APIGroup    string `json:"apiGroup"`
+	} `json:"objectRef"`
 }
 
-func podRequests(auditLog string, offset int64, userAgent string) (lists, watches int, err error) {
+// eachRequest calls fn once per request (an audit ID has one entry per stage) from offset on
+// in the audit log, for the requests on an object whose user agent starts with userAgent.
+func eachRequest(auditLog string, offset int64, userAgent string, fn func(auditEvent)) error {
 	f, err := os.Open(auditLog)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer f.Close()
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return 0, 0, err
+		return err
 	}
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		var ev struct {
-			AuditID   string `json:"auditID"`
-			Verb      string `json:"verb"`
-			UserAgent string `json:"userAgent"`
-			ObjectRef *struct {
-				Resource string `json:"resource"`
-				APIGroup string `json:"apiGroup"`
-			} `json:"objectRef"`
-		}
-		// Core pods only: the local recommender's PodMetrics lists are "pods" of metrics.k8s.io.
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) ||
-			ev.ObjectRef == nil || ev.ObjectRef.Resource != "pods" || ev.ObjectRef.APIGroup != "" {
+		var ev auditEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || seen[ev.AuditID] || !strings.HasPrefix(ev.UserAgent, userAgent) || ev.ObjectRef == nil {
 			continue
 		}
 		seen[ev.AuditID] = true
+		fn(ev)
+	}
+	return sc.Err()
+}
+
+// requestsBy counts the requests from offset on in the audit log whose user agent starts with
+// userAgent, by "verb resource[/subresource]".
+func requestsBy(auditLog string, offset int64, userAgent string) (map[string]int, error) {
+	out := map[string]int{}
+	err := eachRequest(auditLog, offset, userAgent, func(ev auditEvent) {
+		key := ev.Verb + " " + ev.ObjectRef.Resource
+		if ev.ObjectRef.Subresource != "" {
+			key += "/" + ev.ObjectRef.Subresource
+		}
+		out[key]++
+	})
+	return out, err
+}
+
+// podRequests counts the LIST and WATCH requests on core pods from offset on in the audit log
+// whose user agent starts with userAgent.
+func podRequests(auditLog string, offset int64, userAgent string) (lists, watches int, err error) {
+	err = eachRequest(auditLog, offset, userAgent, func(ev auditEvent) {
+		// Core pods only: the local recommender's PodMetrics lists are "pods" of metrics.k8s.io.
+		if ev.ObjectRef.Resource != "pods" || ev.ObjectRef.APIGroup != "" {
+			return
+		}
 		switch ev.Verb {
 		case "list":
 			lists++
 		case "watch":
 			watches++
 		}
-	}
-	return lists, watches, sc.Err()
+	})
+	return lists, watches, err
 }
 
 func fileSize(path string) (int64, error) {
