@@ -80,12 +80,7 @@ type ScopeEntry struct {
 func (s *NamespaceScope) Entry() ScopeEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var e ScopeEntry
-	for _, w := range s.wanted {
-		if n := len(e.Namespaces); n == 0 || e.Namespaces[n-1] != w.Namespace {
-			e.Namespaces = append(e.Namespaces, w.Namespace) // wanted is sorted by namespace first
-		}
-	}
+	e := ScopeEntry{Namespaces: s.namespacesLocked()}
 	if s.conditions != nil && len(s.wanted) > 0 && len(s.wanted) <= s.maxMatched {
 		e.Workloads = slices.Clone(s.wanted)
 		e.Conditions = s.conditions(e.Workloads)
@@ -120,13 +115,19 @@ func (s *NamespaceScope) Status() *ScopeStatus {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &ScopeStatus{Workloads: len(s.wanted), Covered: len(s.applied), MatchesWorkloads: s.appliedWork != nil}
+	return &ScopeStatus{Namespaces: s.namespacesLocked(), Workloads: len(s.wanted), Covered: len(s.applied), MatchesWorkloads: s.appliedWork != nil}
+}
+
+// namespacesLocked returns the wanted workloads' namespaces, sorted (wanted is sorted by
+// namespace first).
+func (s *NamespaceScope) namespacesLocked() []string {
+	var out []string
 	for _, w := range s.wanted {
-		if n := len(st.Namespaces); n == 0 || st.Namespaces[n-1] != w.Namespace {
-			st.Namespaces = append(st.Namespaces, w.Namespace)
+		if n := len(out); n == 0 || out[n-1] != w.Namespace {
+			out = append(out, w.Namespace)
 		}
 	}
-	return st
+	return out
 }
 
 // Covers reports whether the applied entry sends the workload's new pods to the webhook.

@@ -248,21 +248,17 @@ func (v *View) Keys() []string {
 func (v *View) KeysNewFirst() []string {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := make([]string, 0, len(v.byKey))
+	var unseen, seen []string
 	for k, dpa := range v.byKey {
 		if len(dpa.Status.Conditions) == 0 {
-			out = append(out, k)
+			unseen = append(unseen, k)
+		} else {
+			seen = append(seen, k)
 		}
 	}
-	seen := len(out)
-	for k, dpa := range v.byKey {
-		if len(dpa.Status.Conditions) > 0 {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out[:seen])
-	slices.Sort(out[seen:])
-	return out
+	slices.Sort(unseen)
+	slices.Sort(seen)
+	return append(unseen, seen...)
 }
 
 // Count is how many DPAs the view holds.
