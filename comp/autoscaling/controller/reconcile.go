@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,7 +54,18 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	dpa := cached.DeepCopy()
 	after, evalErr := c.evaluate(ctx, key, dpa)
 	if !equality.Semantic.DeepEqual(cached.Status, dpa.Status) {
-		if err := c.writeStatus(ctx, dpa); err != nil {
+		err := c.writeStatus(ctx, dpa)
+		switch {
+		case apierrors.IsNotFound(err):
+			// Deleted while it was evaluated: its deletion is on its way through the informer
+			// and will forget it. Nothing to retry, nothing to warn about.
+			c.log.Debug("DPA deleted before its status was written", zap.String("dpa", key))
+			return 0, nil
+		case apierrors.IsConflict(err):
+			// A newer DPA is on its way through the informer, which queues it again.
+			c.log.Debug("DPA changed before its status was written; the newer one is queued", zap.String("dpa", key))
+			return 0, nil
+		case err != nil:
 			return 0, errors.Join(evalErr, err)
 		}
 	}

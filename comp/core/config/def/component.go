@@ -247,6 +247,8 @@ type PodCollectionConfig struct {
 	// paginated LIST. On by default: one request instead of one per page, a lower peak, and
 	// the apiserver serves it from its watch cache without building list responses. An
 	// apiserver that refuses it gets a paginated LIST instead. See docs/benchmarks.md.
+	// It applies to the cluster-wide collection only: a namespace's collection always pages,
+	// because the apiserver walks its whole cache to answer a namespace's streaming list.
 	WatchList bool `json:"watch_list"`
 	// PageSize is the LIST page size when WatchList is off.
 	PageSize int64 `json:"page_size"`

@@ -127,6 +127,15 @@ func (c *collector) startRun(ctx context.Context, namespace string) *run {
 	store := &podStore{wm: c.wm, namespace: namespace, onSynced: func() { c.synced(r, time.Since(began)) }}
 	lw := *c.lw
 	lw.namespace = namespace
+	if namespace != "" {
+		// A namespace pages through LIST, whatever watch_list says. The apiserver answers a
+		// streaming list (sendInitialEvents) by walking every object of the resource in its
+		// watch cache and filtering each for the watcher (k8s.io/apiserver 0.37,
+		// getIntervalFromStoreLocked lists the prefix ""), so one namespace's initial sync would
+		// cost as much as the whole cluster's, once per namespace watched. A LIST is served
+		// from the same cache by the namespace's key prefix.
+		lw.watchList = false
+	}
 	name := "lazyscale-pods"
 	if namespace != "" {
 		name += "-" + namespace
@@ -177,7 +186,7 @@ func (c *collector) synced(r *run, took time.Duration) {
 		c.sync.Namespaces[r.namespace] = true
 	}
 	c.log.Info("pod collection synced", zap.String("namespace", r.namespace), zap.Bool("cluster_wide", r.namespace == ""),
-		zap.Int("pods", c.wm.Count(wmdef.KindPod)), zap.Duration("took", took), zap.Bool("watch_list", c.lw.watchList))
+		zap.Int("pods", c.wm.Count(wmdef.KindPod)), zap.Duration("took", took), zap.Bool("watch_list", c.lw.watchList && r.namespace == ""))
 	c.publishLocked()
 }
 

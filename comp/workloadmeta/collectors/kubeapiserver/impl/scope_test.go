@@ -177,3 +177,38 @@ func TestScopedCollection(t *testing.T) {
 
 	require.NoError(t, c.Stop(context.Background()))
 }
+
+// TestNamespaceCollectionPages: with watch_list on, a namespace's collection still pages
+// through LIST (the apiserver would walk its whole cache for a namespace's streaming list),
+// while the cluster-wide collection streams.
+func TestNamespaceCollectionPages(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kube := fake.NewClientset(slimPod("a", "p1"), slimPod("b", "p2"))
+	store, err := wmimpl.NewComponent(wmimpl.Requires{Logger: zaptest.NewLogger(t), Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	defer func() { _ = store.Stop(context.Background()) }()
+	cfg := configdef.Defaults()
+	require.True(t, cfg.Workloadmeta.Pods.WatchList, "the default streams")
+	scope := &testScope{ns: []string{"a"}}
+	gate := newOneTermGate()
+	c, err := NewComponent(Requires{Config: staticConfig(cfg), Logger: zaptest.NewLogger(t), Kube: kube, Gate: gate, Store: store.Comp, Scope: scope})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx))
+	// The fake cannot stream an initial list: had the namespace's reflector tried, it would
+	// not sync within the wait.
+	require.True(t, store.Comp.WaitForCollectionState(ctx, wmdef.KindPod, wmdef.StateSynced))
+	assert.Equal(t, []string{"a/p1"}, held(store.Comp))
+	var lists []string
+	for _, a := range kube.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" {
+			lists = append(lists, a.GetNamespace())
+		}
+	}
+	assert.Equal(t, []string{"a"}, lists, "one LIST of the namespace's pods")
+	gate.Close()
+	require.True(t, store.Comp.WaitForCollectionState(ctx, wmdef.KindPod, wmdef.StateDormant))
+	require.NoError(t, c.Stop(context.Background()))
+
+}
