@@ -67,6 +67,7 @@ func Core() fx.Option {
 // behind the gate.
 func Feature() fx.Option {
 	return fx.Options(
+		telemetryfx.Metrics(),
 		leaderelectionfx.Module(),
 		dpacachefx.Module(),
 		gatefx.Module(),

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/zapr"
 	"github.com/spf13/cobra"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -21,6 +20,7 @@ import (
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	configimpl "github.com/lazyscale/lazyscale/comp/core/config/impl"
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
+	logimpl "github.com/lazyscale/lazyscale/comp/core/log/impl"
 	"github.com/lazyscale/lazyscale/comp/core/version"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/fxutil"
@@ -145,7 +145,7 @@ func AgentOptions(params configdef.Params) fx.Option {
 		lazyscale.Bundle(),
 		logfx.FxEvents(),
 		// client-go logs through klog; send it to the agent's logger, once per process.
-		fx.Invoke(func(l *zap.Logger) { klog.SetLogger(zapr.NewLogger(l.Named("client-go"))) }),
+		fx.Invoke(func(l *zap.Logger) { klog.SetLogger(logimpl.ClientGo(l.Named("client-go"))) }),
 	)
 }
 

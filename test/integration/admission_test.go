@@ -47,7 +47,7 @@ func (a *agent) webhookCalls() int {
 	_, body := a.get("/metrics")
 	n := 0
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, `lazyscale_admission_webhook_requests_total{result=`) && strings.Contains(line, `webhook="autoscaling"`) {
+		if strings.HasPrefix(line, `lazyscale_admission_webhook_requests_total{`) && strings.Contains(line, `webhook="autoscaling"`) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			n += int(v)
@@ -56,8 +56,13 @@ func (a *agent) webhookCalls() int {
 	return n
 }
 
-func (a *agent) webhookResults(result string) string {
-	return a.metric(fmt.Sprintf(`lazyscale_admission_webhook_requests_total{result=%q,webhook="autoscaling"}`, result))
+// webhookResults is the count of the autoscaling webhook's answers with one outcome.
+func (a *agent) webhookResults(outcome string) string {
+	result := "success"
+	if outcome == "error" || outcome == "bad_request" {
+		result = "error"
+	}
+	return a.metric(fmt.Sprintf(`lazyscale_admission_webhook_requests_total{outcome=%q,result=%q,webhook="autoscaling"}`, outcome, result))
 }
 
 func (e *env) podAnnotation(ns, name string) string {
@@ -121,7 +126,7 @@ func TestLazyRegistration(t *testing.T) {
 	assert.True(t, wh.Registered["autoscaling"])
 	require.NotNil(t, wh.Certificate)
 	assert.False(t, wh.Certificate.NotAfter.IsZero())
-	assert.NotEmpty(t, a.webhookResults("patched"))
+	assert.NotContains(t, []string{"", "0"}, a.webhookResults("patched"), "counted as patched")
 }
 
 func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
@@ -140,7 +145,7 @@ func TestAlwaysRegisteredWithGateClosed(t *testing.T) {
 		created = p
 		return a.webhookCalls() > 0
 	}, waitFor, 200*time.Millisecond, "the apiserver never called the webhook")
-	assert.NotEmpty(t, a.webhookResults("skipped"), "answered on the fast path")
+	assert.NotContains(t, []string{"", "0"}, a.webhookResults("skipped"), "answered on the fast path")
 	assert.Empty(t, created.Annotations[v1alpha2.AutoscalerIDAnnotation], "stored unchanged")
 	assert.Equal(t, map[string]string{"example.com/unrelated": "dropped", v1alpha2.RecommendationIDAnnotation: "r1"}, created.Annotations)
 	assert.False(t, a.webhook.PatcherInstalled())

@@ -64,8 +64,9 @@ type Response struct {
 	Warnings []string
 	// Result explains a denial.
 	Result *metav1.Status
-	// Outcome labels the request in lazyscale_admission_webhook_requests_total{result}:
-	// "patched", "unchanged", "skipped" (fast path), "error" (answered allowed after a failure).
+	// Outcome labels the request in lazyscale_admission_webhook_requests_total{outcome}:
+	// "patched", "unchanged", "skipped" (fast path), "error" (answered allowed after a failure);
+	// its result label is success for the first three, error for the last.
 	Outcome string
 }
 

@@ -76,8 +76,19 @@ func NewComponent(reqs Requires) (Provides, error) {
 			return nil
 		}, Stop: s.routines.Stop, FillStatus: s.fillStatus}, nil
 	}
-	m, err := newMetrics(reqs.Registerer)
+	m, err := newMetrics(reqs.Registerer, time.Duration(cfg.TimeoutSeconds)*time.Second)
 	if err != nil {
+		return Provides{}, fmt.Errorf("register admission metrics: %w", err)
+	}
+	if err := reqs.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lazyscale_admission_certificate_not_after_timestamp_seconds",
+		Help: "When the serving certificate the admission server presents expires (Unix time); 0 before it has one.",
+	}, func() float64 {
+		if na := s.CertificateNotAfter(); !na.IsZero() {
+			return float64(na.Unix())
+		}
+		return 0
+	})); err != nil {
 		return Provides{}, fmt.Errorf("register admission metrics: %w", err)
 	}
 	mux := http.NewServeMux()

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/comp/admission/def"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 )
 
 // maxBody caps a review. The apiserver's own request limit is 3 MiB; 4 MiB leaves room for the
@@ -39,9 +40,12 @@ type metrics struct {
 	handshakes prometheus.Counter
 }
 
-// outcomes are the result label values; their counters are resolved once per webhook so the
-// hot path does no label hashing.
-var outcomes = []string{"patched", "unchanged", "skipped", "error", "bad_request"}
+// outcomes are the outcome label values; each webhook's counters are resolved once so the hot
+// path does no label hashing. The result label says success or error, as on every counter.
+var outcomes = map[string]string{
+	"patched": telemetry.ResultSuccess, "unchanged": telemetry.ResultSuccess, "skipped": telemetry.ResultSuccess,
+	"error": telemetry.ResultError, "bad_request": telemetry.ResultError,
+}
 
 // webhookMetrics are one webhook's resolved series.
 type webhookMetrics struct {
@@ -51,8 +55,8 @@ type webhookMetrics struct {
 
 func (m *metrics) forWebhook(name string) *webhookMetrics {
 	wm := &webhookMetrics{results: map[string]prometheus.Counter{}, duration: m.duration.WithLabelValues(name)}
-	for _, o := range outcomes {
-		wm.results[o] = m.requests.WithLabelValues(name, o)
+	for o, r := range outcomes {
+		wm.results[o] = m.requests.WithLabelValues(name, o, r)
 	}
 	return wm
 }
@@ -65,16 +69,29 @@ func (wm *webhookMetrics) count(outcome string) {
 	c.Inc()
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// durationBuckets go from 100 µs to the webhook's timeout (the apiserver gives up there, so
+// slower answers are all failures to it).
+func durationBuckets(timeout time.Duration) []float64 {
+	b := []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30}
+	limit := timeout.Seconds()
+	for i, v := range b {
+		if v >= limit {
+			return append(b[:i:i], limit)
+		}
+	}
+	return b
+}
+
+func newMetrics(reg prometheus.Registerer, timeout time.Duration) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lazyscale_admission_webhook_requests_total",
-			Help: "Admission reviews answered, by webhook and result (patched, unchanged, skipped, error, bad_request).",
-		}, []string{"webhook", "result"}),
+			Help: "Admission reviews answered, by webhook, outcome (patched, unchanged, skipped, error, bad_request) and result (success, error).",
+		}, []string{"webhook", "outcome", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lazyscale_admission_webhook_duration_seconds",
-			Help:    "Time to answer an admission review, by webhook.",
-			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+			Help:    "Time to answer an admission review, by webhook; the last bucket is the webhook's timeout.",
+			Buckets: durationBuckets(timeout),
 		}, []string{"webhook"}),
 	}
 	m.handshakes = prometheus.NewCounter(prometheus.CounterOpts{

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +47,7 @@ type closedGate struct{ gatedef.Component }
 func (closedGate) Opened() <-chan struct{} { return make(chan struct{}) }
 
 func newHandler(t testing.TB, w def.Webhook) http.Handler {
-	m, err := newMetrics(prometheus.NewRegistry())
+	m, err := newMetrics(prometheus.NewRegistry(), 5*time.Second)
 	require.NoError(t, err)
 	return &reviewHandler{webhook: w, log: zap.NewNop(), metrics: m.forWebhook(w.Name())}
 }
@@ -258,5 +260,17 @@ func TestReadEnvelope(t *testing.T) {
 				assert.Equal(t, tt.uid, env.Request.UID)
 			}
 		})
+	}
+}
+
+func TestDurationBucketsEndAtTheTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		last    float64
+	}{{time.Second, 1}, {5 * time.Second, 5}, {7 * time.Second, 7}, {30 * time.Second, 30}} {
+		b := durationBuckets(tc.timeout)
+		assert.Equal(t, tc.last, b[len(b)-1], "timeout %s", tc.timeout)
+		assert.True(t, slices.IsSorted(b))
+		assert.Equal(t, 0.0001, b[0])
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
@@ -69,22 +70,29 @@ type Metrics struct {
 	reconciles *prometheus.CounterVec
 	rollouts   *prometheus.CounterVec
 	scalings   *prometheus.CounterVec
+	duration   prometheus.Histogram
 }
 
-// NewMetrics registers the controller's counters on reg.
+// NewMetrics registers the controller's counters on reg, each at 0 for both results.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_reconciles_total", Help: "DPA reconciliations by result.",
-		}, []string{"result"}),
-		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_vertical_rollouts_total", Help: "Vertical rollouts triggered, by result.",
-		}, []string{"result"}),
-		scalings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result.",
-		}, []string{"result"}),
+		reconciles: telemetry.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_reconciles_total", Help: "DPA reconciliations by result (success, error).",
+		}, []string{"result"}, telemetry.Results),
+		rollouts: telemetry.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_vertical_rollouts_total", Help: "Vertical rollouts triggered, by result (success, error).",
+		}, []string{"result"}, telemetry.Results),
+		scalings: telemetry.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_horizontal_scalings_total", Help: "Horizontal scalings through /scale, by result (success, error).",
+		}, []string{"result"}, telemetry.Results),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lazyscale_autoscaling_reconcile_duration_seconds",
+			Help: "Time to reconcile one DPA: its recommendation sources, its actions and its status write.",
+			// From a reconcile answered from caches to one waiting on a slow recommender.
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.reconciles, m.rollouts, m.scalings} {
+	for _, c := range []prometheus.Collector{m.reconciles, m.rollouts, m.scalings, m.duration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register DPA controller metrics: %w", err)
 		}
@@ -239,16 +247,17 @@ func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 		return false
 	}
 	defer q.Done(key)
+	began := time.Now()
 	after, err := c.reconcile(ctx, key)
+	c.metrics.duration.Observe(time.Since(began).Seconds())
+	c.metrics.reconciles.WithLabelValues(telemetry.Result(err)).Inc()
 	if err != nil {
-		c.metrics.reconciles.WithLabelValues("error").Inc()
 		if ctx.Err() == nil {
 			c.log.Warn("reconcile failed; retrying", zap.String("dpa", key), zap.Error(err))
 			q.AddRateLimited(key)
 		}
 		return true
 	}
-	c.metrics.reconciles.WithLabelValues("ok").Inc()
 	q.Forget(key)
 	if after > 0 {
 		q.AddAfter(key, after)

@@ -16,6 +16,7 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 )
 
 // A direction whose policy the DPA does not set has no rules and no stabilization window: the
@@ -312,12 +313,12 @@ func (c *Controller) horizontal(ctx context.Context, key string, dpa *v1alpha2.D
 	from := sc.Spec.Replicas
 	sc.Spec.Replicas = d.Desired
 	if _, err := c.scales.Scales(dpa.Namespace).Update(ctx, gr, sc, metav1.UpdateOptions{FieldManager: apiobject.FieldManager}); err != nil {
-		c.metrics.scalings.WithLabelValues("failure").Inc()
+		c.metrics.scalings.WithLabelValues(telemetry.ResultError).Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedScale", "scale %s %s from %d to %d failed: %v", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, err)
 		c.setCondition(dpa, v1alpha2.ConditionHorizontalAbleToScale, false, "FailedScale", err.Error())
 		return fmt.Errorf("scale %s: %w", key, err)
 	}
-	c.metrics.scalings.WithLabelValues("success").Inc()
+	c.metrics.scalings.WithLabelValues(telemetry.ResultSuccess).Inc()
 	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulScale", "scaled %s %s from %d to %d (recommended %d)", dpa.Spec.TargetRef.Kind, dpa.Spec.TargetRef.Name, from, d.Desired, *rec.Replicas)
 	c.log.Info("scaled", zap.String("dpa", key), zap.Int32("from", from), zap.Int32("to", d.Desired), zap.String("limited", d.Limited))
 	action := v1alpha2.DatadogPodAutoscalerHorizontalAction{Time: metav1.NewTime(now.Truncate(time.Second)), FromReplicas: from,

@@ -22,6 +22,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 )
 
 // recommendVertical constrains the winning vertical values and records them in status. It
@@ -168,12 +169,12 @@ func (c *Controller) rollout(ctx context.Context, dpa *v1alpha2.DatadogPodAutosc
 		return publishRetry, nil
 	}
 	if err := c.triggerRollout(ctx, target, version, now); err != nil {
-		c.metrics.rollouts.WithLabelValues("failure").Inc()
+		c.metrics.rollouts.WithLabelValues(telemetry.ResultError).Inc()
 		c.recorder.Eventf(dpa, corev1.EventTypeWarning, "FailedTriggerRollout", "rollout of %s %s for recommendation %s failed: %v", target.Kind, target.Name, version, err)
 		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToApply, false, reasonRolloutFailed, err.Error())
 		return 0, fmt.Errorf("rollout %s: %w", target, err)
 	}
-	c.metrics.rollouts.WithLabelValues("success").Inc()
+	c.metrics.rollouts.WithLabelValues(telemetry.ResultSuccess).Inc()
 	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "SuccessfulTriggerRollout", "rolled out %s %s for recommendation %s: %s", target.Kind, target.Name, version, why)
 	c.log.Info("vertical rollout triggered", zap.String("target", target.String()), zap.String("rec_id", version), zap.String("why", why))
 	dpa.Status.Vertical.LastAction = &v1alpha2.DatadogPodAutoscalerVerticalAction{Time: metav1.NewTime(now.Truncate(time.Second)), Version: version, Type: reasonRolloutTriggered}

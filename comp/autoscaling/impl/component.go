@@ -39,11 +39,13 @@ import (
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/controller"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/dpametrics"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/profiles"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 	dpacachedef "github.com/lazyscale/lazyscale/comp/dpacache/def"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
@@ -120,10 +122,10 @@ func NewComponent(reqs Requires) (Provides, error) {
 	}
 	c := &component{
 		log: reqs.Logger.Named("autoscaling"), reqs: reqs, cfg: reqs.Config.Get(), running: make(chan struct{}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lazyscale_autoscaling_stack_transitions_total",
-			Help: "Transitions of the autoscaling stack into each state.",
-		}, []string{"state"}),
+		transitions: telemetry.NewCounterVec(prometheus.CounterOpts{
+			Name: "lazyscale_autoscaling_stack_state_entered_total",
+			Help: "How many times the autoscaling stack entered each state.",
+		}, []string{"state"}, stateNames()),
 		stateGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lazyscale_autoscaling_stack_state",
 			Help: "1 for the autoscaling stack's current state, 0 for the others.",
@@ -133,6 +135,16 @@ func NewComponent(reqs Requires) (Provides, error) {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register autoscaling metrics: %w", err)
 		}
+	}
+	// Per-DPA series, read from the running term's view at scrape time: none while dormant.
+	perDPA := dpametrics.New(func() dpametrics.Source {
+		if p := c.parts.Load(); p != nil {
+			return p.view
+		}
+		return nil
+	}, c.cfg.Autoscaling.Workload.MetricsMax)
+	if err := reqs.Registerer.Register(perDPA); err != nil {
+		return Provides{}, fmt.Errorf("register per-DPA metrics: %w", err)
 	}
 	var err error
 	if c.ctrlMetrics, err = controller.NewMetrics(reqs.Registerer); err != nil {
@@ -214,7 +226,10 @@ func (c *component) runStack(ctx context.Context) error {
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1alpha2.AddToScheme(scheme)); err != nil {
 		return fmt.Errorf("event scheme: %w", err)
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	// Not ended by ctx: the controller's last reconcile of a term may still record an event
+	// after ctx is cancelled, and a broadcaster stopped under it logs an error for each. It is
+	// shut down once every part of the term has returned (defers run last-in first-out).
+	broadcaster := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
 	defer broadcaster.Shutdown()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.reqs.Kube.CoreV1().Events("")})
 
@@ -277,6 +292,14 @@ func (c *component) runStack(ctx context.Context) error {
 	c.setState(def.StateRunning)
 	c.runningOnce.Do(func() { close(c.running) })
 	return ctrl.Run(ctx)
+}
+
+func stateNames() []string {
+	out := make([]string, len(allStates))
+	for i, s := range allStates {
+		out[i] = string(s)
+	}
+	return out
 }
 
 func (c *component) setState(s def.State) {

@@ -35,6 +35,7 @@ import (
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/apiobject"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 	"github.com/lazyscale/lazyscale/comp/kubeclient/informer"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
 )
@@ -62,9 +63,9 @@ type Metrics struct {
 
 // NewMetrics registers the controller's counters on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{generated: prometheus.NewCounterVec(prometheus.CounterOpts{
+	m := &Metrics{generated: telemetry.NewCounterVec(prometheus.CounterOpts{
 		Name: "lazyscale_autoscaling_generated_autoscalers_total", Help: "DPAs created, updated and deleted from cluster profiles.",
-	}, []string{"action"})}
+	}, []string{"action"}, []string{"created", "updated", "deleted"})}
 	if err := reg.Register(m.generated); err != nil {
 		return nil, fmt.Errorf("register cluster profile metrics: %w", err)
 	}

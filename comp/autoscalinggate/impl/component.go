@@ -18,7 +18,7 @@ import (
 )
 
 // processStart approximates the process start time: package initialisation runs before main.
-// gate_open_seconds is measured from it.
+// The gate's opening is logged with the time since it.
 var processStart = time.Now()
 
 // Requires is what the gate component needs.
@@ -77,9 +77,9 @@ func NewComponent(reqs Requires) (Provides, error) {
 		Name: "lazyscale_autoscaling_gate_open",
 		Help: "1 while the autoscaling gate is open, else 0.",
 	})
-	openSeconds := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "lazyscale_autoscaling_gate_open_seconds",
-		Help: "Seconds from process start to the opening of the current (or last) term of the autoscaling gate; 0 before the first.",
+	openedAt := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lazyscale_autoscaling_gate_opened_timestamp_seconds",
+		Help: "When the current (or last) term of the autoscaling gate opened (Unix time); 0 before the first.",
 	})
 	termGauge := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "lazyscale_autoscaling_gate_term",
@@ -89,14 +89,14 @@ func NewComponent(reqs Requires) (Provides, error) {
 		Name: "lazyscale_autoscaling_gate_closes_at_timestamp_seconds",
 		Help: "When the autoscaling gate closes if no trigger comes back (Unix time); 0 while a trigger exists or the gate is closed.",
 	})
-	for _, m := range []prometheus.Collector{openGauge, openSeconds, termGauge, c.closesAt} {
+	for _, m := range []prometheus.Collector{openGauge, openedAt, termGauge, c.closesAt} {
 		if err := reqs.Registerer.Register(m); err != nil {
 			return Provides{}, fmt.Errorf("register gate metrics: %w", err)
 		}
 	}
 	c.gate = newGate(now, func(t def.Trigger, at time.Time, term uint64) {
 		openGauge.Set(1)
-		openSeconds.Set(at.Sub(processStart).Seconds())
+		openedAt.Set(float64(at.UnixNano()) / 1e9)
 		termGauge.Set(float64(term))
 		c.log.Info("autoscaling gate opened", zap.Uint64("term", term), zap.Stringer("trigger", t),
 			zap.Duration("since_start", at.Sub(processStart)))

@@ -90,7 +90,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 			Help: "1 while this replica holds the leader Lease (always 1 with leader election disabled), else 0.",
 		}),
 		gained: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lazyscale_leader_election_transitions_total",
+			Name: "lazyscale_leader_election_leadership_acquired_total",
 			Help: "How many times this replica became leader.",
 		}),
 	}

@@ -189,6 +189,9 @@ type WorkloadAutoscalingConfig struct {
 	// IdleGrace is how long the gate stays open once no trigger exists (no DPA, no workload or
 	// namespace labelled for a profile); then the stack goes back to dormant. 0: never closes.
 	IdleGrace time.Duration `json:"idle_grace"`
+	// MetricsMax is how many DPAs get their own series (lazyscale_autoscaling_dpa_*), the
+	// first by namespace/name; lazyscale_autoscaling_dpa_series_dropped counts the rest.
+	MetricsMax int `json:"metrics_max"`
 	// ExternalRecommender configures calls to recommenders named by the
 	// autoscaling.datadoghq.com/custom-recommender annotation.
 	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
@@ -270,7 +273,7 @@ func Defaults() Config {
 		Kubernetes: KubernetesConfig{QPS: 20, Burst: 40},
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
-				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour,
+				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000,
 				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second},
 				LocalRecommender:    LocalRecommenderConfig{Enabled: true},
 			},

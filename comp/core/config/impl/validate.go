@@ -50,6 +50,9 @@ func validate(c def.Config) error {
 	if w.ResyncPeriod < time.Second {
 		return &def.Error{Key: "autoscaling.workload.resync_period", Err: fmt.Errorf("must be at least 1s, got %s", w.ResyncPeriod)}
 	}
+	if w.MetricsMax < 0 {
+		return &def.Error{Key: "autoscaling.workload.metrics_max", Err: fmt.Errorf("must not be negative (0: no per-DPA series), got %d", w.MetricsMax)}
+	}
 	if w.IdleGrace < 0 {
 		return &def.Error{Key: "autoscaling.workload.idle_grace", Err: fmt.Errorf("must not be negative (0: the gate never closes), got %s", w.IdleGrace)}
 	}
