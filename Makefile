@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
 GO ?= go
 
-.PHONY: all build image run-pod controlplane generate verify-generated vet run test test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean
+.PHONY: all build image run-pod controlplane generate verify-generated vet run test faults test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean
 
 all: build
 
@@ -55,6 +55,12 @@ run-pod: build controlplane
 ## test: every test, CI included: builds the control plane first
 test: controlplane verify-generated vet build
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+## faults: the fault suite (docs/reliability.md): every case, the real binary against the real
+## control plane; records into docs/reliability.json and the doc's table
+faults: build controlplane
+	FAULTS_RECORD=$(CURDIR)/docs/reliability.json $(GO) test -count=1 -timeout 60m -v -run 'TestFault' ./test/e2e
+	$(GO) run ./hack/faultsdoc docs/reliability.json docs/reliability.md
 
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)

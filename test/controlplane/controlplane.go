@@ -71,6 +71,11 @@ type ControlPlane struct {
 	etcd, apiserver, controllerManager, scheduler, kwok, metricsServer *exec.Cmd
 	exited                                                             map[*exec.Cmd]chan error
 
+	// apiserverStart starts kube-apiserver again with the same flags (the port, etcd, the
+	// certificates), its output in a log of that name; restarts counts the restarts.
+	apiserverStart func(name string) (*exec.Cmd, error)
+	restarts       int
+
 	// stopLoads ends the goroutine that splits shared loads (Usage.Shared); loadsDone is
 	// closed when it has returned.
 	stopLoads context.CancelFunc
@@ -246,7 +251,10 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 		"--proxy-client-cert-file=" + p.proxyClientCert, "--proxy-client-key-file=" + p.proxyClientKey,
 		"--v=0",
 	}
-	cp.apiserver, err = cp.spawn(opts, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), append(args, opts.APIServerFlags...)...)
+	cp.apiserverStart = func(name string) (*exec.Cmd, error) {
+		return cp.spawn(opts, name, filepath.Join(bin, "kube-apiserver"), append(args, opts.APIServerFlags...)...)
+	}
+	cp.apiserver, err = cp.apiserverStart("kube-apiserver")
 	if err != nil {
 		cp.Stop()
 		return nil, err
@@ -446,6 +454,59 @@ func (cp *ControlPlane) Stop() {
 			done <- err
 		}
 	}
+}
+
+// KillAPIServer kills kube-apiserver (SIGKILL: no graceful shutdown, open watches cut) and
+// waits until it has exited. etcd and the other processes keep running.
+func (cp *ControlPlane) KillAPIServer() error {
+	done := cp.exited[cp.apiserver]
+	if err := cp.apiserver.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("controlplane: kill kube-apiserver: %w", err)
+	}
+	err := <-done
+	done <- err
+	return nil
+}
+
+// StopAPIServer sends kube-apiserver SIGTERM and returns at once: it shuts down gracefully
+// (it stops serving after its shutdown delay), as in a rolling update of the control plane.
+// WaitAPIServerExited waits for it.
+func (cp *ControlPlane) StopAPIServer() error {
+	return cp.apiserver.Process.Signal(syscall.SIGTERM)
+}
+
+// WaitAPIServerExited waits until kube-apiserver has exited, or ctx ends.
+func (cp *ControlPlane) WaitAPIServerExited(ctx context.Context) error {
+	done := cp.exited[cp.apiserver]
+	select {
+	case err := <-done:
+		done <- err
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RestartAPIServer starts kube-apiserver again, on the same address and etcd, once the last
+// one has exited, and waits until it is ready. Its log is kube-apiserver.restart-N.log.
+func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
+	select {
+	case err := <-cp.exited[cp.apiserver]:
+		cp.exited[cp.apiserver] <- err
+	default:
+		return errors.New("controlplane: kube-apiserver is still running")
+	}
+	cp.restarts++
+	proc, err := cp.apiserverStart(fmt.Sprintf("kube-apiserver.restart-%d", cp.restarts))
+	if err != nil {
+		return err
+	}
+	cp.apiserver = proc
+	httpClient, err := rest.HTTPClientFor(cp.Config)
+	if err != nil {
+		return err
+	}
+	return cp.waitHTTP(ctx, cp.apiserver, cp.URL+"/readyz", httpClient)
 }
 
 func poll(ctx context.Context, timeout time.Duration, cond func() bool) error {

@@ -80,7 +80,7 @@ func (s *service) forward(in net.Conn) {
 // startAgent runs the binary with a fast leader election under identity and returns its
 // status address; the process is killed at cleanup if still running. Its admission server
 // listens on port; the webhook it registers points at url.
-func startAgent(t *testing.T, bin string, e *testenv.Env, identity, port, url string) (*exec.Cmd, string, *syncBuffer) {
+func startAgent(t *testing.T, bin string, e *testenv.Env, identity, port, url string, env ...string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	var logs syncBuffer
@@ -90,6 +90,7 @@ func startAgent(t *testing.T, bin string, e *testenv.Env, identity, port, url st
 		"LAZYSCALE_ADMISSION_URL="+url, "LAZYSCALE_LEADER_ELECTION_IDENTITY="+identity,
 		"LAZYSCALE_LEADER_ELECTION_LEASE_DURATION=4s", "LAZYSCALE_LEADER_ELECTION_RENEW_DEADLINE=3s",
 		"LAZYSCALE_LEADER_ELECTION_RETRY_PERIOD=500ms")
+	cmd.Env = append(cmd.Env, env...)
 	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()

@@ -91,12 +91,17 @@ func TestDormantUntilDPA(t *testing.T) {
 	require.Eventually(t, func() bool { return string(a.statusDoc().Autoscaling.State) == "running" }, waitFor, 50*time.Millisecond)
 	e.waitCondition("shop", "cart", v1alpha2.ConditionActive, metav1.ConditionTrue)
 
-	// Pinned defaults: the pod collection streams its initial sync (one WATCH, no LIST); the
-	// trigger watches LIST then WATCH.
-	assert.Empty(t, e.LazyscaleRequests("pods", "list"), "watch_list=true (default) never lists pods")
+	// Pinned defaults: a namespace's pod collection pages through LIST then WATCHes, whatever
+	// watch_list says (the apiserver would walk its whole cache for a namespace's streaming
+	// list); the trigger watches LIST then WATCH.
+	podLists := e.LazyscaleRequests("pods", "list")
+	require.Len(t, podLists, 1, "one LIST of the namespace's 200 pods")
+	assert.Contains(t, podLists[0].RequestURI, "/namespaces/shop/pods?")
 	podWatches := e.LazyscaleRequests("pods", "watch")
 	require.NotEmpty(t, podWatches)
-	assert.Contains(t, podWatches[0].RequestURI, "sendInitialEvents=true")
+	for _, w := range podWatches {
+		assert.NotContains(t, w.RequestURI, "sendInitialEvents=true", "a namespace's collection does not stream")
+	}
 	for _, r := range []string{"datadogpodautoscalers", "deployments", "statefulsets", "namespaces"} {
 		assert.NotEmpty(t, e.LazyscaleRequests(r, "list"), "%s trigger watch starts with a LIST", r)
 		for _, w := range e.LazyscaleRequests(r, "watch") {
@@ -212,6 +217,11 @@ func TestCollectionModes(t *testing.T) {
 		assert.False(t, a.statusDoc().PodCollection.SyncedAt.IsZero(), "eager collection reports its sync")
 		assert.Equal(t, wmdef.ModeEager, a.statusDoc().PodCollection.Mode)
 		assert.Eventually(t, func() bool { code, _ := a.get("/readyz"); return code == http.StatusOK }, waitFor, 50*time.Millisecond)
+		// Cluster-wide, watch_list=true (the default) streams the initial sync: one WATCH, no LIST.
+		assert.Empty(t, e.LazyscaleRequests("pods", "list"))
+		watches := e.LazyscaleRequests("pods", "watch")
+		require.NotEmpty(t, watches)
+		assert.Contains(t, watches[0].RequestURI, "sendInitialEvents=true")
 	})
 	t.Run("watch_list=false pages through LIST instead of streaming", func(t *testing.T) {
 		e := newEnv(t, true)

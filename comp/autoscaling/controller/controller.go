@@ -132,6 +132,10 @@ type Controller struct {
 	mapperResetAt time.Time
 
 	queue atomic.Pointer[workqueue.TypedRateLimitingInterface[string]]
+
+	// failing holds the last error of each DPA whose reconcile fails (logFailure).
+	failingMu sync.Mutex
+	failing   map[string]string
 }
 
 // New builds the controller whole and registers its handlers on the view and the pod watcher,
@@ -146,7 +150,7 @@ func New(o Options) (*Controller, error) {
 		log: o.Logger, cfg: o.Config, ownNamespace: o.OwnNamespace, kube: o.Kube, dyn: o.Dynamic,
 		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
 		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope, podsSynced: o.PodsSynced,
-		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{},
+		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{}, failing: map[string]string{},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -241,6 +245,32 @@ func (c *Controller) runTerm(ctx context.Context) {
 	c.log.Info("DPA controller stopped")
 }
 
+// logFailure logs a failed reconcile at warn the first time, and again when the error changes;
+// retries that fail the same way (an apiserver away fails each one) go to debug, with their
+// count. The counter and the DPA's conditions say it all along.
+func (c *Controller) logFailure(key string, err error, retries int) {
+	c.failingMu.Lock()
+	same := c.failing[key] == err.Error()
+	c.failing[key] = err.Error()
+	c.failingMu.Unlock()
+	if same {
+		c.log.Debug("reconcile failed again the same way; retrying with backoff", zap.String("dpa", key), zap.Int("retries", retries), zap.Error(err))
+		return
+	}
+	c.log.Warn("reconcile failed; retrying with backoff", zap.String("dpa", key), zap.Int("retries", retries), zap.Error(err))
+}
+
+// logRecovery says when a failing DPA reconciles again.
+func (c *Controller) logRecovery(key string) {
+	c.failingMu.Lock()
+	_, was := c.failing[key]
+	delete(c.failing, key)
+	c.failingMu.Unlock()
+	if was {
+		c.log.Info("reconcile succeeds again", zap.String("dpa", key))
+	}
+}
+
 func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string]) bool {
 	key, quit := q.Get()
 	if quit {
@@ -253,11 +283,12 @@ func (c *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 	c.metrics.reconciles.WithLabelValues(telemetry.Result(err)).Inc()
 	if err != nil {
 		if ctx.Err() == nil {
-			c.log.Warn("reconcile failed; retrying", zap.String("dpa", key), zap.Error(err))
+			c.logFailure(key, err, q.NumRequeues(key))
 			q.AddRateLimited(key)
 		}
 		return true
 	}
+	c.logRecovery(key)
 	q.Forget(key)
 	if after > 0 {
 		q.AddAfter(key, after)

@@ -39,6 +39,9 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		c.answersMu.Lock()
 		delete(c.answers, key)
 		c.answersMu.Unlock()
+		c.failingMu.Lock()
+		delete(c.failing, key)
+		c.failingMu.Unlock()
 		ns, name, _ := strings.Cut(key, "/")
 		for _, src := range c.sources {
 			if f, ok := src.(def.Forgetter); ok {

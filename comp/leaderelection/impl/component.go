@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -66,8 +68,9 @@ type component struct {
 	terms   int // terms begun
 	ended   int // terms whose end was logged
 	elector *leaderelection.LeaderElector
-	// leaseErr is the last Lease request's error ("" once one succeeds).
-	leaseErr string
+	// leaseErr is the last Lease request's error ("" once one succeeds); leaseErrKind what it
+	// says without the request (errorKind), which decides whether it is logged again.
+	leaseErr, leaseErrKind string
 	// The election is campaigned for while someone waits for leadership or leads (there is
 	// something to write) and the component runs. demand counts the WaitForLeadership calls
 	// whose context is alive; when it falls to zero the campaign ends and the Lease is
@@ -76,6 +79,10 @@ type component struct {
 	running, campaigning bool
 	endCampaign          context.CancelFunc
 	campaignDone         chan struct{}
+	// stopRun ends the elector's current Run: called when the Lease shows another holder (or
+	// none) while this replica leads, so that it stops writing at once instead of after the
+	// renew deadline.
+	stopRun context.CancelFunc
 }
 
 var _ def.Component = (*component)(nil)
@@ -184,7 +191,12 @@ func (c *component) campaignLocked() {
 		// Run returns when the lease is lost (or the campaign ends); then this replica
 		// stands for election again, as a follower with its caches warm.
 		for campaign.Err() == nil {
-			elector.Run(campaign)
+			run, stop := context.WithCancel(campaign)
+			c.mu.Lock()
+			c.stopRun = stop
+			c.mu.Unlock()
+			elector.Run(run)
+			stop()
 		}
 	})
 }
@@ -256,27 +268,60 @@ func (c *component) onNewLeader(identity string) {
 	}
 }
 
-// observeLease records the outcome of a Lease request: a new error is logged once, with what
-// to check; a success after errors is logged too.
-func (c *component) observeLease(err error) {
+// observeLease follows the elector's Lease requests. While this replica leads, a Lease held
+// by another replica (taken over by hand, or by a replica that saw it expire) or gone (deleted
+// by hand) ends the leadership at once: client-go alone would go on leading, and writing, until
+// its renew deadline. Errors are logged once, with what to check; a success after errors too.
+func (c *component) observeLease(op string, rec *resourcelock.LeaderElectionRecord, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the campaign is ending (shutdown, or nothing left to write): not the Lease's fault
 	}
-	msg := ""
+	lost := ""
+	switch {
+	case op == "get" && apierrors.IsNotFound(err):
+		lost = "the Lease was deleted"
+		err = nil // not a campaign error: the elector creates it
+	case op == "get" && err == nil && rec != nil && rec.HolderIdentity != c.identity:
+		lost = "the Lease is held by " + rec.HolderIdentity
+	case apierrors.IsConflict(err):
+		err = nil // the Lease changed since it was read: the next Get says how
+	}
+	msg, kind := "", ""
 	if err != nil {
-		msg = err.Error()
+		msg, kind = err.Error(), errorKind(err)
 	}
 	c.mu.Lock()
-	prev := c.leaseErr
-	c.leaseErr = msg
+	prev := c.leaseErrKind
+	c.leaseErr, c.leaseErrKind = msg, kind
+	leading := c.current != nil && c.current.ctx.Err() == nil
+	stopRun := c.stopRun
 	c.mu.Unlock()
+	if lost != "" && leading && stopRun != nil {
+		c.log.Warn("lost the Lease while leading: this replica stops writing now and stands for election again",
+			zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName), zap.String("why", lost))
+		stopRun()
+	}
 	switch {
-	case msg != "" && msg != prev:
+	case kind != "" && kind != prev:
 		c.log.Warn("leader election cannot use its Lease; this replica writes nothing until it can (check that the namespace exists and the RBAC allows leases)",
 			zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName), zap.Error(err))
-	case msg == "" && prev != "":
+	case kind == "" && prev != "":
 		c.log.Info("leader election reaches its Lease again", zap.String("lease", c.cfg.Namespace+"/"+c.cfg.LeaseName))
 	}
+}
+
+// errorKind is what an error says without the request it failed: "connection refused" for a
+// GET and for an UPDATE of the Lease alike, so that an apiserver away is logged once, not once
+// per request.
+func errorKind(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	if s, ok := err.(apierrors.APIStatus); ok {
+		return string(s.Status().Reason) + ": " + s.Status().Message
+	}
+	return err.Error()
 }
 
 func (c *component) broadcastLocked() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -184,8 +187,31 @@ func TestReleasesTheLeaseWhenNoOneAsks(t *testing.T) {
 // not a Lease problem: it is neither shown nor logged as one.
 func TestCanceledLeaseRequestIsNotAnError(t *testing.T) {
 	c := &component{log: zap.NewNop()}
-	c.observeLease(fmt.Errorf("get lease: %w", context.Canceled))
+	c.observeLease("get", nil, fmt.Errorf("get lease: %w", context.Canceled))
 	assert.Empty(t, c.leaseErr)
-	c.observeLease(errors.New(`leases.coordination.k8s.io is forbidden`))
+	c.observeLease("get", nil, errors.New(`leases.coordination.k8s.io is forbidden`))
 	assert.Equal(t, `leases.coordination.k8s.io is forbidden`, c.leaseErr)
+	c.observeLease("get", nil, apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "lazyscale-leader"))
+	assert.Empty(t, c.leaseErr, "a missing Lease is created, not an error")
+	c.observeLease("update", nil, apierrors.NewConflict(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "lazyscale-leader", errors.New("modified")))
+	assert.Empty(t, c.leaseErr, "a conflict is read again, not an error")
+}
+
+// An apiserver away fails the GET and the UPDATE of the Lease alike: one kind, logged once.
+func TestLeaseErrorKind(t *testing.T) {
+	refused := errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+	get := &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/apis/coordination.k8s.io/v1/namespaces/lazyscale/leases/x", Err: refused}
+	put := &url.Error{Op: "Put", URL: "https://127.0.0.1:6443/apis/coordination.k8s.io/v1/namespaces/lazyscale/leases/x", Err: refused}
+	assert.Equal(t, errorKind(get), errorKind(put))
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "x", errors.New("no RBAC"))
+	assert.NotEqual(t, errorKind(get), errorKind(forbidden))
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	c := &component{log: zap.New(core)}
+	for range 5 {
+		c.observeLease("get", nil, get)
+		c.observeLease("update", nil, put)
+	}
+	assert.Equal(t, 1, logs.Len(), "logged once while the apiserver is away")
+	assert.Equal(t, put.Error(), c.leaseErr, "/status shows the last error")
 }

@@ -5,6 +5,8 @@
 package def
 
 import (
+	"net/http"
+
 	admissiondef "github.com/lazyscale/lazyscale/comp/admission/def"
 	autoscalingdef "github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	gatedef "github.com/lazyscale/lazyscale/comp/autoscalinggate/def"
@@ -31,6 +33,15 @@ func (d *Document) WebhookSection() *admissiondef.Status {
 		d.Webhook = &admissiondef.Status{}
 	}
 	return d.Webhook
+}
+
+// DebugHandler is a debugging endpoint a component serves on the status address, under
+// /debug/, only while status.pprof is on (like the profiles): what it shows is for a person
+// investigating, not for monitoring.
+type DebugHandler struct {
+	// Path is the endpoint's path, e.g. /debug/pods.
+	Path    string
+	Handler http.Handler
 }
 
 // Section fills its part of the document.

@@ -25,11 +25,13 @@ type in struct {
 	Gatherer prometheus.Gatherer
 	Sections []def.Section `group:"status_sections"`
 	Checks   []def.Check   `group:"readiness_checks"`
+	// Debug are the components' /debug/ endpoints (status.pprof).
+	Debug []def.DebugHandler `group:"debug_handlers"`
 }
 
 func newServer(i in) (def.Component, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks,
+		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks, Debug: i.Debug,
 	})
 	if err != nil {
 		return nil, err

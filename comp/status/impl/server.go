@@ -27,6 +27,8 @@ type Requires struct {
 	Gatherer prometheus.Gatherer
 	Sections []def.Section
 	Checks   []def.Check
+	// Debug are served with the profiles, only while status.pprof is on.
+	Debug []def.DebugHandler
 }
 
 // Provides is what the status server gives.
@@ -66,6 +68,9 @@ func NewComponent(reqs Requires) (Provides, error) {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		for _, d := range reqs.Debug {
+			mux.Handle("GET "+d.Path, d.Handler)
+		}
 	}
 	s.http.Server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	s.http.OnServeError = func(err error) { s.log.Error("status server stopped", zap.Error(err)) }
