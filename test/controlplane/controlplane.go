@@ -460,6 +460,12 @@ func (cp *ControlPlane) Stop() {
 // waits until it has exited. etcd and the other processes keep running.
 func (cp *ControlPlane) KillAPIServer() error {
 	done := cp.exited[cp.apiserver]
+	select {
+	case err := <-done:
+		done <- err
+		return nil // exited already (after a StopAPIServer)
+	default:
+	}
 	if err := cp.apiserver.Process.Signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("controlplane: kill kube-apiserver: %w", err)
 	}
@@ -470,21 +476,9 @@ func (cp *ControlPlane) KillAPIServer() error {
 
 // StopAPIServer sends kube-apiserver SIGTERM and returns at once: it shuts down gracefully
 // (it stops serving after its shutdown delay), as in a rolling update of the control plane.
-// WaitAPIServerExited waits for it.
+// KillAPIServer cuts it short.
 func (cp *ControlPlane) StopAPIServer() error {
 	return cp.apiserver.Process.Signal(syscall.SIGTERM)
-}
-
-// WaitAPIServerExited waits until kube-apiserver has exited, or ctx ends.
-func (cp *ControlPlane) WaitAPIServerExited(ctx context.Context) error {
-	done := cp.exited[cp.apiserver]
-	select {
-	case err := <-done:
-		done <- err
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // RestartAPIServer starts kube-apiserver again, on the same address and etcd, once the last
