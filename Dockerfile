@@ -6,7 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/lazyscale/lazyscale/comp/core/version.Version=${VERSION}" \
+ARG COMMIT=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/lazyscale/lazyscale/comp/core/version.Version=${VERSION} -X github.com/lazyscale/lazyscale/comp/core/version.Commit=${COMMIT}" \
       -o /out/lazyscale ./cmd/lazyscale
 
 # distroless/static: CA certificates, a nonroot user (65532), no shell, no libc (not needed:

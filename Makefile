@@ -2,7 +2,8 @@
 # Every test: `make test`.
 SHELL := /usr/bin/env bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION) -X github.com/lazyscale/lazyscale/comp/core/version.Commit=$(COMMIT)
 GO ?= go
 
 .PHONY: all build image run-pod controlplane generate verify-generated vet run test faults test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean

@@ -114,8 +114,12 @@ func moduleRoot(root string) (string, error) {
 func compile(root, version, goos, goarch string) ([]byte, error) {
 	out := filepath.Join(os.TempDir(), fmt.Sprintf("lazyscale-image-%d-%s-%s", os.Getpid(), goos, goarch))
 	defer os.Remove(out)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X github.com/lazyscale/lazyscale/comp/core/version.Version="+version,
-		"-o", out, "./cmd/lazyscale")
+	ldflags := "-s -w -X github.com/lazyscale/lazyscale/comp/core/version.Version=" + version
+	if commit, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err == nil {
+		// The machine may build with -buildvcs=false: the binary then carries no revision.
+		ldflags += " -X github.com/lazyscale/lazyscale/comp/core/version.Commit=" + strings.TrimSpace(string(commit))
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, "./cmd/lazyscale")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 )
 
 // Pod usage on kwok's nodes: metrics-server reports, for each container, the usage kwok
@@ -89,7 +90,15 @@ func (c usageClients) refresh(ctx context.Context) error {
 }
 
 // write applies change to the table and writes the object if its table or expression changed.
+// The split goroutine and SetUsage write it concurrently: a write that lost the race (the object
+// created or changed meanwhile) is done again on what the other wrote.
 func (c usageClients) write(ctx context.Context, change func(map[string]Usage)) error {
+	return retry.OnError(retry.DefaultRetry, func(err error) bool {
+		return apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err)
+	}, func() error { return c.writeOnce(ctx, change) })
+}
+
+func (c usageClients) writeOnce(ctx context.Context, change func(map[string]Usage)) error {
 	cur, err := c.res.Get(ctx, usageObject, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("read usage (a cluster with nodes?): %w", err)
@@ -105,6 +114,9 @@ func (c usageClients) write(ctx context.Context, change func(map[string]Usage)) 
 		cur = nil
 	}
 	change(table)
+	if cur == nil && len(table) == 0 {
+		return nil // nothing to write yet (the split goroutine before the first SetUsage)
+	}
 	raw, err := json.Marshal(table)
 	if err != nil {
 		return err
@@ -132,7 +144,7 @@ func (c usageClients) write(ctx context.Context, change func(map[string]Usage)) 
 		_, err = c.res.Update(ctx, obj, metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("write usage: %w", err)
+		return fmt.Errorf("write usage: %w", err) // %w: write retries on AlreadyExists and Conflict
 	}
 	return nil
 }

@@ -12,6 +12,11 @@ import (
 // Version is set at build time with -ldflags "-X github.com/lazyscale/lazyscale/comp/core/version.Version=...".
 var Version = "dev"
 
+// Commit is the source revision when the build passes it with -ldflags
+// "-X github.com/lazyscale/lazyscale/comp/core/version.Commit=..." (make build does): builds
+// with -buildvcs=false, or from a copy without .git, carry no revision of their own.
+var Commit = ""
+
 // UserAgent is the user agent every request to the Kubernetes API carries.
 func UserAgent() string { return "lazyscale/" + Version }
 
@@ -31,6 +36,9 @@ type Info struct {
 // Get reads Info from the binary's build information.
 func Get() Info {
 	info := Info{Version: Version, Commit: "unknown", Go: runtime.Version(), ClientGo: "unknown"}
+	if Commit != "" {
+		info.Commit = Commit
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return info
