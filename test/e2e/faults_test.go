@@ -491,3 +491,52 @@ func TestFaultWatchBehindCompaction(t *testing.T) {
 		Command: "go test ./test/e2e -run TestFaultWatchBehindCompaction -v",
 	})
 }
+
+// The Lease is deleted by hand while the agent leads: the agent ends its term at once (it cannot
+// know who holds the Lease now), stands for election again, takes the Lease in a new term, and
+// goes on acting: a scale its DPA asks for afterwards is made, once.
+func TestFaultLeaseDeletedWhileLeading(t *testing.T) {
+	bin, e, ns := faultCluster(t, 1)
+	ctx := context.Background()
+	_, addr, logs := oneAgent(t, bin, e, "agent-a")
+	cartDPA(t, e, ns, map[string]string{v1alpha2.ForceReplicasAnnotation: "2"})
+	replicas := func() int32 {
+		dep, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
+		require.NoError(t, err)
+		return *dep.Spec.Replicas
+	}
+	require.Eventually(t, func() bool { return replicas() == 2 }, testenv.WaitFor, 100*time.Millisecond, "the leader never scaled; logs:\n%s", logs)
+	st, err := getStatus(addr)
+	require.NoError(t, err)
+	terms := st.Leader.Transitions
+
+	deleted := time.Now()
+	require.NoError(t, e.Kube.CoordinationV1().Leases("lazyscale").Delete(ctx, "lazyscale-leader", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		st, err := getStatus(addr)
+		return err == nil && st.Leader.Leader && st.Leader.Transitions > terms
+	}, testenv.WaitFor, 20*time.Millisecond, "the agent never led again in a new term; logs:\n%s", logs)
+	again := time.Since(deleted)
+	assert.Contains(t, logs.String(), "the Lease was deleted")
+	assert.Equal(t, "agent-a", leaseHolder(e))
+
+	scaled := writesAfter(e, deleted)
+	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Patch(ctx, "cart", types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"`+v1alpha2.ForceReplicasAnnotation+`":"3"}}}`), metav1.PatchOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return replicas() == 3 }, testenv.WaitFor, 100*time.Millisecond, "the new term never scaled; logs:\n%s", logs)
+	scales := 0
+	for _, w := range writesAfter(e, deleted) {
+		if strings.Contains(w, "/deployments/cart/scale") && (strings.HasSuffix(w, ": 200") || strings.HasSuffix(w, ": 201")) {
+			scales++
+		}
+	}
+	assert.Equal(t, 1, scales, "one scale for one change; writes: %v", writesAfter(e, deleted))
+	t.Logf("led again %s after the deletion; writes before the change: %v", again, scaled)
+	record(t, FaultRecord{
+		Case: "the Lease deleted by hand while the agent leads", Lost: "nothing: a scale asked for afterwards is made",
+		Repeated: "nothing: one scale for one change", Figures: map[string]float64{"leading again, in a new term, after (s)": again.Seconds()},
+		Notes:   "the term ends at once and a new one begins with the Lease created again",
+		Command: "go test ./test/e2e -run TestFaultLeaseDeletedWhileLeading -v",
+	})
+}
