@@ -281,17 +281,31 @@ func TestFaultAPIServerKilledWhileActive(t *testing.T) {
 	})
 }
 
+// write is one of lazyscale's write requests as the audit log has it.
+type write struct {
+	URI  string
+	At   time.Duration // after the time asked for
+	Code int
+}
+
+func (w write) String() string {
+	return fmt.Sprintf("%s at %s: %d", w.URI, w.At.Round(time.Millisecond), w.Code)
+}
+
+// accepted: the apiserver applied it.
+func (w write) accepted() bool { return w.Code == http.StatusOK || w.Code == http.StatusCreated }
+
 // writesAfter are lazyscale's writes (create, update, patch, delete) the apiserver received
-// after t, by resource (subresource included in the URI).
-func writesAfter(e *testenv.Env, t time.Time) []string {
-	var out []string
+// after t.
+func writesAfter(e *testenv.Env, t time.Time) []write {
+	var out []write
 	for _, ev := range e.LazyscaleRequests("", "create", "update", "patch", "delete") {
 		if ev.RequestReceivedTimestamp.After(t) {
-			code := 0
+			w := write{URI: ev.Verb + " " + ev.RequestURI, At: ev.RequestReceivedTimestamp.Sub(t)}
 			if ev.ResponseStatus != nil {
-				code = ev.ResponseStatus.Code
+				w.Code = ev.ResponseStatus.Code
 			}
-			out = append(out, fmt.Sprintf("%s %s at %s: %d", ev.Verb, ev.RequestURI, ev.RequestReceivedTimestamp.Sub(t).Round(time.Millisecond), code))
+			out = append(out, w)
 		}
 	}
 	return out
@@ -356,7 +370,7 @@ func TestFaultLeaseTakenWhileLeading(t *testing.T) {
 	late := writesAfter(e, taken.Add(500*time.Millisecond))
 	assert.Empty(t, late, "writes after the takeover; logs:\n%s", logs)
 	all := writesAfter(e, taken)
-	accepted := slices.DeleteFunc(slices.Clone(all), func(w string) bool { return !strings.HasSuffix(w, ": 200") && !strings.HasSuffix(w, ": 201") })
+	accepted := slices.DeleteFunc(slices.Clone(all), func(w write) bool { return !w.accepted() })
 	lease, err = leases.Get(ctx, "lazyscale-leader", metav1.GetOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, "intruder", *lease.Spec.HolderIdentity, "the agent fought for the Lease")
@@ -527,7 +541,7 @@ func TestFaultLeaseDeletedWhileLeading(t *testing.T) {
 	require.Eventually(t, func() bool { return replicas() == 3 }, testenv.WaitFor, 100*time.Millisecond, "the new term never scaled; logs:\n%s", logs)
 	scales := 0
 	for _, w := range writesAfter(e, deleted) {
-		if strings.Contains(w, "/deployments/cart/scale") && (strings.HasSuffix(w, ": 200") || strings.HasSuffix(w, ": 201")) {
+		if strings.Contains(w.URI, "/deployments/cart/scale") && w.accepted() {
 			scales++
 		}
 	}

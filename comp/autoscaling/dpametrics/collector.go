@@ -46,12 +46,12 @@ const (
 	MetricLastActionTime      = "lazyscale_autoscaling_dpa_last_action_timestamp_seconds"
 )
 
-// New returns a collector over source's DPAs that exports at most max of them (the first by
-// namespace/name); max <= 0 exports none.
-func New(source func() Source, max int) *Collector {
+// New returns a collector over source's DPAs that exports at most limit of them (the first by
+// namespace/name); limit <= 0 exports none.
+func New(source func() Source, limit int) *Collector {
 	nn := []string{"namespace", "name"}
 	return &Collector{
-		source: source, max: max,
+		source: source, max: max(limit, 0),
 		autoscalers: prometheus.NewDesc(MetricAutoscalers, "DPAs the running stack holds; 0 while the gate is closed.", nil, nil),
 		dropped: prometheus.NewDesc(MetricSeriesDropped,
 			"DPAs left out of the per-DPA series because there are more than autoscaling.workload.metrics_max.", nil, nil),
@@ -89,9 +89,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.autoscalers, prometheus.GaugeValue, float64(len(keys)))
 	slices.Sort(keys)
 	dropped := 0
-	if len(keys) > max(c.max, 0) {
-		dropped = len(keys) - max(c.max, 0)
-		keys = keys[:max(c.max, 0)]
+	if len(keys) > c.max {
+		dropped = len(keys) - c.max
+		keys = keys[:c.max]
 	}
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.GaugeValue, float64(dropped))
 	for _, k := range keys {
