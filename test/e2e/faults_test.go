@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +23,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -552,5 +556,185 @@ func TestFaultLeaseDeletedWhileLeading(t *testing.T) {
 		Repeated: "nothing: one scale for one change", Figures: map[string]float64{"leading again, in a new term, after (s)": again.Seconds()},
 		Notes:   "the term ends at once and a new one begins with the Lease created again",
 		Command: "go test ./test/e2e -run TestFaultLeaseDeletedWhileLeading -v",
+	})
+}
+
+// dpaCondition reads one condition of DPA ns/name (nil when absent).
+func dpaCondition(t *testing.T, e *testenv.Env, ns, name, condition string) *v1alpha2.DatadogPodAutoscalerCondition {
+	t.Helper()
+	u, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	var dpa v1alpha2.DatadogPodAutoscaler
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &dpa))
+	return v1alpha2.FindCondition(dpa.Status.Conditions, condition)
+}
+
+// External recommenders that hang, are slow, or answer garbage, next to a healthy one. The
+// calls run outside the reconcile workers (at most 4 in flight per endpoint, one per DPA): the
+// healthy DPA's change is acted on as fast with the bad ones as without them, the hanging
+// endpoint never holds more than its bound, the slow answer is acted on when it comes, and the
+// garbage is a condition that says so.
+func TestFaultExternalRecommenders(t *testing.T) {
+	const hanging, perEndpoint, slowFor = 8, 4, 3 * time.Second
+	bin, e, ns := faultCluster(t, 1)
+	ctx := context.Background()
+	var healthyReplicas atomic.Int32
+	healthyReplicas.Store(2)
+	var hangingNow, hangingCalls atomic.Int32
+	var arrivalsMu sync.Mutex
+	var hangArrivals []time.Time
+	// One server per recommender: the bound per endpoint counts a host, as a Service is one.
+	servers := map[string]*httptest.Server{}
+	for _, kind := range []string{"healthy", "instant", "hang", "slow", "garbage"} {
+		servers[kind] = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			switch kind {
+			case "healthy":
+				_, _ = fmt.Fprintf(w, `{"replicas": %d}`, healthyReplicas.Load())
+			case "instant":
+				_, _ = io.WriteString(w, `{"replicas": 1}`)
+			case "hang": // until the agent's client gives up (its timeout) or the test ends
+				arrivalsMu.Lock()
+				hangArrivals = append(hangArrivals, time.Now())
+				arrivalsMu.Unlock()
+				hangingCalls.Add(1)
+				hangingNow.Add(1)
+				<-r.Context().Done()
+				hangingNow.Add(-1)
+			case "slow":
+				time.Sleep(slowFor) // the recommender's own slowness, not a synchronisation
+				_, _ = io.WriteString(w, `{"replicas": 2}`)
+			case "garbage":
+				_, _ = io.WriteString(w, "<html>502 Bad Gateway</html>")
+			}
+		}))
+		t.Cleanup(servers[kind].Close)
+	}
+	recommender := func(kind string, settings int) map[string]string {
+		return map[string]string{v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "settings": {"v": %d}}`, servers[kind].URL, settings)}
+	}
+	workload := func(name string, annotations map[string]string) {
+		d := testenv.Deployment(ns, name, nil)
+		d.Spec.Replicas = testenv.Ptr(int32(1))
+		_, err := e.Kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		dpa := testenv.DPA(ns, name, name)
+		require.NoError(t, unstructured.SetNestedMap(dpa.Object, map[string]any{"minReplicas": int64(1), "maxReplicas": int64(10)}, "spec", "constraints"))
+		dpa.SetAnnotations(annotations)
+		_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(ctx, dpa, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	replicas := func(name string) int32 {
+		dep, err := e.Kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		require.NoError(t, err)
+		return *dep.Spec.Replicas
+	}
+	// healthyChange asks the healthy recommender for n replicas (a new settings value: a new
+	// input, asked at once) and returns how long until the Deployment says n.
+	healthyChange := func(n int32) time.Duration {
+		healthyReplicas.Store(n)
+		began := time.Now()
+		_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Patch(ctx, "cart", types.MergePatchType,
+			[]byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha2.CustomRecommenderAnnotation,
+				recommender("healthy", int(n))[v1alpha2.CustomRecommenderAnnotation])), metav1.PatchOptions{})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return replicas("cart") == n }, testenv.WaitFor, 20*time.Millisecond)
+		return time.Since(began)
+	}
+
+	// reconciled waits until every DPA named has a HorizontalAbleToRecommend condition.
+	reconciled := func(names []string, reason string) {
+		require.Eventually(t, func() bool {
+			for _, name := range names {
+				if c := dpaCondition(t, e, ns, name, v1alpha2.ConditionHorizontalAbleToRecommend); c == nil || (reason != "" && c.Reason != reason) {
+					return false
+				}
+			}
+			return true
+		}, testenv.WaitFor, 100*time.Millisecond, "%v not all reconciled (%s)", names, reason)
+	}
+
+	// Without the local recommender, nothing stands in for the external values.
+	_, _, logs := oneAgent(t, bin, e, "agent-a", "LAZYSCALE_AUTOSCALING_WORKLOAD_EXTERNAL_RECOMMENDER_MAX_IN_FLIGHT_PER_ENDPOINT="+strconv.Itoa(perEndpoint),
+		"LAZYSCALE_AUTOSCALING_WORKLOAD_LOCAL_RECOMMENDER_ENABLED=false")
+	cartDPA(t, e, ns, recommender("healthy", 0))
+	require.Eventually(t, func() bool { return replicas("cart") == 2 }, testenv.WaitFor, 50*time.Millisecond, "never scaled; logs:\n%s", logs)
+	alone := healthyChange(3)
+
+	// The control: as many new DPAs as the faulty ones below, on a recommender that answers at
+	// once (the current count: nothing to scale). Their first reconciles and the client's rate
+	// limit delay the healthy DPA's change; that much is not the recommenders' doing.
+	var control []string
+	for i := range hanging + 2 {
+		control = append(control, fmt.Sprintf("control-%d", i))
+		workload(control[i], recommender("instant", i))
+	}
+	reconciled(control, "RecommendationReceived")
+	withNew := healthyChange(4)
+
+	bad := []string{"slow", "garbage"}
+	for i := range hanging {
+		bad = append(bad, fmt.Sprintf("hang-%d", i))
+		workload(bad[len(bad)-1], recommender("hang", i))
+	}
+	workload("slow", recommender("slow", 0))
+	workload("garbage", recommender("garbage", 0))
+	slowAsked := time.Now()
+	// Every hanging DPA was reconciled: those over the bound wait their turn, none holds a worker.
+	reconciled(bad[2:], "RecommendationPending")
+	reconciled(bad[:2], "")
+	require.Equal(t, int32(perEndpoint), hangingNow.Load())
+	withBad := healthyChange(5)
+
+	// The slow answer is acted on when it comes; the garbage is an error that says so.
+	require.Eventually(t, func() bool { return replicas("slow") == 2 }, testenv.WaitFor, 50*time.Millisecond, "the slow answer was not acted on; logs:\n%s", logs)
+	slowActed := time.Since(slowAsked)
+	c := dpaCondition(t, e, ns, "garbage", v1alpha2.ConditionHorizontalAbleToRecommend)
+	require.NotNil(t, c)
+	assert.Equal(t, "RecommendationFailed", c.Reason)
+	assert.Contains(t, c.Message, "answer is not a recommendation")
+	assert.Equal(t, int32(1), replicas("garbage"))
+	// Settled, with the hanging calls still in flight: a change is as fast as alone.
+	require.Equal(t, int32(perEndpoint), hangingNow.Load(), "the hanging calls ended before the settled measurement")
+	settled := healthyChange(6)
+
+	// The hanging calls time out (10 s): the queued ones start, never more than the bound.
+	require.Eventually(t, func() bool { return hangingCalls.Load() >= hanging }, 2*testenv.WaitFor, 100*time.Millisecond)
+	require.Eventually(t, func() bool {
+		c = dpaCondition(t, e, ns, "hang-0", v1alpha2.ConditionHorizontalAbleToRecommend)
+		return c.Reason == "RecommendationFailed" && strings.Contains(c.Message, "Client.Timeout")
+	}, testenv.WaitFor, 100*time.Millisecond, "the first hanging call's timeout is not in the condition: %+v", c)
+	// Before the first hanging call times out (10 s), exactly the bound reached the endpoint.
+	// (Counting at the server after that would include the moment it takes to notice a client
+	// that gave up.)
+	arrivalsMu.Lock()
+	beforeTimeout := 0
+	for _, at := range hangArrivals {
+		if at.Sub(hangArrivals[0]) < 9*time.Second {
+			beforeTimeout++
+		}
+	}
+	arrivalsMu.Unlock()
+	assert.Equal(t, perEndpoint, beforeTimeout, "calls to the hanging endpoint before the first timed out")
+	assert.Equal(t, int32(1), replicas("hang-0"))
+	// Before this design, 2 workers each held 10 s by a hanging call delayed the change by
+	// tens of seconds; now the bad recommenders add no more than the control's new DPAs.
+	assert.Less(t, withBad, withNew+2*time.Second, "the healthy DPA waited for the bad recommenders")
+	assert.Less(t, settled, 2*time.Second, "a change while the hanging calls are in flight")
+	t.Logf("healthy change acted on: alone %s, after %d new DPAs %s, after %d faulty DPAs %s, settled with %d hanging calls %s; slow answer acted on after %s; hanging calls before the first timeout %d",
+		alone, len(control), withNew, len(bad), withBad, perEndpoint, settled, slowActed, beforeTimeout)
+	record(t, FaultRecord{
+		Case: fmt.Sprintf("external recommenders: %d DPAs on one that hangs, one slow (%s), one answering garbage, next to a healthy one", hanging, slowFor),
+		Lost: "nothing: the healthy DPA's changes are acted on as fast as next to as many healthy DPAs; the slow answer when it comes", Repeated: "nothing",
+		Figures: map[string]float64{
+			"healthy change acted on, alone (s)":                            alone.Seconds(),
+			"healthy change acted on, after 10 new healthy DPAs (s)":        withNew.Seconds(),
+			"healthy change acted on, after the 10 faulty DPAs (s)":         withBad.Seconds(),
+			"healthy change acted on, settled, hanging calls in flight (s)": settled.Seconds(),
+			"slow answer acted on after (s)":                                slowActed.Seconds(),
+			"calls to the hanging endpoint before the first timed out":      float64(beforeTimeout),
+		},
+		Notes:   fmt.Sprintf("calls run outside the 2 reconcile workers: at most %d in flight per endpoint (max_in_flight_per_endpoint) and one per DPA; a reconcile waits at most answer_wait (500 ms) for the call it starts; the garbage is RecommendationFailed, the hanging ones RecommendationPending, then RecommendationFailed at the client's timeout (10 s)", perEndpoint),
+		Command: "go test ./test/e2e -run TestFaultExternalRecommenders -v",
 	})
 }

@@ -170,6 +170,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), c.view.HasSynced) {
 		return nil
 	}
+	for _, src := range c.sources {
+		if a, ok := src.(def.Asynchronous); ok {
+			defer a.Subscribe(c.answerArrived)()
+		}
+	}
 	leaderdef.WhileLeading(ctx, c.leader, c.runTerm)
 	return nil
 }

@@ -72,6 +72,9 @@ func selectHorizontal(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, now time.T
 		}
 	}
 	why := "no external recommendation"
+	if len(g.pending) > 0 {
+		why = "no external recommendation yet: " + strings.Join(g.pending, "; ")
+	}
 	if ext != nil {
 		if now.Sub(ext.Timestamp) <= fb.stale {
 			return horizontalSelection{rec: ext, reason: reasonReceived, message: "from the " + ext.SourceName + " source"}
@@ -95,6 +98,8 @@ func selectHorizontal(dpa *v1alpha2.DatadogPodAutoscaler, g gathered, now time.T
 		return horizontalSelection{reason: reasonStale, message: why}
 	case errs != "":
 		return horizontalSelection{reason: reasonFailed, message: errs}
+	case len(g.pending) > 0:
+		return horizontalSelection{reason: reasonPending, message: strings.Join(g.pending, "; ")}
 	case g.applied:
 		return horizontalSelection{reason: reasonFailed, message: "the sources returned no replica count"}
 	}

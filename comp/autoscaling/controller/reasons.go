@@ -4,15 +4,17 @@ import ()
 
 // Condition reasons.
 const (
-	reasonActive           = "Active"
-	reasonNotActedOn       = "FieldsNotActedOn"
-	reasonPaused           = "LocallyPaused" // as the Cluster Agent writes it
-	reasonConflict         = "TargetAlreadyAutoscaled"
-	reasonLimit            = "LimitReached"
-	reasonTargetNotFound   = "TargetNotFound"
-	reasonNoError          = "NoError"
-	reasonReceived         = "RecommendationReceived"
-	reasonFailed           = "RecommendationFailed"
+	reasonActive         = "Active"
+	reasonNotActedOn     = "FieldsNotActedOn"
+	reasonPaused         = "LocallyPaused" // as the Cluster Agent writes it
+	reasonConflict       = "TargetAlreadyAutoscaled"
+	reasonLimit          = "LimitReached"
+	reasonTargetNotFound = "TargetNotFound"
+	reasonNoError        = "NoError"
+	reasonReceived       = "RecommendationReceived"
+	reasonFailed         = "RecommendationFailed"
+	// reasonPending: a source's first answer is on its way.
+	reasonPending          = "RecommendationPending"
 	reasonNoSource         = "NoRecommendationSource"
 	reasonNothingAllowed   = "NothingAllowed"
 	reasonPreview          = "PreviewMode"

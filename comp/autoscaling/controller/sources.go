@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -21,6 +22,10 @@ type gathered struct {
 	horizontal map[v1alpha2.DatadogPodAutoscalerValueSource]*def.Recommendation
 	applied    bool     // some source applies to the DPA
 	errs       []string // "source: error"
+	// pending: "source: waiting for ..." of the sources whose answer is on its way (their
+	// previous answer, if any, stands in). Such a result is not cached: the source queues the
+	// DPA again when its answer is in.
+	pending []string
 }
 
 // request is what the sources are told about a DPA and its target.
@@ -50,6 +55,9 @@ func (c *Controller) gather(ctx context.Context, dpa *v1alpha2.DatadogPodAutosca
 		return cached.g
 	}
 	g := c.ask(ctx, dpa, req)
+	if len(g.pending) > 0 {
+		return g
+	}
 	c.answersMu.Lock()
 	c.answers[key] = cachedAnswer{fingerprint: fp, at: now, g: g}
 	c.answersMu.Unlock()
@@ -99,6 +107,10 @@ func (c *Controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler
 		}
 		g.applied = true
 		r, err := src.Recommend(ctx, req)
+		if p, ok := errors.AsType[*def.Pending](err); ok {
+			g.pending = append(g.pending, src.Name()+": "+p.Error())
+			r, err = p.Last, nil
+		}
 		if err != nil {
 			g.errs = append(g.errs, src.Name()+": "+err.Error())
 			continue
@@ -114,4 +126,14 @@ func (c *Controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler
 		}
 	}
 	return g
+}
+
+// answerArrived: an asynchronous source has its answer about a DPA. The cached answers are
+// dropped and the DPA queued, so that its next reconcile asks again and gets it.
+func (c *Controller) answerArrived(namespace, name string) {
+	key := namespace + "/" + name
+	c.answersMu.Lock()
+	delete(c.answers, key)
+	c.answersMu.Unlock()
+	c.enqueue([]string{key})
 }

@@ -39,11 +39,14 @@ func (c *Controller) recommendVertical(dpa *v1alpha2.DatadogPodAutoscaler, g gat
 		}
 		return ""
 	case rec == nil:
-		msg := strings.Join(errs, "; ")
+		reason, msg := reasonFailed, strings.Join(errs, "; ")
+		if msg == "" && len(g.pending) > 0 {
+			reason, msg = reasonPending, strings.Join(g.pending, "; ")
+		}
 		if msg == "" {
 			msg = "the sources returned no vertical values"
 		}
-		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reasonFailed, msg)
+		c.setCondition(dpa, v1alpha2.ConditionVerticalAbleToRecommend, false, reason, msg)
 		// Keep the last recommendation: new pods keep getting it while the source is down.
 		if st.Vertical != nil && st.Vertical.Target != nil {
 			return st.Vertical.Target.Version

@@ -121,8 +121,32 @@ type RecommendationSource interface {
 	// the source's annotation). It must be cheap and must not block.
 	Applies(dpa *v1alpha2.DatadogPodAutoscaler) bool
 	// Recommend returns the source's values, or an error that lands in the DPA's conditions.
-	// It may block on the network, bounded by ctx.
+	// It may block on the network, bounded by ctx. A source whose answer is still on its way
+	// returns a *Pending error (and implements Asynchronous).
 	Recommend(ctx context.Context, req Request) (*Recommendation, error)
+}
+
+// Pending is the error of a source whose answer to a DPA is still on its way. The controller
+// acts on Last (the source's previous answer, nil if none) as if it were the answer, says in
+// the conditions that it is waiting, and asks again when the source notifies it.
+type Pending struct {
+	// Endpoint is what is being asked (for the condition's message).
+	Endpoint string
+	// Since is when the call waited for was asked for.
+	Since time.Time
+	// Last is the source's previous answer for the DPA, nil if none.
+	Last *Recommendation
+}
+
+func (p *Pending) Error() string {
+	return "waiting for the answer of " + p.Endpoint + ", asked at " + p.Since.UTC().Format(time.RFC3339)
+}
+
+// Asynchronous is implemented by sources whose answers can arrive after Recommend returned a
+// *Pending error. The source calls f with the DPA once its answer is in; the controller then
+// asks it again. Unsubscribe stops the calls.
+type Asynchronous interface {
+	Subscribe(f func(namespace, name string)) (unsubscribe func())
 }
 
 // Forgetter is implemented by sources that keep state per DPA: the controller calls Forget

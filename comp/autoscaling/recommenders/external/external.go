@@ -69,13 +69,18 @@ type RecommendationResponse struct {
 	Containers []def.ContainerResources `json:"containers,omitempty"`
 }
 
-// Source calls external recommenders.
+// Source calls external recommenders, each call outside the reconcile workers (see calls).
 type Source struct {
 	client  *http.Client
 	cluster string // targetRef.cluster of the Datadog protocol
+	calls   *calls
 }
 
-var _ def.RecommendationSource = (*Source)(nil)
+var (
+	_ def.RecommendationSource = (*Source)(nil)
+	_ def.Asynchronous         = (*Source)(nil)
+	_ def.Forgetter            = (*Source)(nil)
+)
 
 // New builds the source's HTTP client from the configuration: its timeout and, for https
 // endpoints, an optional CA and client certificate (mTLS). Bad files are an error naming the key.
@@ -102,11 +107,22 @@ func New(cfg configdef.ExternalRecommenderConfig) (*Source, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	transport.MaxIdleConnsPerHost = 4
-	return &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}, cluster: cfg.ClusterName}, nil
+	s := &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}, cluster: cfg.ClusterName}
+	s.calls = newCalls(cfg.MaxInFlight, cfg.MaxInFlightPerEndpoint, cfg.AnswerWait, s.call)
+	return s, nil
 }
 
-// Close releases idle connections.
-func (s *Source) Close() { s.client.CloseIdleConnections() }
+// Subscribe implements def.Asynchronous.
+func (s *Source) Subscribe(f func(namespace, name string)) func() { return s.calls.subscribe(f) }
+
+// Forget implements def.Forgetter: the DPA's call is cancelled and its last answer dropped.
+func (s *Source) Forget(namespace, name string) { s.calls.forget(namespace + "/" + name) }
+
+// Close cancels the calls in flight, waits for them, and releases idle connections.
+func (s *Source) Close() {
+	s.calls.close()
+	s.client.CloseIdleConnections()
+}
 
 // Name implements def.RecommendationSource.
 func (s *Source) Name() string { return "external" }
@@ -140,8 +156,9 @@ func ParseAnnotation(value string) (Annotation, error) {
 	return a, nil
 }
 
-// Recommend implements def.RecommendationSource: one POST, bounded by the configured timeout
-// and ctx.
+// Recommend implements def.RecommendationSource. The call runs outside the caller (see
+// calls): Recommend returns its answer if it comes within the configured answer_wait, and a
+// *def.Pending otherwise.
 func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommendation, error) {
 	dpa := req.Autoscaler
 	ann, err := ParseAnnotation(dpa.Annotations[v1alpha2.CustomRecommenderAnnotation])
@@ -165,23 +182,33 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 			Settings:        ann.Settings,
 		}
 	}
-	data, err := s.post(ctx, ann.Endpoint, payload)
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode recommender request: %w", err)
+	}
+	u, _ := url.Parse(ann.Endpoint) // checked by ParseAnnotation
+	return s.calls.ask(ctx, dpa.Namespace+"/"+dpa.Name, job{endpoint: ann.Endpoint, protocol: ann.Protocol, slot: u.Scheme + "://" + u.Host, body: body})
+}
+
+// call sends one request and reads its answer (calls runs it).
+func (s *Source) call(ctx context.Context, j job) (*def.Recommendation, error) {
+	data, err := s.post(ctx, j.endpoint, j.body)
 	if err != nil {
 		return nil, err
 	}
-	if ann.Protocol == ProtocolDatadog {
+	if j.protocol == ProtocolDatadog {
 		rec, err := datadogRecommendation(data)
 		if err != nil {
-			return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+			return nil, fmt.Errorf("recommender %s: %w", j.endpoint, err)
 		}
 		return rec, nil
 	}
 	var out RecommendationResponse
 	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("recommender %s: answer is not a recommendation: %w", ann.Endpoint, err)
+		return nil, fmt.Errorf("recommender %s: answer is not a recommendation: %w", j.endpoint, err)
 	}
 	if err := checkResponse(out); err != nil {
-		return nil, fmt.Errorf("recommender %s: %w", ann.Endpoint, err)
+		return nil, fmt.Errorf("recommender %s: %w", j.endpoint, err)
 	}
 	rec := &def.Recommendation{Source: v1alpha2.DatadogPodAutoscalerAutoscalingValueSource, SourceName: "external",
 		Timestamp: time.Now(), Replicas: out.Replicas, Containers: out.Containers}
@@ -192,11 +219,7 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 }
 
 // post sends one request and returns the body of a 200 answer, at most maxResponse bytes.
-func (s *Source) post(ctx context.Context, endpoint string, payload any) ([]byte, error) {
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode recommender request: %w", err)
-	}
+func (s *Source) post(ctx context.Context, endpoint string, body []byte) ([]byte, error) {
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("recommender %s: %w", endpoint, err)

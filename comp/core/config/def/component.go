@@ -217,6 +217,16 @@ type ExternalRecommenderConfig struct {
 	TLS ExternalRecommenderTLSConfig `json:"tls"`
 	// ClusterName is the cluster's name in requests of the Datadog protocol (targetRef.cluster).
 	ClusterName string `json:"cluster_name"`
+	// Calls run outside the reconcile workers, at most one per DPA at a time. MaxInFlight
+	// bounds the calls of all DPAs together, MaxInFlightPerEndpoint those to one endpoint
+	// (scheme and host): a hanging recommender holds at most that many. A call over either
+	// bound waits its turn.
+	MaxInFlight            int `json:"max_in_flight"`
+	MaxInFlightPerEndpoint int `json:"max_in_flight_per_endpoint"`
+	// AnswerWait is how long a reconcile waits for the call it started: an answer within it is
+	// acted on at once; a later one queues the DPA again when it arrives, and the reconcile
+	// meanwhile acts on the last answer. 0: never wait.
+	AnswerWait time.Duration `json:"answer_wait"`
 }
 
 // ExternalRecommenderTLSConfig holds file paths, read at startup.
@@ -274,7 +284,7 @@ func Defaults() Config {
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
 				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000,
-				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second},
+				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second, MaxInFlight: 64, MaxInFlightPerEndpoint: 4, AnswerWait: 500 * time.Millisecond},
 				LocalRecommender:    LocalRecommenderConfig{Enabled: true},
 			},
 		},

@@ -68,6 +68,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{name: "bad level flag", overrides: map[string]string{"log.level": "loud"}, key: "log.level"},
 		{name: "range", overrides: map[string]string{"workloadmeta.pods.page_size": "0"}, key: "workloadmeta.pods.page_size"},
 		{name: "qps", overrides: map[string]string{"kubernetes.qps": "-1"}, key: "kubernetes.qps"},
+		{name: "calls bound", overrides: map[string]string{"autoscaling.workload.external_recommender.max_in_flight_per_endpoint": "0"}, key: "autoscaling.workload.external_recommender.max_in_flight_per_endpoint"},
+		{name: "answer wait over the timeout", overrides: map[string]string{"autoscaling.workload.external_recommender.answer_wait": "1m"}, key: "autoscaling.workload.external_recommender.answer_wait"},
 		{name: "status addr", overrides: map[string]string{"status.addr": "localhost"}, key: "status.addr"},
 		{name: "list value", file: "log:\n  level: [a]\n", key: "log.level"},
 		{name: "not a mapping", file: "- a\n", key: "config"},

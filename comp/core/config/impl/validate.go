@@ -62,6 +62,15 @@ func validate(c def.Config) error {
 	if w.ExternalRecommender.Timeout <= 0 {
 		return &def.Error{Key: "autoscaling.workload.external_recommender.timeout", Err: fmt.Errorf("must be positive, got %s", w.ExternalRecommender.Timeout)}
 	}
+	if n := w.ExternalRecommender.MaxInFlight; n < 1 {
+		return &def.Error{Key: "autoscaling.workload.external_recommender.max_in_flight", Err: fmt.Errorf("must be at least 1, got %d", n)}
+	}
+	if n := w.ExternalRecommender.MaxInFlightPerEndpoint; n < 1 {
+		return &def.Error{Key: "autoscaling.workload.external_recommender.max_in_flight_per_endpoint", Err: fmt.Errorf("must be at least 1, got %d", n)}
+	}
+	if w.ExternalRecommender.AnswerWait < 0 || w.ExternalRecommender.AnswerWait > w.ExternalRecommender.Timeout {
+		return &def.Error{Key: "autoscaling.workload.external_recommender.answer_wait", Err: fmt.Errorf("must be between 0 and the timeout (%s), got %s", w.ExternalRecommender.Timeout, w.ExternalRecommender.AnswerWait)}
+	}
 	if t := w.ExternalRecommender.TLS; (t.CertFile == "") != (t.KeyFile == "") {
 		return &def.Error{Key: "autoscaling.workload.external_recommender.tls.cert_file", Err: fmt.Errorf("cert_file and key_file go together")}
 	}
