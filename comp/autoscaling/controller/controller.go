@@ -155,7 +155,8 @@ func New(o Options) (*Controller, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if err := o.View.AddHandler(dpaview.Handler{OnChange: c.enqueue, OnRemove: c.removed}); err != nil {
+	// Its own status writes echo back as status-only updates: they need no reconcile.
+	if err := o.View.AddHandler(dpaview.Handler{OnChange: c.enqueue, IgnoreStatus: true, OnRemove: c.removed}); err != nil {
 		return nil, err
 	}
 	if err := o.Pods.AddHandler(podwatcher.Handler{OnChange: c.enqueueTarget, OnPatchedPod: c.recommendationApplied}); err != nil {
@@ -177,6 +178,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	leaderdef.WhileLeading(ctx, c.leader, c.runTerm)
 	return nil
+}
+
+// Sizes implements def.Sizer: the controller's entries per DPA, and its queue.
+func (c *Controller) Sizes() map[string]int {
+	out := map[string]int{}
+	c.historyMu.Lock()
+	out["controller.history"] = len(c.history)
+	c.historyMu.Unlock()
+	c.answersMu.Lock()
+	out["controller.answers"] = len(c.answers)
+	c.answersMu.Unlock()
+	c.failingMu.Lock()
+	out["controller.failing"] = len(c.failing)
+	c.failingMu.Unlock()
+	if q := c.queue.Load(); q != nil {
+		out["controller.queue"] = (*q).Len()
+	}
+	return out
 }
 
 // removed: a DPA left the view.

@@ -27,6 +27,9 @@ import (
 // listed (a namespace's list takes milliseconds to a few seconds).
 const podsSyncingDelay = 250 * time.Millisecond
 
+// conflictDelay is how soon a DPA whose status write met a newer version is looked at again.
+const conflictDelay = time.Second
+
 // reconcile evaluates one DPA, acts on it, and writes its status when it changed. It returns
 // when to look again.
 func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
@@ -42,6 +45,9 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		c.failingMu.Lock()
 		delete(c.failing, key)
 		c.failingMu.Unlock()
+		// A reconcile that ran while the DPA was deleted may have followed its target again
+		// after the deletion forgot it: forget every target no DPA has.
+		c.pods.Retain(func(t def.Target) bool { return len(c.view.ForTarget(t)) > 0 })
 		ns, name, _ := strings.Cut(key, "/")
 		for _, src := range c.sources {
 			if f, ok := src.(def.Forgetter); ok {
@@ -65,9 +71,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 			c.log.Debug("DPA deleted before its status was written", zap.String("dpa", key))
 			return 0, nil
 		case apierrors.IsConflict(err):
-			// A newer DPA is on its way through the informer, which queues it again.
-			c.log.Debug("DPA changed before its status was written; the newer one is queued", zap.String("dpa", key))
-			return 0, nil
+			// A newer DPA is on its way through the informer. A change of its spec or
+			// annotations queues it again; a status written by someone else does not (status
+			// updates are ignored), so look again shortly.
+			c.log.Debug("DPA changed before its status was written; looking again", zap.String("dpa", key))
+			return conflictDelay, nil
 		case err != nil:
 			return 0, errors.Join(evalErr, err)
 		}

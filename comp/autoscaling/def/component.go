@@ -155,6 +155,13 @@ type Forgetter interface {
 	Forget(namespace, name string)
 }
 
+// Sizer is implemented by the parts that keep entries per DPA, per workload or per endpoint:
+// how many each map holds, by name. GET /debug/autoscaling shows them (with status.pprof on),
+// to check that nothing is kept for a DPA once it is gone.
+type Sizer interface {
+	Sizes() map[string]int
+}
+
 // Target names an autoscaled workload: a DPA's targetRef in the DPA's namespace.
 type Target struct {
 	Namespace, Kind, Name string

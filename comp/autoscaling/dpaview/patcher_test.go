@@ -196,3 +196,31 @@ func TestKeysNewFirst(t *testing.T) {
 	}
 	assert.Equal(t, []string{"shop/b", "shop/d", "shop/a", "shop/c"}, v.KeysNewFirst())
 }
+
+// An update of the status alone reaches the handlers that ask for it, not those that ignore
+// it (the controller: its own writes echo back so); a change of an annotation reaches both.
+func TestIgnoreStatus(t *testing.T) {
+	v := New(nil, zap.NewNop())
+	var all, specOnly int
+	v.handlers = []Handler{{OnChange: func([]string) { all++ }}, {OnChange: func([]string) { specOnly++ }, IgnoreStatus: true}}
+	dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 1, ResourceVersion: "1"},
+		Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: "web"}}}
+	put := func() {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dpa)
+		require.NoError(t, err)
+		v.set(&unstructured.Unstructured{Object: u})
+	}
+	put()
+	assert.Equal(t, [2]int{1, 1}, [2]int{all, specOnly}, "an add reaches both")
+	dpa.ResourceVersion = "2"
+	dpa.Status.Conditions = []v1alpha2.DatadogPodAutoscalerCondition{{Type: v1alpha2.ConditionActive, Status: metav1.ConditionTrue}}
+	put()
+	assert.Equal(t, [2]int{2, 1}, [2]int{all, specOnly}, "a status write reaches only the first")
+	assert.True(t, v1alpha2.IsConditionTrue(v.Get("shop/web").Status.Conditions, v1alpha2.ConditionActive), "the view holds the new status")
+	dpa.Annotations = map[string]string{v1alpha2.ForceReplicasAnnotation: "3"}
+	put()
+	assert.Equal(t, [2]int{3, 2}, [2]int{all, specOnly}, "an annotation reaches both")
+	dpa.Generation = 2
+	put()
+	assert.Equal(t, [2]int{4, 3}, [2]int{all, specOnly}, "a new generation reaches both")
+}

@@ -6,11 +6,13 @@ package dpaview
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 
@@ -26,6 +28,10 @@ type Handler struct {
 	// OnChange gets the keys (namespace/name) a change may affect: the DPA and those sharing
 	// its target.
 	OnChange func(keys []string)
+	// IgnoreStatus: OnChange is not called for an update that changed only the status (or
+	// other fields the DPA's author does not write: resourceVersion, managedFields). The
+	// controller's own status writes echo back as such updates.
+	IgnoreStatus bool
 	// OnRemove is called after a DPA was removed, with how many remain and whether its target
 	// has no DPA left.
 	OnRemove func(remaining int, target def.Target, orphan bool)
@@ -45,6 +51,13 @@ type View struct {
 	mu       sync.RWMutex
 	byKey    map[string]*v1alpha2.DatadogPodAutoscaler
 	byTarget map[def.Target][]string // keys, oldest first
+}
+
+// Sizes implements def.Sizer.
+func (v *View) Sizes() map[string]int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return map[string]int{"view.dpas": len(v.byKey), "view.targets": len(v.byTarget)}
 }
 
 // New builds the view over the shared DPA informer. It follows the informer only from Run.
@@ -120,7 +133,9 @@ func (v *View) set(obj any) {
 	}
 	v.mu.Lock()
 	affected := []string{key}
-	if old := v.byKey[key]; old != nil && TargetOf(old) != TargetOf(dpa) {
+	old := v.byKey[key]
+	statusOnly := old != nil && sameBesidesStatus(old, dpa)
+	if old != nil && TargetOf(old) != TargetOf(dpa) {
 		affected = append(affected, v.detachLocked(key, TargetOf(old))...)
 	}
 	v.byKey[key] = dpa
@@ -138,10 +153,18 @@ func (v *View) set(obj any) {
 	}
 	v.mu.Unlock()
 	for _, h := range v.handlers {
-		if h.OnChange != nil {
+		if h.OnChange != nil && !(statusOnly && h.IgnoreStatus) {
 			h.OnChange(affected)
 		}
 	}
+}
+
+// sameBesidesStatus: b differs from a at most in its status and in the metadata the apiserver
+// writes (resourceVersion, managedFields).
+func sameBesidesStatus(a, b *v1alpha2.DatadogPodAutoscaler) bool {
+	return a.UID == b.UID && a.Generation == b.Generation && equality.Semantic.DeepEqual(a.Spec, b.Spec) &&
+		maps.Equal(a.Annotations, b.Annotations) && maps.Equal(a.Labels, b.Labels) &&
+		a.DeletionTimestamp.Equal(b.DeletionTimestamp) && slices.Equal(a.Finalizers, b.Finalizers)
 }
 
 func (v *View) remove(key string) {

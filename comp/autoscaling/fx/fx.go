@@ -5,6 +5,9 @@
 package fx
 
 import (
+	"encoding/json"
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -51,7 +54,8 @@ type in struct {
 type out struct {
 	fx.Out
 	Comp     def.Component
-	Sections []statusdef.Section `group:"status_sections,flatten"`
+	Sections []statusdef.Section    `group:"status_sections,flatten"`
+	Debug    statusdef.DebugHandler `group:"debug_handlers"`
 }
 
 func newComponent(i in) (out, error) {
@@ -66,5 +70,16 @@ func newComponent(i in) (out, error) {
 	return out{Comp: p.Comp, Sections: []statusdef.Section{
 		{Name: "autoscaling", Fill: func(d *statusdef.Document) { st := p.Status(); d.Autoscaling = &st }},
 		{Name: "autoscalers", Fill: func(d *statusdef.Document) { n := p.Autoscalers(); d.Autoscalers = &n }},
-	}}, nil
+	}, Debug: statusdef.DebugHandler{Path: "/debug/autoscaling", Handler: sizesHandler(p.Sizes)}}, nil
+}
+
+// sizesHandler serves GET /debug/autoscaling: how many entries each part of the stack holds
+// (per DPA, per workload, per endpoint), to check that a deleted DPA leaves nothing behind.
+func sizesHandler(sizes func() map[string]int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Sizes map[string]int `json:"sizes"`
+		}{sizes()})
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -81,12 +82,16 @@ type Provides struct {
 	Status func() def.Status
 	// Autoscalers is how many DPAs the running stack follows (0 before).
 	Autoscalers func() int
+	// Sizes is what the stack's parts hold (def.Sizer), the recommendation sources' included;
+	// only the sources' while dormant.
+	Sizes func() map[string]int
 }
 
 // parts are what the stack built once the gate opened and the caches synced.
 type parts struct {
 	view *dpaview.View
 	pods *podwatcher.Watcher
+	ctrl *controller.Controller
 }
 
 type component struct {
@@ -168,7 +173,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		}
 	}
 	c.setState(initial)
-	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.status, Autoscalers: c.autoscalerCount}, nil
+	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.status, Autoscalers: c.autoscalerCount, Sizes: c.sizes}, nil
 }
 
 func (c *component) start(context.Context) error {
@@ -287,7 +292,7 @@ func (c *component) runStack(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
-	c.parts.Store(&parts{view: view, pods: pods})
+	c.parts.Store(&parts{view: view, pods: pods, ctrl: ctrl})
 	c.reqs.Webhook.SetPatcher(dpaview.NewPatcher(view))
 	c.setState(def.StateRunning)
 	c.runningOnce.Do(func() { close(c.running) })
@@ -351,4 +356,22 @@ func (c *component) status() def.Status {
 		st.Leader, st.TargetsFollowed = &leader, &followed
 	}
 	return st
+}
+
+// sizes adds up what the running term's parts and the recommendation sources hold.
+func (c *component) sizes() map[string]int {
+	var sizers []def.Sizer
+	if p := c.parts.Load(); p != nil {
+		sizers = append(sizers, p.view, p.pods, p.ctrl)
+	}
+	for _, src := range c.reqs.Sources {
+		if s, ok := src.(def.Sizer); ok {
+			sizers = append(sizers, s)
+		}
+	}
+	out := map[string]int{}
+	for _, s := range sizers {
+		maps.Copy(out, s.Sizes())
+	}
+	return out
 }

@@ -63,6 +63,13 @@ type followRequest struct {
 	done   chan struct{}
 }
 
+// Sizes implements def.Sizer.
+func (w *Watcher) Sizes() map[string]int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return map[string]int{"podwatcher.targets": len(w.targets)}
+}
+
 // New builds the watcher over workloadmeta. It subscribes only from Run.
 func New(wm wmdef.Component) *Watcher {
 	return &Watcher{wm: wm, targets: map[def.Target]*targetPods{}, track: make(chan followRequest, 64)}
@@ -218,6 +225,18 @@ func (w *Watcher) Forget(t def.Target) {
 	w.mu.Lock()
 	delete(w.targets, t)
 	w.mu.Unlock()
+}
+
+// Retain forgets the targets keep refuses: those a reconcile followed again while their DPA was
+// being deleted (the deletion's Forget came first).
+func (w *Watcher) Retain(keep func(def.Target) bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for t := range w.targets {
+		if !keep(t) {
+			delete(w.targets, t)
+		}
+	}
 }
 
 func info(p *wmdef.Pod) podInfo {

@@ -80,6 +80,7 @@ var (
 	_ def.RecommendationSource = (*Source)(nil)
 	_ def.Asynchronous         = (*Source)(nil)
 	_ def.Forgetter            = (*Source)(nil)
+	_ def.Sizer                = (*Source)(nil)
 )
 
 // New builds the source's HTTP client from the configuration: its timeout and, for https
@@ -117,6 +118,15 @@ func (s *Source) Subscribe(f func(namespace, name string)) func() { return s.cal
 
 // Forget implements def.Forgetter: the DPA's call is cancelled and its last answer dropped.
 func (s *Source) Forget(namespace, name string) { s.calls.forget(namespace + "/" + name) }
+
+// Sizes implements def.Sizer.
+func (s *Source) Sizes() map[string]int {
+	dpas, running, queued := s.calls.size()
+	s.calls.mu.Lock()
+	slow := len(s.calls.slow)
+	s.calls.mu.Unlock()
+	return map[string]int{"external.dpas": dpas, "external.running": running, "external.queued": queued, "external.slow_endpoints": slow}
+}
 
 // Close cancels the calls in flight, waits for them, and releases idle connections.
 func (s *Source) Close() {

@@ -162,7 +162,10 @@ type StatusConfig struct {
 type KubernetesConfig struct {
 	// Kubeconfig is a kubeconfig path; empty means in-cluster, else $KUBECONFIG.
 	Kubeconfig string `json:"kubeconfig"`
-	// QPS and Burst bound the client-side request rate of every client lazyscale builds.
+	// QPS and Burst bound the client-side request rate of every client lazyscale builds. The
+	// default (50, burst 100) leaves room for actions next to the resyncs: each reconcile reads
+	// its target, so 1,000 DPAs resynced every minute take 17 requests/s on their own, and at 20
+	// a churn of 150 DPAs a minute queued reconciles for 30 s (docs/reliability.md).
 	QPS   float64 `json:"qps"`
 	Burst int     `json:"burst"`
 }
@@ -280,7 +283,7 @@ type PodCollectionConfig struct {
 func Defaults() Config {
 	return Config{
 		Log:        LogConfig{Level: "info", Format: "console"},
-		Kubernetes: KubernetesConfig{QPS: 20, Burst: 40},
+		Kubernetes: KubernetesConfig{QPS: 50, Burst: 100},
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
 				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000,
