@@ -223,6 +223,13 @@ func main() {
 		}
 		return
 	}
+	if *soakFor > 0 {
+		if err := runSoak(sizes[len(sizes)-1], *agent, *out, *plots); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *scope {
 		if err := runScope(sizes[len(sizes)-1], *agent, *out, *plots, *settle); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,15 +46,21 @@ func sizes(addr string) (map[string]int, error) {
 	return doc.Sizes, err
 }
 
-// heapAfterGC forces a collection (pprof's heap profile with gc=1) and reads the live heap and
-// the goroutines from /metrics.
-func heapAfterGC(t *testing.T, addr string) (heap, goroutines float64) {
+// heapAfterGC forces two collections (pprof's heap profile with gc=1: what sync.Pools held in
+// the first goes with the second), saves the profile into file, and reads the live heap and the
+// goroutines from /metrics.
+func heapAfterGC(t *testing.T, addr, file string) (heap, goroutines float64) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	heap, err = strconv.ParseFloat(metricValue(addr, "go_memstats_heap_alloc_bytes"), 64)
+	for range 2 {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		prof, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(file, prof, 0o644))
+	}
+	heap, err := strconv.ParseFloat(metricValue(addr, "go_memstats_heap_alloc_bytes"), 64)
 	require.NoError(t, err)
 	goroutines, err = strconv.ParseFloat(metricValue(addr, "go_goroutines"), 64)
 	require.NoError(t, err)
@@ -129,7 +136,11 @@ func TestFaultDPAChurn(t *testing.T) {
 		return s
 	}
 	before := settled()
-	heapBefore, goroutinesBefore := heapAfterGC(t, addr)
+	profiles := t.TempDir()
+	if dir := os.Getenv("FAULTS_PROFILE_DIR"); dir != "" {
+		profiles = dir
+	}
+	heapBefore, goroutinesBefore := heapAfterGC(t, addr, filepath.Join(profiles, "churn-heap-before.pprof"))
 	queueBefore := scrapeHistogram(t, getMetrics(t, addr), "lazyscale_workqueue_queue_duration_seconds", map[string]func(string) bool{"name": func(v string) bool { return v == "datadogpodautoscalers" }})
 
 	// Each DPA lives 40 % of the run: created in the first 60 %, updated at 20 %, deleted at 40 %
@@ -198,12 +209,13 @@ func TestFaultDPAChurn(t *testing.T) {
 	queue := scrapeHistogram(t, getMetrics(t, addr), "lazyscale_workqueue_queue_duration_seconds", map[string]func(string) bool{"name": func(v string) bool { return v == "datadogpodautoscalers" }}).minus(queueBefore)
 	var heapAfter, goroutinesAfter float64
 	back := func() bool {
-		heapAfter, goroutinesAfter = heapAfterGC(t, addr)
+		heapAfter, goroutinesAfter = heapAfterGC(t, addr, filepath.Join(profiles, "churn-heap-after.pprof"))
 		return goroutinesAfter <= goroutinesBefore && heapAfter-heapBefore <= 1<<20
 	}
 	if !assert.Eventually(t, back, testenv.WaitFor, time.Second) {
 		back()
-		t.Fatalf("goroutines %v → %v, heap %.2f → %.2f MiB%s", goroutinesBefore, goroutinesAfter, heapBefore/(1<<20), heapAfter/(1<<20), goroutineDump(addr))
+		t.Fatalf("goroutines %v → %v, heap %.2f → %.2f MiB (heap profiles in %s: go tool pprof -top -diff_base churn-heap-before.pprof churn-heap-after.pprof)%s",
+			goroutinesBefore, goroutinesAfter, heapBefore/(1<<20), heapAfter/(1<<20), profiles, goroutineDump(addr))
 	}
 	assert.Empty(t, withoutStatus, "DPAs without a status at their deletion")
 	t.Logf("%d DPAs churned in %s; entries before %v, after %v; goroutines %v → %v; heap %.2f → %.2f MiB; queue depth at most %v, queue latency p50 %.1f ms p99 %.1f ms over %v adds",

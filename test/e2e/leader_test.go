@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -139,18 +140,8 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 	_, followerAddr, followerLogs := startAgent(t, bin, e, "agent-b", portB, url)
 
 	// A paused DPA opens both gates; both webhooks are ready to patch before anything rolls out.
-	dpa := testenv.DPA(ns, "cart", "cart")
-	require.NoError(t, unstructured.SetNestedField(dpa.Object, "TriggerRollout", "spec", "applyPolicy", "update", "strategy"))
-	dpa.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`,
-		v1alpha2.PauseAnnotation: "true"})
-	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(ctx, dpa, metav1.CreateOptions{})
-	require.NoError(t, err)
-	for _, addr := range []string{leaderAddr, followerAddr} {
-		require.Eventually(t, func() bool {
-			d, err := getStatus(addr)
-			return err == nil && d.Autoscaling.State == "running" && d.Webhook != nil && d.Webhook.PatcherInstalled
-		}, testenv.WaitFor, 100*time.Millisecond, "%s never ready to patch; logs:\n%s\n%s", addr, leaderLogs, followerLogs)
-	}
+	rolloutDPA(t, e, ns, "cart", "300m", map[string]string{v1alpha2.PauseAnnotation: "true"})
+	readyToPatch(t, []string{leaderAddr, followerAddr}, leaderLogs, followerLogs)
 	_, err = e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Patch(ctx, "cart", types.MergePatchType,
 		[]byte(`{"metadata":{"annotations":{"`+v1alpha2.PauseAnnotation+`":null}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
@@ -204,4 +195,28 @@ func TestLeaderKilledMidRollout(t *testing.T) {
 	events, err := e.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=SuccessfulTriggerRollout"})
 	require.NoError(t, err)
 	assert.Len(t, events.Items, 1)
+}
+
+// rolloutDPA creates DPA ns/name on Deployment name, forcing the app container's CPU request
+// and rolling it out (TriggerRollout), with extra annotations.
+func rolloutDPA(t *testing.T, e *testenv.Env, ns, name, cpu string, annotations map[string]string) {
+	t.Helper()
+	dpa := testenv.DPA(ns, name, name)
+	require.NoError(t, unstructured.SetNestedField(dpa.Object, "TriggerRollout", "spec", "applyPolicy", "update", "strategy"))
+	ann := map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "` + cpu + `"}}]`}
+	maps.Copy(ann, annotations)
+	dpa.SetAnnotations(ann)
+	_, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Create(context.Background(), dpa, metav1.CreateOptions{})
+	require.NoError(t, err)
+}
+
+// readyToPatch waits until every agent runs its stack with the pod patcher installed.
+func readyToPatch(t *testing.T, addrs []string, logs ...*syncBuffer) {
+	t.Helper()
+	for _, addr := range addrs {
+		require.Eventually(t, func() bool {
+			d, err := getStatus(addr)
+			return err == nil && d.Autoscaling.State == "running" && d.Webhook != nil && d.Webhook.PatcherInstalled
+		}, testenv.WaitFor, 100*time.Millisecond, "%s never ready to patch; logs:\n%v", addr, logs)
+	}
 }

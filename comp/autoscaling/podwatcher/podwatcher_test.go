@@ -55,3 +55,23 @@ func TestFollowReturnsWhenItsContextEnds(t *testing.T) {
 	w.Follow(ctx, def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"})
 	assert.Zero(t, w.Counts(def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}).Current)
 }
+
+// Retain forgets the targets it is told nobody autoscales, and only those: what a reconcile
+// that ran during its DPA's deletion followed again.
+func TestRetain(t *testing.T) {
+	p, err := wmimpl.NewComponent(wmimpl.Requires{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Stop(context.Background())) })
+	w := New(p.Comp)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+	web, api := def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}, def.Target{Namespace: "shop", Kind: "Deployment", Name: "api"}
+	w.Follow(ctx, web)
+	w.Follow(ctx, api)
+	require.Equal(t, 2, w.Followed())
+	w.Retain(func(t def.Target) bool { return t == web })
+	assert.Equal(t, 1, w.Followed())
+	assert.Equal(t, map[string]int{"podwatcher.targets": 1}, w.Sizes())
+}

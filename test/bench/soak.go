@@ -1,0 +1,242 @@
+package main
+
+// The soak run (issue 16): one agent for -soak (30 minutes) on -pods pods over
+// scopeNamespaces namespaces, a DPA per namespace, and constant pod churn through the webhook
+// (-soak-churn pods deleted and as many created each second). The agent's heap after GC, its
+// resident memory and its goroutines are sampled every -soak-sample; after a warm-up (the
+// first fifth) a least-squares line gives each one's slope, against the spread of the samples
+// around it. Run by hand, not in CI:
+//
+//	make build controlplane && go run ./test/bench -soak 30m -pods 20000 -out docs/bench/results-soak.json -plots docs/bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/test/testenv"
+)
+
+var (
+	soakFor    = flag.Duration("soak", 0, "the soak run instead of the modes: this long, on -pods pods over 100 namespaces with a DPA each and constant pod churn (issue 16)")
+	soakChurn  = flag.Int("soak-churn", 10, "soak run: pods deleted and as many created each second")
+	soakSample = flag.Duration("soak-sample", 30*time.Second, "soak run: how often memory and goroutines are read")
+)
+
+// SoakReport is the soak run's figures.
+type SoakReport struct {
+	Date           string       `json:"date"`
+	Pods           int          `json:"pods"`
+	Namespaces     int          `json:"namespaces"`
+	DPAs           int          `json:"dpas"`
+	Duration       string       `json:"duration"`
+	ChurnPerSecond int          `json:"churn_per_second"`
+	Created        int64        `json:"created"`
+	Deleted        int64        `json:"deleted"`
+	Patched        int64        `json:"patched"`
+	Failed         int64        `json:"failed"`
+	Samples        []SoakSample `json:"samples"`
+	// From the samples after the warm-up: the slopes per hour, and the standard deviation of
+	// the samples around the line (the noise the slope is compared with).
+	HeapSlopeMiBPerHour   float64 `json:"heap_slope_mib_per_hour"`
+	HeapResidualMiB       float64 `json:"heap_residual_mib"`
+	RSSSlopeMiBPerHour    float64 `json:"rss_slope_mib_per_hour"`
+	RSSResidualMiB        float64 `json:"rss_residual_mib"`
+	GoroutineSlopePerHour float64 `json:"goroutine_slope_per_hour"`
+	GoroutineResidual     float64 `json:"goroutine_residual"`
+}
+
+// SoakSample is one reading of the agent.
+type SoakSample struct {
+	Seconds    float64 `json:"seconds"`
+	HeapBytes  float64 `json:"heap_bytes"`
+	RSSBytes   float64 `json:"rss_bytes"`
+	Goroutines float64 `json:"goroutines"`
+	PodsHeld   float64 `json:"pods_held"`
+}
+
+func runSoak(pods int, agent, out, plots string) error {
+	ctx := context.Background()
+	cp, kube, dyn, stopCluster, err := scopeCluster(ctx, "soak", pods)
+	if err != nil {
+		return err
+	}
+	defer stopCluster()
+	a, stopAgent, err := startScopeAgent(agent, cp)
+	if err != nil {
+		return err
+	}
+	defer stopAgent()
+	for i := range scopeNamespaces {
+		dpa := testenv.DPA(scopeNS(i), fmt.Sprintf("app-%02d", i), fmt.Sprintf("app-%02d", i))
+		dpa.SetAnnotations(map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`})
+		if _, err := dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(scopeNS(i)).Create(ctx, dpa, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	if err := waitUntil(10*time.Minute, func() bool {
+		_, m := get(a.addr, "/metrics")
+		return metric(m, `lazyscale_workloadmeta_entities{kind="pod"}`) >= float64(pods)
+	}); err != nil {
+		return fmt.Errorf("the agent never held the %d pods: %w", pods, err)
+	}
+	r := SoakReport{Date: time.Now().UTC().Format(time.RFC3339), Pods: pods, Namespaces: scopeNamespaces, DPAs: scopeNamespaces,
+		Duration: soakFor.String(), ChurnPerSecond: *soakChurn}
+	fmt.Fprintf(os.Stderr, "== soak: %d pods, %d DPAs, %d pods replaced a second, for %s\n", pods, scopeNamespaces, *soakChurn, *soakFor)
+
+	soakCtx, cancel := context.WithTimeout(ctx, *soakFor)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { churnPods(soakCtx, kube, pods, *soakChurn, &r) })
+	began := time.Now()
+	sample := func() error {
+		heap, rss, err := a.memory("soak")
+		if err != nil {
+			return err
+		}
+		_, m := get(a.addr, "/metrics")
+		r.Samples = append(r.Samples, SoakSample{Seconds: time.Since(began).Seconds(), HeapBytes: heap, RSSBytes: rss,
+			Goroutines: metric(m, "go_goroutines"), PodsHeld: metric(m, `lazyscale_workloadmeta_entities{kind="pod"}`)})
+		s := r.Samples[len(r.Samples)-1]
+		fmt.Fprintf(os.Stderr, "   %6.0fs heap %.1f MiB, rss %.1f MiB, goroutines %.0f, pods %.0f\n", s.Seconds, s.HeapBytes/(1<<20), s.RSSBytes/(1<<20), s.Goroutines, s.PodsHeld)
+		return nil
+	}
+	ticker := time.NewTicker(*soakSample)
+	defer ticker.Stop()
+	if err := sample(); err != nil {
+		return err
+	}
+sampling:
+	for {
+		select {
+		case <-soakCtx.Done():
+			break sampling
+		case <-ticker.C:
+			if err := sample(); err != nil {
+				return err
+			}
+		}
+	}
+	wg.Wait()
+	if err := sample(); err != nil {
+		return err
+	}
+	after := r.Samples[len(r.Samples)/5:]
+	fit := func(v func(SoakSample) float64, scale float64) (perHour, residual float64) {
+		slope, res := leastSquares(after, v)
+		return slope * 3600 / scale, res / scale
+	}
+	r.HeapSlopeMiBPerHour, r.HeapResidualMiB = fit(func(s SoakSample) float64 { return s.HeapBytes }, 1<<20)
+	r.RSSSlopeMiBPerHour, r.RSSResidualMiB = fit(func(s SoakSample) float64 { return s.RSSBytes }, 1<<20)
+	r.GoroutineSlopePerHour, r.GoroutineResidual = fit(func(s SoakSample) float64 { return s.Goroutines }, 1)
+	return writeReport(r, out, plots, func(dir string) error { return soakPlots(r, dir) })
+}
+
+// churnPods replaces pods at rate a second: the oldest is deleted, a new one of the same
+// namespace and Deployment created through the apiserver (and so the webhook).
+func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r *SoakReport) {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	var created, deleted, patched, failed atomic.Int64
+	defer func() { r.Created, r.Deleted, r.Patched, r.Failed = created.Load(), deleted.Load(), patched.Load(), failed.Load() }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	oldest, next := 0, pods
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		old, fresh := scopePod(oldest), scopePod(next)
+		oldest++
+		next++
+		wg.Go(func() {
+			reqCtx := context.WithoutCancel(ctx)
+			if err := kube.CoreV1().Pods(old.Namespace).Delete(reqCtx, old.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+				failed.Add(1)
+			} else {
+				deleted.Add(1)
+			}
+			p, err := applyPod(reqCtx, kube, fresh)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			created.Add(1)
+			if p.Annotations[v1alpha2.RecommendationIDAnnotation] != "" {
+				patched.Add(1)
+			}
+		})
+	}
+}
+
+// leastSquares fits v against time: the slope per second and the residuals' standard deviation.
+func leastSquares(samples []SoakSample, v func(SoakSample) float64) (slope, residual float64) {
+	n := float64(len(samples))
+	if n < 2 {
+		return 0, 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, s := range samples {
+		x, y := s.Seconds, v(s)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	slope = (n*sxy - sx*sy) / (n*sxx - sx*sx)
+	intercept := (sy - slope*sx) / n
+	var ss float64
+	for _, s := range samples {
+		d := v(s) - (intercept + slope*s.Seconds)
+		ss += d * d
+	}
+	return slope, math.Sqrt(ss / n)
+}
+
+// soakPlots draws the agent's memory and goroutines over the run.
+func soakPlots(r SoakReport, dir string) error {
+	draw := func(file, title, y string, lines map[string]func(SoakSample) float64, order []string) error {
+		p := plot.New()
+		p.Title.Text = title
+		p.X.Label.Text = "minutes"
+		p.Y.Label.Text = y
+		p.Y.Min = 0
+		for i, name := range order {
+			pts := make(plotter.XYs, len(r.Samples))
+			for j, s := range r.Samples {
+				pts[j] = plotter.XY{X: s.Seconds / 60, Y: lines[name](s)}
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return err
+			}
+			l.Color = palette[i%len(palette)]
+			l.Width = vg.Points(1.5)
+			p.Add(l)
+			p.Legend.Add(name, l)
+		}
+		p.Legend.Top = true
+		return p.Save(7*vg.Inch, 3.5*vg.Inch, filepath.Join(dir, file))
+	}
+	if err := draw("soak-memory.png", fmt.Sprintf("Soak: %d pods, %d DPAs, %d pods replaced a second", r.Pods, r.DPAs, r.ChurnPerSecond), "MiB",
+		map[string]func(SoakSample) float64{
+			"Go heap after GC": func(s SoakSample) float64 { return s.HeapBytes / (1 << 20) },
+			"resident (RSS)":   func(s SoakSample) float64 { return s.RSSBytes / (1 << 20) },
+		}, []string{"Go heap after GC", "resident (RSS)"}); err != nil {
+		return err
+	}
+	return draw("soak-goroutines.png", "Soak: goroutines", "goroutines",
+		map[string]func(SoakSample) float64{"goroutines": func(s SoakSample) float64 { return s.Goroutines }}, []string{"goroutines"})
+}
