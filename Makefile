@@ -60,7 +60,8 @@ test: controlplane verify-generated vet build
 ## faults: the fault suite (docs/reliability.md): every case, the real binary against the real
 ## control plane; records into docs/reliability.json and the doc's table
 faults: build controlplane
-	FAULTS_RECORD=$(CURDIR)/docs/reliability.json FAULTS_LOAD=full $(GO) test -count=1 -timeout 60m -v -run 'TestFault' ./test/e2e
+	mkdir -p bin/faults-profiles
+	FAULTS_RECORD=$(CURDIR)/docs/reliability.json FAULTS_LOAD=full FAULTS_PROFILE_DIR=$(CURDIR)/bin/faults-profiles $(GO) test -count=1 -timeout 60m -v -run 'TestFault' ./test/e2e
 	$(GO) run ./hack/faultsdoc docs/reliability.json docs/reliability.md
 
 test-unit:

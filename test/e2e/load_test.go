@@ -399,8 +399,10 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 			failed++
 			t.Logf("creation failed: %+v", r)
 		case r.cpu != "300m" || r.recID == "":
-			// In flight at the kill: sent before it, answered after it.
-			if r.at <= killedAt && r.at+r.latency >= killedAt {
+			// At the kill: in flight on the killed replica, or sent within the second after it
+			// on a kept-alive connection to it (the apiserver learns it is gone on that
+			// connection's next request, and does not retry the review elsewhere).
+			if r.at+r.latency >= killedAt && r.at <= killedAt+time.Second {
 				unpatchedAtKill++
 			} else {
 				unpatched++
@@ -429,14 +431,14 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, float64(unpatchedAtKill), failOpen, "every unpatched pod is one the apiserver admitted without the killed replica's answer")
+	assert.Equal(t, float64(unpatchedAtKill), failOpen, "every unpatched pod is one the apiserver admitted without an answer")
 	t.Logf("%d creations in %s (%.0f/s, target %d/s, %d late ticks); failed %d, unpatched %d, in flight on the killed replica %d (fail open %v); create p50 %s p99 %s; webhook (survivor) p50 %.2f ms p99 %.2f ms over %.0f reviews; apiserver in the webhook p50 %.2f ms p99 %.2f ms; renewals %d; graceful handover %s (exit %s); takeover after SIGKILL %s",
 		len(results), elapsed.Round(time.Millisecond), achieved, rate, late.Load(), failed, unpatched, unpatchedAtKill, failOpen, pct(latencies, 0.5), pct(latencies, 0.99),
 		ownDuring.quantile(0.5)*1000, ownDuring.quantile(0.99)*1000, ownDuring.count, apiDuring.quantile(0.5)*1000, apiDuring.quantile(0.99)*1000, renewals.Load(), handover, exitedIn, takeover)
 	record(t, FaultRecord{
 		Case: fmt.Sprintf("the webhook under load: %d pod creations/s for %s through three replicas, across certificate renewals (validity %s), the leader stopped (SIGTERM) a third of the way, and the next leader SIGKILLed two thirds of the way, right after it rolled out and scaled a workload",
 			rate, duration, validity),
-		Lost: fmt.Sprintf("%d creations: 0 failed; 0 unpatched across the renewals and the graceful change; %d admitted unpatched at the SIGKILL (reviews in flight on the killed replica, admitted by the apiserver without an answer: failurePolicy Ignore)",
+		Lost: fmt.Sprintf("%d creations: 0 failed; 0 unpatched across the renewals and the graceful change; %d admitted unpatched at the SIGKILL (reviews in flight on the killed replica or sent to it on a kept-alive connection within the second after: the apiserver admits them without an answer, failurePolicy Ignore, and counts them in apiserver_admission_webhook_fail_open_count)",
 			len(results), unpatchedAtKill),
 		Repeated: "nothing: 1 rollout and 1 scale for one change",
 		Figures: map[string]float64{
