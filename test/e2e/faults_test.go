@@ -60,6 +60,10 @@ func record(t *testing.T, r FaultRecord) {
 	if path == "" {
 		return
 	}
+	if t.Failed() {
+		t.Log("not recorded: the case failed")
+		return
+	}
 	recordMu.Lock()
 	defer recordMu.Unlock()
 	var all []FaultRecord
