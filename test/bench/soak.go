@@ -151,7 +151,9 @@ func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var created, deleted, patched, failed atomic.Int64
-	defer func() { r.Created, r.Deleted, r.Patched, r.Failed = created.Load(), deleted.Load(), patched.Load(), failed.Load() }()
+	defer func() {
+		r.Created, r.Deleted, r.Patched, r.Failed = created.Load(), deleted.Load(), patched.Load(), failed.Load()
+	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	oldest, next := 0, pods
