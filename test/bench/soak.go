@@ -230,6 +230,7 @@ func soakPlots(r SoakReport, dir string) error {
 			p.Legend.Add(name, l)
 		}
 		p.Legend.Top = true
+		p.Y.Max *= 1.35 // room for the legend above the lines
 		return p.Save(7*vg.Inch, 3.5*vg.Inch, filepath.Join(dir, file))
 	}
 	if err := draw("soak-memory.png", fmt.Sprintf("Soak: %d pods, %d DPAs, %d pods replaced a second", r.Pods, r.DPAs, r.ChurnPerSecond), "MiB",
