@@ -321,11 +321,17 @@ func (c *calls) subscribe(f func(namespace, name string)) func() {
 	}
 }
 
-// size is how many DPAs have state, and how many calls run and wait (for tests and metrics).
-func (c *calls) size() (dpas, running, queued int) {
+// sizes is what the calls hold, under one lock (def.Sizer).
+func (c *calls) sizes() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.states), c.total, len(c.queue)
+	return map[string]int{"external.dpas": len(c.states), "external.running": c.total, "external.queued": len(c.queue), "external.slow_endpoints": len(c.slow)}
+}
+
+// size is how many DPAs have state, and how many calls run and wait.
+func (c *calls) size() (dpas, running, queued int) {
+	s := c.sizes()
+	return s["external.dpas"], s["external.running"], s["external.queued"]
 }
 
 // close cancels every call and waits for their goroutines.

@@ -121,11 +121,7 @@ func (s *Source) Forget(namespace, name string) { s.calls.forget(namespace + "/"
 
 // Sizes implements def.Sizer.
 func (s *Source) Sizes() map[string]int {
-	dpas, running, queued := s.calls.size()
-	s.calls.mu.Lock()
-	slow := len(s.calls.slow)
-	s.calls.mu.Unlock()
-	return map[string]int{"external.dpas": dpas, "external.running": running, "external.queued": queued, "external.slow_endpoints": slow}
+	return s.calls.sizes()
 }
 
 // Close cancels the calls in flight, waits for them, and releases idle connections.
