@@ -338,18 +338,14 @@ func (a *scopeAgent) status() (statusdef.Document, bool) {
 // memory forces GCs and reads the heap and RSS; with -profile-dir it saves the heap
 // profile as scope-<phase>.pprof.
 func (a *scopeAgent) memory(phase string) (heap, rss float64, err error) {
-	// Two forced GCs, as the heap benchmark does: what sync.Pools held in the first cycle
-	// goes with the second.
-	_, _ = get(a.addr, "/debug/pprof/heap?gc=1")
-	code, prof := get(a.addr, "/debug/pprof/heap?gc=1")
-	if code != 200 {
-		return 0, 0, fmt.Errorf("forced GC via pprof: HTTP %d", code)
+	m, err := testenv.AgentMemory(a.addr)
+	if err != nil {
+		return 0, 0, err
 	}
 	if *profileDir != "" {
-		_ = os.WriteFile(filepath.Join(*profileDir, "scope-"+phase+".pprof"), []byte(prof), 0o644)
+		_ = os.WriteFile(filepath.Join(*profileDir, "scope-"+phase+".pprof"), m.Profile, 0o644)
 	}
-	_, m := get(a.addr, "/metrics")
-	return metric(m, "go_memstats_heap_alloc_bytes"), metric(m, "process_resident_memory_bytes"), nil
+	return m.LiveHeap, m.RSS, nil
 }
 
 // startScopeAgent runs the agent on cp with pprof on, its webhook on a free local port, and env

@@ -16,6 +16,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,17 +40,23 @@ var (
 
 // SoakReport is the soak run's figures.
 type SoakReport struct {
-	Date           string       `json:"date"`
-	Pods           int          `json:"pods"`
-	Namespaces     int          `json:"namespaces"`
-	DPAs           int          `json:"dpas"`
-	Duration       string       `json:"duration"`
-	ChurnPerSecond int          `json:"churn_per_second"`
-	Created        int64        `json:"created"`
-	Deleted        int64        `json:"deleted"`
-	Patched        int64        `json:"patched"`
-	Failed         int64        `json:"failed"`
-	Samples        []SoakSample `json:"samples"`
+	Date           string `json:"date"`
+	Pods           int    `json:"pods"`
+	Namespaces     int    `json:"namespaces"`
+	DPAs           int    `json:"dpas"`
+	Duration       string `json:"duration"`
+	ChurnPerSecond int    `json:"churn_per_second"`
+	Created        int64  `json:"created"`
+	Deleted        int64  `json:"deleted"`
+	Patched        int64  `json:"patched"`
+	Failed         int64  `json:"failed"`
+	// Unpatched creations, explained: the reviews the apiserver admitted without an answer
+	// (apiserver_admission_webhook_fail_open_count), and the webhook's answers by outcome
+	// (lazyscale_admission_webhook_requests_total), both over the churn.
+	FailOpen        float64            `json:"fail_open"`
+	WebhookOutcomes map[string]float64 `json:"webhook_outcomes"`
+	Unpatched       []string           `json:"unpatched,omitempty"` // the first few
+	Samples         []SoakSample       `json:"samples"`
 	// From the samples after the warm-up: the slopes per hour, and the standard deviation of
 	// the samples around the line (the noise the slope is compared with).
 	HeapSlopeMiBPerHour   float64 `json:"heap_slope_mib_per_hour"`
@@ -97,13 +105,20 @@ func runSoak(pods int, agent, out, plots string) error {
 		Duration: soakFor.String(), ChurnPerSecond: *soakChurn}
 	fmt.Fprintf(os.Stderr, "== soak: %d pods, %d DPAs, %d pods replaced a second, for %s\n", pods, scopeNamespaces, *soakChurn, *soakFor)
 
+	failOpenBefore, err := apiserverSum(ctx, kube, func(string) bool { return true }, "apiserver_admission_webhook_fail_open_count")
+	if err != nil {
+		return err
+	}
+	_, m := get(a.addr, "/metrics")
+	outcomesBefore := webhookOutcomes(m)
+
 	soakCtx, cancel := context.WithTimeout(ctx, *soakFor)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { churnPods(soakCtx, kube, pods, *soakChurn, &r) })
 	began := time.Now()
 	sample := func() error {
-		heap, rss, err := a.memory("soak")
+		heap, rss, err := a.memory(fmt.Sprintf("soak-%03d", len(r.Samples)))
 		if err != nil {
 			return err
 		}
@@ -134,6 +149,18 @@ sampling:
 	if err := sample(); err != nil {
 		return err
 	}
+	failOpen, err := apiserverSum(ctx, kube, func(string) bool { return true }, "apiserver_admission_webhook_fail_open_count")
+	if err != nil {
+		return err
+	}
+	r.FailOpen = failOpen[0] - failOpenBefore[0]
+	_, m = get(a.addr, "/metrics")
+	r.WebhookOutcomes = webhookOutcomes(m)
+	for k, v := range outcomesBefore {
+		r.WebhookOutcomes[k] -= v
+	}
+	fmt.Fprintf(os.Stderr, "== created %d, deleted %d, patched %d, failed %d; fail open %.0f; webhook outcomes %v; unpatched %v\n",
+		r.Created, r.Deleted, r.Patched, r.Failed, r.FailOpen, r.WebhookOutcomes, r.Unpatched)
 	after := r.Samples[len(r.Samples)/5:]
 	fit := func(v func(SoakSample) float64, scale float64) (perHour, residual float64) {
 		slope, res := leastSquares(after, v)
@@ -151,8 +178,10 @@ func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var created, deleted, patched, failed atomic.Int64
+	var mu sync.Mutex
+	var unpatched []string
 	defer func() {
-		r.Created, r.Deleted, r.Patched, r.Failed = created.Load(), deleted.Load(), patched.Load(), failed.Load()
+		r.Created, r.Deleted, r.Patched, r.Failed, r.Unpatched = created.Load(), deleted.Load(), patched.Load(), failed.Load(), unpatched
 	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -181,9 +210,32 @@ func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r
 			created.Add(1)
 			if p.Annotations[v1alpha2.RecommendationIDAnnotation] != "" {
 				patched.Add(1)
+				return
 			}
+			mu.Lock()
+			if len(unpatched) < 20 {
+				unpatched = append(unpatched, p.Namespace+"/"+p.Name+" at "+time.Now().UTC().Format(time.RFC3339))
+			}
+			mu.Unlock()
 		})
 	}
+}
+
+// webhookOutcomes sums the autoscaling webhook's answers by outcome from the agent's /metrics.
+func webhookOutcomes(text string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, "lazyscale_admission_webhook_requests_total{")
+		if !ok || !strings.Contains(rest, `webhook="autoscaling"`) {
+			continue
+		}
+		_, after, _ := strings.Cut(rest, `outcome="`)
+		outcome, _, _ := strings.Cut(after, `"`)
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		out[outcome] += v
+	}
+	return out
 }
 
 // leastSquares fits v against time: the slope per second and the residuals' standard deviation.

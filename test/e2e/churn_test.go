@@ -46,25 +46,14 @@ func sizes(addr string) (map[string]int, error) {
 	return doc.Sizes, err
 }
 
-// heapAfterGC forces two collections (pprof's heap profile with gc=1: what sync.Pools held in
-// the first goes with the second), saves the profile into file, and reads the live heap and the
-// goroutines from /metrics.
+// heapAfterGC reads the agent's live heap after two forced collections and its goroutines,
+// and saves the heap profile into file.
 func heapAfterGC(t *testing.T, addr, file string) (heap, goroutines float64) {
 	t.Helper()
-	for range 2 {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
-		require.NoError(t, err)
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		prof, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(file, prof, 0o644))
-	}
-	heap, err := strconv.ParseFloat(metricValue(addr, "go_memstats_heap_alloc_bytes"), 64)
+	m, err := testenv.AgentMemory(addr)
 	require.NoError(t, err)
-	goroutines, err = strconv.ParseFloat(metricValue(addr, "go_goroutines"), 64)
-	require.NoError(t, err)
-	return heap, goroutines
+	require.NoError(t, os.WriteFile(file, m.Profile, 0o644))
+	return m.LiveHeap, m.Goroutines
 }
 
 // DPA churn: DPAs created, updated (a new recommendation: a rollout) and deleted, each living a

@@ -44,22 +44,29 @@ type histogram struct {
 	count  float64
 }
 
-// scrapeHistogram adds up the histograms of family name whose labels all match want, from a
-// Prometheus text exposition.
-func scrapeHistogram(t *testing.T, text []byte, name string, want map[string]func(string) bool) histogram {
+// scrapeFamily parses a Prometheus text exposition and returns the metrics of family name
+// whose labels all match want (none if the family is absent).
+func scrapeFamily(t *testing.T, text []byte, name string, want map[string]func(string) bool) []*dto.Metric {
 	t.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 	require.NoError(t, err)
-	var h histogram
-	f := families[name]
-	if f == nil {
-		return h
-	}
-	for _, m := range f.GetMetric() {
-		if !labelsMatch(m.GetLabel(), want) {
-			continue
+	var out []*dto.Metric
+	if f := families[name]; f != nil {
+		for _, m := range f.GetMetric() {
+			if labelsMatch(m.GetLabel(), want) {
+				out = append(out, m)
+			}
 		}
+	}
+	return out
+}
+
+// scrapeHistogram adds up the histograms of family name whose labels all match want.
+func scrapeHistogram(t *testing.T, text []byte, name string, want map[string]func(string) bool) histogram {
+	t.Helper()
+	var h histogram
+	for _, m := range scrapeFamily(t, text, name, want) {
 		hist := m.GetHistogram()
 		h.count += float64(hist.GetSampleCount())
 		for i, b := range hist.GetBucket() {
@@ -233,9 +240,10 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 	var renewals atomic.Int32
 	secretWatch, err := e.Kube.CoreV1().Secrets("lazyscale").Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=lazyscale-webhook-cert"})
 	require.NoError(t, err)
-	defer secretWatch.Stop()
 	var lastCert []byte
-	go func() {
+	var secretWatcher sync.WaitGroup
+	defer func() { secretWatch.Stop(); secretWatcher.Wait() }()
+	secretWatcher.Go(func() {
 		for ev := range secretWatch.ResultChan() {
 			if s, ok := ev.Object.(*corev1.Secret); ok {
 				if lastCert != nil && !bytes.Equal(lastCert, s.Data["tls.crt"]) {
@@ -244,7 +252,7 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 				lastCert = s.Data["tls.crt"]
 			}
 		}
-	}()
+	})
 
 	webhookName := map[string]func(string) bool{"name": func(v string) bool { return strings.HasSuffix(v, ".lazyscale.datadoghq.com") }, "operation": func(v string) bool { return v == "CREATE" }}
 	apiBefore := scrapeHistogram(t, apiserverMetrics(t, e), "apiserver_admission_webhook_admission_duration_seconds", webhookName)
@@ -421,15 +429,8 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 	// The survivor's own handling time over the whole run; the others' went with them.
 	ownDuring := scrapeHistogram(t, getMetrics(t, followerAddr), "lazyscale_admission_webhook_duration_seconds", nil).minus(ownBefore[followerAddr])
 	failOpen := 0.0
-	{
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(bytes.NewReader(apiserverMetrics(t, e)))
-		require.NoError(t, err)
-		if f := families["apiserver_admission_webhook_fail_open_count"]; f != nil {
-			for _, m := range f.GetMetric() {
-				failOpen += m.GetCounter().GetValue()
-			}
-		}
+	for _, m := range scrapeFamily(t, apiserverMetrics(t, e), "apiserver_admission_webhook_fail_open_count", nil) {
+		failOpen += m.GetCounter().GetValue()
 	}
 	assert.Equal(t, float64(unpatchedAtKill), failOpen, "every unpatched pod is one the apiserver admitted without an answer")
 	t.Logf("%d creations in %s (%.0f/s, target %d/s, %d late ticks); failed %d, unpatched %d, in flight on the killed replica %d (fail open %v); create p50 %s p99 %s; webhook (survivor) p50 %.2f ms p99 %.2f ms over %.0f reviews; apiserver in the webhook p50 %.2f ms p99 %.2f ms; renewals %d; graceful handover %s (exit %s); takeover after SIGKILL %s",

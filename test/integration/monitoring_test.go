@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -213,6 +215,12 @@ func TestAlertRulesNameExistingMetrics(t *testing.T) {
 
 	families := a.exported()
 	require.Contains(t, families, "lazyscale_build_info")
+	// The Prometheus client's linter finds nothing in the whole exposition: lazyscale's own
+	// metrics, client-go's and the workqueue's, the Go runtime's and the process's.
+	_, exposition := a.get("/metrics")
+	problems, err := promlint.New(bytes.NewReader(exposition)).Lint()
+	require.NoError(t, err)
+	assert.Empty(t, problems, "promlint findings in /metrics")
 	checked := 0
 	for what, expr := range ruleExprs(t) {
 		for _, name := range metricNames(t, what, expr) {

@@ -156,7 +156,7 @@ func New(o Options) (*Controller, error) {
 		c.now = time.Now
 	}
 	// Its own status writes echo back as status-only updates: they need no reconcile.
-	if err := o.View.AddHandler(dpaview.Handler{OnChange: c.enqueue, IgnoreStatus: true, OnRemove: c.removed}); err != nil {
+	if err := o.View.AddHandler(dpaview.Handler{OnChange: c.enqueue, IgnoreStatus: true, OnRemove: c.removed, OnOrphan: c.pods.Forget}); err != nil {
 		return nil, err
 	}
 	if err := o.Pods.AddHandler(podwatcher.Handler{OnChange: c.enqueueTarget, OnPatchedPod: c.recommendationApplied}); err != nil {
@@ -198,11 +198,8 @@ func (c *Controller) Sizes() map[string]int {
 	return out
 }
 
-// removed: a DPA left the view.
-func (c *Controller) removed(remaining int, target def.Target, orphan bool) {
-	if orphan {
-		c.pods.Forget(target) // nobody autoscales it any more: drop its pods
-	}
+// removed: a DPA left the view (its target's pods are forgotten by OnOrphan).
+func (c *Controller) removed(remaining int) {
 	// One held back by the limit may become active.
 	if remaining >= c.cfg.Limit {
 		c.enqueue(c.view.Keys())

@@ -35,25 +35,7 @@ const conflictDelay = time.Second
 func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, error) {
 	cached := c.view.Get(key)
 	if cached == nil {
-		// Deleted: forget its recommendation history, cached answers and the sources' state.
-		c.historyMu.Lock()
-		delete(c.history, key)
-		c.historyMu.Unlock()
-		c.answersMu.Lock()
-		delete(c.answers, key)
-		c.answersMu.Unlock()
-		c.failingMu.Lock()
-		delete(c.failing, key)
-		c.failingMu.Unlock()
-		// A reconcile that ran while the DPA was deleted may have followed its target again
-		// after the deletion forgot it: forget every target no DPA has.
-		c.pods.Retain(func(t def.Target) bool { return len(c.view.ForTarget(t)) > 0 })
-		ns, name, _ := strings.Cut(key, "/")
-		for _, src := range c.sources {
-			if f, ok := src.(def.Forgetter); ok {
-				f.Forget(ns, name)
-			}
-		}
+		c.forget(key)
 		return 0, nil
 	}
 	if c.podsSynced != nil && !c.podsSynced(cached.Namespace) {
@@ -81,6 +63,27 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		}
 	}
 	return after, evalErr
+}
+
+// forget drops what the controller and the sources keep for a deleted DPA: its recommendation
+// history, cached answers and failures, and the sources' state. Its target's pods are dropped
+// when the view reports the target orphaned.
+func (c *Controller) forget(key string) {
+	c.historyMu.Lock()
+	delete(c.history, key)
+	c.historyMu.Unlock()
+	c.answersMu.Lock()
+	delete(c.answers, key)
+	c.answersMu.Unlock()
+	c.failingMu.Lock()
+	delete(c.failing, key)
+	c.failingMu.Unlock()
+	ns, name, _ := strings.Cut(key, "/")
+	for _, src := range c.sources {
+		if f, ok := src.(def.Forgetter); ok {
+			f.Forget(ns, name)
+		}
+	}
 }
 
 // evaluate fills dpa.Status and performs the actions the DPA calls for.

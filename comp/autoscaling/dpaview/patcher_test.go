@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 )
 
 func rl(kv ...string) corev1.ResourceList {
@@ -223,4 +224,34 @@ func TestIgnoreStatus(t *testing.T) {
 	dpa.Generation = 2
 	put()
 	assert.Equal(t, [2]int{4, 3}, [2]int{all, specOnly}, "a new generation reaches both")
+}
+
+// A target is reported orphaned once no DPA targets it: when its DPA moves to another workload
+// and when the last of its DPAs is removed, not while another DPA still targets it.
+func TestOnOrphan(t *testing.T) {
+	v := New(nil, zap.NewNop())
+	var orphaned []def.Target
+	var removed []int
+	v.handlers = []Handler{{OnOrphan: func(t def.Target) { orphaned = append(orphaned, t) }, OnRemove: func(n int) { removed = append(removed, n) }}}
+	put := func(name, target string) {
+		dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+			Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: target}}}
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(dpa)
+		require.NoError(t, err)
+		v.set(&unstructured.Unstructured{Object: u})
+	}
+	web, api := def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}, def.Target{Namespace: "shop", Kind: "Deployment", Name: "api"}
+	put("a", "web")
+	put("b", "web")
+	put("a", "api")
+	assert.Empty(t, orphaned, "b still targets web")
+	put("b", "api")
+	assert.Equal(t, []def.Target{web}, orphaned, "web lost its last DPA when b moved away")
+	v.remove("shop/a")
+	assert.Equal(t, []def.Target{web}, orphaned, "b still targets api")
+	v.remove("shop/b")
+	assert.Equal(t, []def.Target{web, api}, orphaned)
+	assert.Equal(t, []int{1, 0}, removed)
+	v.remove("shop/b")
+	assert.Equal(t, []int{1, 0}, removed, "removing what the view does not hold reports nothing")
 }

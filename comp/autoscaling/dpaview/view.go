@@ -32,9 +32,11 @@ type Handler struct {
 	// other fields the DPA's author does not write: resourceVersion, managedFields). The
 	// controller's own status writes echo back as such updates.
 	IgnoreStatus bool
-	// OnRemove is called after a DPA was removed, with how many remain and whether its target
-	// has no DPA left.
-	OnRemove func(remaining int, target def.Target, orphan bool)
+	// OnRemove is called after a DPA was removed, with how many remain.
+	OnRemove func(remaining int)
+	// OnOrphan is called after a target lost its last DPA: the DPA was removed or now targets
+	// another workload.
+	OnOrphan func(target def.Target)
 }
 
 // View is the typed view of the DPAs. Objects are converted once per change, not per
@@ -135,8 +137,13 @@ func (v *View) set(obj any) {
 	affected := []string{key}
 	old := v.byKey[key]
 	statusOnly := old != nil && sameBesidesStatus(old, dpa)
+	var orphaned *def.Target
 	if old != nil && TargetOf(old) != TargetOf(dpa) {
-		affected = append(affected, v.detachLocked(key, TargetOf(old))...)
+		left := v.detachLocked(key, TargetOf(old))
+		if len(left) == 0 {
+			orphaned = new(TargetOf(old))
+		}
+		affected = append(affected, left...)
 	}
 	v.byKey[key] = dpa
 	t := TargetOf(dpa)
@@ -155,6 +162,9 @@ func (v *View) set(obj any) {
 	for _, h := range v.handlers {
 		if h.OnChange != nil && !(statusOnly && h.IgnoreStatus) {
 			h.OnChange(affected)
+		}
+		if orphaned != nil && h.OnOrphan != nil {
+			h.OnOrphan(*orphaned)
 		}
 	}
 }
@@ -183,8 +193,14 @@ func (v *View) remove(key string) {
 		if h.OnChange != nil {
 			h.OnChange(append(slices.Clone(affected), key))
 		}
-		if old != nil && h.OnRemove != nil {
-			h.OnRemove(remaining, target, len(affected) == 0)
+		if old == nil {
+			continue
+		}
+		if h.OnRemove != nil {
+			h.OnRemove(remaining)
+		}
+		if len(affected) == 0 && h.OnOrphan != nil {
+			h.OnOrphan(target)
 		}
 	}
 }

@@ -248,7 +248,7 @@ func (c *component) runStack(ctx context.Context) error {
 
 	view := dpaview.New(c.reqs.DPAs.Informer(), c.log.Named("dpaview"))
 	skipped := admissiondef.SkippedNamespaces(c.cfg.Admission.ServiceNamespace)
-	pods := podwatcher.New(c.reqs.Workloadmeta)
+	pods := podwatcher.New(c.reqs.Workloadmeta, func(t def.Target) bool { return len(view.ForTarget(t)) > 0 })
 	ctrl, err := controller.New(controller.Options{
 		Config: c.cfg.Autoscaling.Workload, OwnNamespace: c.cfg.Admission.ServiceNamespace, Logger: c.log.Named("controller"),
 		Kube: c.reqs.Kube, Dynamic: c.reqs.Dynamic, Scales: scales, Mapper: mapper,
@@ -274,7 +274,7 @@ func (c *component) runStack(ctx context.Context) error {
 			}
 			scope.Set(ws)
 		}
-		if err := view.AddHandler(dpaview.Handler{OnChange: func([]string) { update() }, OnRemove: func(int, def.Target, bool) { update() }}); err != nil {
+		if err := view.AddHandler(dpaview.Handler{OnChange: func([]string) { update() }, OnRemove: func(int) { update() }}); err != nil {
 			return err
 		}
 		// When the stack stops, the entry is left as it is: a replica taking over in a rolling

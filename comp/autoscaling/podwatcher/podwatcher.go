@@ -47,6 +47,9 @@ type Handler struct {
 // Watcher is the pod watcher. Its read methods are safe for concurrent use.
 type Watcher struct {
 	wm wmdef.Component
+	// wanted says whether some DPA still autoscales a target: a backfill of one nobody does
+	// keeps nothing.
+	wanted func(def.Target) bool
 
 	registry lifecycle.Handlers[Handler]
 	handlers []Handler // sealed by Run
@@ -70,9 +73,19 @@ func (w *Watcher) Sizes() map[string]int {
 	return map[string]int{"podwatcher.targets": len(w.targets)}
 }
 
-// New builds the watcher over workloadmeta. It subscribes only from Run.
-func New(wm wmdef.Component) *Watcher {
-	return &Watcher{wm: wm, targets: map[def.Target]*targetPods{}, track: make(chan followRequest, 64)}
+// New builds the watcher over workloadmeta. It subscribes only from Run. wanted says whether a
+// target still has a DPA (nil: every target does); it is asked under the watcher's lock, so it
+// must not call the watcher.
+//
+// Why it is asked: a reconcile that read a DPA just before its deletion may Follow its target
+// after the deletion's Forget. The backfill asks wanted and adds the target under one lock,
+// and the view removes a DPA before it tells the controller to Forget, so either the backfill
+// sees the DPA gone and keeps nothing, or the Forget comes after it.
+func New(wm wmdef.Component, wanted func(def.Target) bool) *Watcher {
+	if wanted == nil {
+		wanted = func(def.Target) bool { return true }
+	}
+	return &Watcher{wm: wm, wanted: wanted, targets: map[def.Target]*targetPods{}, track: make(chan followRequest, 64)}
 }
 
 // AddHandler registers h. It must be called before Run, by the constructor of the part that
@@ -154,7 +167,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 func (w *Watcher) backfill(t def.Target) {
 	w.mu.Lock()
-	if _, ok := w.targets[t]; ok {
+	if _, ok := w.targets[t]; ok || !w.wanted(t) {
 		w.mu.Unlock()
 		return
 	}
@@ -225,18 +238,6 @@ func (w *Watcher) Forget(t def.Target) {
 	w.mu.Lock()
 	delete(w.targets, t)
 	w.mu.Unlock()
-}
-
-// Retain forgets the targets keep refuses: those a reconcile followed again while their DPA was
-// being deleted (the deletion's Forget came first).
-func (w *Watcher) Retain(keep func(def.Target) bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for t := range w.targets {
-		if !keep(t) {
-			delete(w.targets, t)
-		}
-	}
 }
 
 func info(p *wmdef.Pod) podInfo {

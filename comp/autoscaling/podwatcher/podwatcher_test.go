@@ -29,7 +29,7 @@ func TestFollowReturnsWithTheTargetsPods(t *testing.T) {
 		&wmdef.Pod{Namespace: "shop", Name: "web-2", UID: "2", Owner: owner},
 		&wmdef.Pod{Namespace: "shop", Name: "api-1", UID: "3", Owner: wmdef.Owner{Kind: "Deployment", Name: "api"}})
 
-	w := New(wm)
+	w := New(wm, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
@@ -49,29 +49,29 @@ func TestFollowReturnsWhenItsContextEnds(t *testing.T) {
 	p, err := wmimpl.NewComponent(wmimpl.Requires{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Stop(context.Background())) })
-	w := New(p.Comp)
+	w := New(p.Comp, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	w.Follow(ctx, def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"})
 	assert.Zero(t, w.Counts(def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}).Current)
 }
 
-// Retain forgets the targets it is told nobody autoscales, and only those: what a reconcile
-// that ran during its DPA's deletion followed again.
-func TestRetain(t *testing.T) {
+// A target no DPA autoscales any more is not kept by a Follow that comes after its Forget: what
+// a reconcile that read the DPA just before its deletion does.
+func TestFollowKeepsOnlyWantedTargets(t *testing.T) {
 	p, err := wmimpl.NewComponent(wmimpl.Requires{Logger: zap.NewNop(), Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Stop(context.Background())) })
-	w := New(p.Comp)
+	web, api := def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}, def.Target{Namespace: "shop", Kind: "Deployment", Name: "api"}
+	w := New(p.Comp, func(t def.Target) bool { return t == web })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); require.NoError(t, <-done) }()
-	web, api := def.Target{Namespace: "shop", Kind: "Deployment", Name: "web"}, def.Target{Namespace: "shop", Kind: "Deployment", Name: "api"}
 	w.Follow(ctx, web)
 	w.Follow(ctx, api)
-	require.Equal(t, 2, w.Followed())
-	w.Retain(func(t def.Target) bool { return t == web })
 	assert.Equal(t, 1, w.Followed())
 	assert.Equal(t, map[string]int{"podwatcher.targets": 1}, w.Sizes())
+	w.Forget(web)
+	assert.Zero(t, w.Followed())
 }

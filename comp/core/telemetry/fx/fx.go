@@ -5,6 +5,7 @@ package fx
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,7 +30,10 @@ type out struct {
 func newRegistry() out {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		// The defaults, and go_gc_heap_live_bytes: the heap the last GC found live, the figure
+		// a memory leak shows in (heap_alloc also counts what was allocated since).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return out{Registerer: reg, Gatherer: reg}
