@@ -26,13 +26,16 @@ controlplane:
 	bash hack/controlplane/build.sh
 
 ## generate: deepcopy and CRD YAML from api/ with controller-gen (a Go tool dependency); the
-## chart's crds/ and deploy/lazyscale.yaml (the chart's defaults, rendered with the Helm SDK)
+## chart's crds/ and deploy/lazyscale.yaml (the chart's defaults, rendered with the Helm SDK);
+## deploy/monitoring (the chart's alerts as a PrometheusRule, and its dashboard)
 generate:
 	$(GO) tool controller-gen object paths=./api/... crd output:crd:artifacts:config=deploy/crds
 	rm -f charts/lazyscale/crds/*.yaml && mkdir -p charts/lazyscale/crds && cp deploy/crds/*.yaml charts/lazyscale/crds/
 	$(GO) run ./hack/chart/render > deploy/lazyscale.yaml.tmp && mv deploy/lazyscale.yaml.tmp deploy/lazyscale.yaml
+	$(GO) run ./hack/chart/render -prometheusrule > deploy/monitoring/prometheusrule.yaml.tmp && mv deploy/monitoring/prometheusrule.yaml.tmp deploy/monitoring/prometheusrule.yaml
+	cp charts/lazyscale/files/grafana-dashboard.json deploy/monitoring/grafana-dashboard.json
 
-GENERATED := api deploy/crds deploy/lazyscale.yaml charts/lazyscale/crds
+GENERATED := api deploy/crds deploy/lazyscale.yaml deploy/monitoring charts/lazyscale/crds
 ## verify-generated: fail when the generated files are stale
 verify-generated: generate
 	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }

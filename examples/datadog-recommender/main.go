@@ -7,7 +7,7 @@
 //
 // and on a DPA:
 //
-//	autoscaling.datadoghq.com/custom-recommender: '{"endpoint": "http://recommender.example:8080/recommend", "protocol": "datadog", "settings": {"replicas": "4"}}'
+//	autoscaling.datadoghq.com/custom-recommender: '{"endpoint": "http://recommender.shop.svc:8080/recommend", "protocol": "datadog", "settings": {"replicas": "4"}}'
 //
 // The protocol is in docs/external-recommender.md.
 package main

@@ -24,7 +24,7 @@ func TestExampleSpeaksTheDatadogProtocol(t *testing.T) {
 	mux.HandleFunc("POST /recommend", recommend)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	source, err := external.New(configdef.ExternalRecommenderConfig{Timeout: 5 * time.Second, AnswerWait: 5 * time.Second})
+	source, err := external.New(configdef.ExternalRecommenderConfig{AllowedEndpoints: []string{"127.0.0.0/8"}, Timeout: 5 * time.Second, AnswerWait: 5 * time.Second})
 	require.NoError(t, err)
 	defer source.Close()
 	ask := func(settings string) (*def.Recommendation, error) {

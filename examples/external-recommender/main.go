@@ -6,7 +6,7 @@
 //
 // and on a DPA:
 //
-//	autoscaling.datadoghq.com/custom-recommender: '{"endpoint": "http://recommender.example:8080/recommend", "settings": {"factor": 1.5}}'
+//	autoscaling.datadoghq.com/custom-recommender: '{"endpoint": "http://recommender.shop.svc:8080/recommend", "settings": {"factor": 1.5}}'
 //
 // The protocol is in docs/external-recommender.md.
 package main

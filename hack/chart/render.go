@@ -98,3 +98,25 @@ func DeployManifest() (string, error) {
 	}
 	return deployHeader + r.YAML(), nil
 }
+
+const ruleHeader = `# lazyscale's alerts as a PrometheusRule for the Prometheus Operator, rendered from
+# charts/lazyscale (prometheusRule.enabled) by 'make generate' (do not edit: change the chart's
+# files/alerts.yaml, which is also a rule file for a plain Prometheus as it is):
+#
+#   kubectl apply -f deploy/monitoring/prometheusrule.yaml
+`
+
+// RuleManifest is deploy/monitoring/prometheusrule.yaml: the chart's PrometheusRule for the
+// release lazyscale in the namespace lazyscale.
+func RuleManifest() (string, error) {
+	r, err := Render("lazyscale", "lazyscale", map[string]any{"prometheusRule": map[string]any{"enabled": true}})
+	if err != nil {
+		return "", err
+	}
+	for _, m := range r.Manifests {
+		if m.Head != nil && m.Head.Kind == "PrometheusRule" {
+			return ruleHeader + strings.TrimSpace(m.Content) + "\n", nil
+		}
+	}
+	return "", fmt.Errorf("the chart rendered no PrometheusRule with prometheusRule.enabled")
+}

@@ -659,7 +659,7 @@ func TestFaultExternalRecommenders(t *testing.T) {
 	}
 
 	// Without the local recommender, nothing stands in for the external values.
-	_, _, logs := oneAgent(t, bin, e, "agent-a", "LAZYSCALE_AUTOSCALING_WORKLOAD_EXTERNAL_RECOMMENDER_MAX_IN_FLIGHT_PER_ENDPOINT="+strconv.Itoa(perEndpoint),
+	_, _, logs := oneAgent(t, bin, e, "agent-a", "LAZYSCALE_AUTOSCALING_WORKLOAD_EXTERNAL_RECOMMENDER_ALLOWED_ENDPOINTS=127.0.0.0/8", "LAZYSCALE_AUTOSCALING_WORKLOAD_EXTERNAL_RECOMMENDER_MAX_IN_FLIGHT_PER_ENDPOINT="+strconv.Itoa(perEndpoint),
 		"LAZYSCALE_AUTOSCALING_WORKLOAD_LOCAL_RECOMMENDER_ENABLED=false")
 	cartDPA(t, e, ns, recommender("healthy", 0))
 	require.Eventually(t, func() bool { return replicas("cart") == 2 }, testenv.WaitFor, 50*time.Millisecond, "never scaled; logs:\n%s", logs)

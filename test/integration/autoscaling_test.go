@@ -149,7 +149,7 @@ func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
 	ns := e.Namespace("shop", nil)
 	e.runningDeployment(ns, "web", 2, corev1.Container{Name: "sidecar", Image: "registry.example/sidecar:1"})
 	rec := newRecommender(t, containerAnswer("400m", "300Mi"))
-	a := e.startAgent(nil)
+	a := e.startAgent(allowLoopbackRecommenders)
 	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "settings": {"model": "p95"}}`, rec.URL+"/recommend"),
 	}, rolloutOnly)
@@ -406,7 +406,7 @@ func TestHorizontalThroughScale(t *testing.T) {
 	for name, n := range map[string]int32{"web": 2, "pinned": 2, "api": 1, "idle": 0} {
 		e.runningDeployment(ns, name, n)
 	}
-	e.startAgent(nil)
+	e.startAgent(allowLoopbackRecommenders)
 	rec := newReplicaRecommender(t, time.Now, 6)
 	bounds := map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}
 	e.dpa(ns, "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: rec.annotation()}, map[string]any{"spec.constraints": bounds})

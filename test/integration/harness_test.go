@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -76,6 +77,19 @@ func (e *env) startAgent(overrides map[string]string, opts ...fx.Option) *agent 
 	a.app.RequireStart()
 	e.T.Cleanup(a.stop)
 	return a
+}
+
+// allowLoopbackRecommenders lets the agent call the tests' recommenders, which listen on
+// 127.0.0.1 (the default admits in-cluster Services only).
+var allowLoopbackRecommenders = map[string]string{"autoscaling.workload.external_recommender.allowed_endpoints": "127.0.0.0/8"}
+
+// withOverrides merges override maps, the later winning.
+func withOverrides(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		maps.Copy(out, m)
+	}
+	return out
 }
 
 // stop stops the agent once; tests may stop it early, the cleanup then does nothing.

@@ -82,7 +82,7 @@ func TestHorizontalStepByStep(t *testing.T) {
 	require.NoError(t, err)
 	clock := &fakeClock{now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	// The controller looks every second of real time; what it decides depends on the fake time.
-	e.startAgent(map[string]string{"autoscaling.workload.resync_period": "1s"}, fx.Supply(autoscalingdef.Clock(clock.Now)))
+	e.startAgent(map[string]string{"autoscaling.workload.resync_period": "1s", "autoscaling.workload.external_recommender.allowed_endpoints": "127.0.0.0/8"}, fx.Supply(autoscalingdef.Clock(clock.Now)))
 	rec := newReplicaRecommender(t, clock.Now, 10)
 	e.dpa("shop", "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: rec.annotation()}, map[string]any{
 		"spec.constraints": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(20)},
@@ -244,7 +244,7 @@ func TestDatadogProtocolRecommender(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"timestamp": %q, "targetReplicas": 3, "reason": "test"}`, time.Now().UTC().Format(time.RFC3339))
 	}))
 	t.Cleanup(srv.Close)
-	e.startAgent(map[string]string{"autoscaling.workload.external_recommender.cluster_name": "local"})
+	e.startAgent(map[string]string{"autoscaling.workload.external_recommender.cluster_name": "local", "autoscaling.workload.external_recommender.allowed_endpoints": "127.0.0.0/8"})
 	e.dpa(ns, "web", "web", map[string]string{v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q, "protocol": "datadog", "settings": {"model": "p95"}}`, srv.URL)},
 		map[string]any{"spec.constraints": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(5)}})
 	e.waitReplicas(ns, "web", 3)

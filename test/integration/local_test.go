@@ -83,7 +83,7 @@ func TestLocalRecommender(t *testing.T) {
 	e.runningDeployment(ns, "api", 2)
 	e.SetUsage(ns, "web", "130m", "200Mi") // 130 % of the 100m requests, against 70 %
 	e.SetUsage(ns, "api", "72m", "200Mi")  // 72 %: within the 10 % tolerance
-	e.startAgent(fastResync)
+	e.startAgent(withOverrides(fastResync, allowLoopbackRecommenders))
 	e.dpa(ns, "web", "web", nil, map[string]any{"spec.constraints.containers": horizontalOnly, "spec.constraints.maxReplicas": int64(6)})
 	// Preview: recommendations only, so that a vertical rollout does not move api's
 	// utilization out of the tolerance.

@@ -175,8 +175,15 @@ func (c *Controller) activate(ctx context.Context, dpa *v1alpha2.DatadogPodAutos
 	counts := c.pods.Counts(target)
 	dpa.Status.CurrentReplicas = &counts.Current
 	c.setCondition(dpa, v1alpha2.ConditionActive, true, reasonActive, "")
-	c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
-	return counts, c.gather(ctx, dpa, c.request(dpa, target, counts, w))
+	g := c.gather(ctx, dpa, c.request(dpa, target, counts, w))
+	if len(g.refused) > 0 {
+		// The DPA asks for what the agent refuses (an endpoint it may not call): an error of
+		// the DPA's, not a passing failure of its source.
+		c.setCondition(dpa, v1alpha2.ConditionError, true, reasonFailed, strings.Join(g.refused, "; "))
+	} else {
+		c.setCondition(dpa, v1alpha2.ConditionError, false, reasonNoError, "")
+	}
+	return counts, g
 }
 
 // explainScaleError turns a failure to read a target's /scale into a condition: the kind is

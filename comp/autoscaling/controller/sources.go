@@ -26,6 +26,9 @@ type gathered struct {
 	// previous answer, if any, stands in). Such a result is not cached: the source queues the
 	// DPA again when its answer is in.
 	pending []string
+	// refused: "source: error" of the sources that refuse what the DPA asks (def.Refusal),
+	// also in errs.
+	refused []string
 }
 
 // request is what the sources are told about a DPA and its target.
@@ -113,6 +116,9 @@ func (c *Controller) ask(ctx context.Context, dpa *v1alpha2.DatadogPodAutoscaler
 		}
 		if err != nil {
 			g.errs = append(g.errs, src.Name()+": "+err.Error())
+			if _, ok := errors.AsType[def.Refusal](err); ok {
+				g.refused = append(g.refused, src.Name()+": "+err.Error())
+			}
 			continue
 		}
 		if r == nil {

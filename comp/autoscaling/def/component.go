@@ -126,6 +126,14 @@ type RecommendationSource interface {
 	Recommend(ctx context.Context, req Request) (*Recommendation, error)
 }
 
+// Refusal is the error of a source that refuses what a DPA asks of it (a recommender endpoint
+// the agent may not call): its author must change the DPA, asking again does not help. The
+// controller reports it in the DPA's Error condition too.
+type Refusal interface {
+	error
+	Refusal()
+}
+
 // Pending is the error of a source whose answer to a DPA is still on its way. The controller
 // acts on Last (the source's previous answer, nil if none) as if it were the answer, says in
 // the conditions that it is waiting, and asks again when the source notifies it.

@@ -16,10 +16,20 @@ import (
 )
 
 func main() {
+	rule := flag.Bool("prometheusrule", false, "write deploy/monitoring/prometheusrule.yaml's content (make generate)")
 	valuesFile := flag.String("values", "", "a values file (YAML), over the chart's defaults")
 	name := flag.String("name", "", "release name (default lazyscale)")
 	namespace := flag.String("namespace", "", "release namespace (default lazyscale)")
 	flag.Parse()
+	if *rule {
+		m, err := chart.RuleManifest()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "render:", err)
+			os.Exit(1)
+		}
+		fmt.Print(m)
+		return
+	}
 	if err := run(*valuesFile, *name, *namespace); err != nil {
 		fmt.Fprintln(os.Stderr, "render:", err)
 		os.Exit(1)

@@ -81,6 +81,7 @@ func newSource(t *testing.T, cfg configdef.ExternalRecommenderConfig) *Source {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	cfg.AllowedEndpoints = loopback
 	s, err := New(cfg)
 	require.NoError(t, err)
 	return s
@@ -259,6 +260,9 @@ func TestGarbageAnswerIsAnError(t *testing.T) {
 }
 
 func asPending(err error) (*def.Pending, bool) { return errors.AsType[*def.Pending](err) }
+
+// loopback allows the tests' recommenders (httptest servers on 127.0.0.1).
+var loopback = []string{"127.0.0.0/8"}
 
 // TestMain fails the package when a call's goroutine outlives its source's Close.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,8 +29,11 @@ import (
 // Priority ranks external values below manual ones and above local ones.
 const Priority = 50
 
-// maxResponse caps what lazyscale reads from a recommender.
-const maxResponse = 1 << 20
+// maxResponse caps what lazyscale reads from a recommender, maxRequest what it sends.
+const (
+	maxResponse = 1 << 20
+	maxRequest  = 1 << 20
+)
 
 // Annotation is the value of the custom-recommender annotation.
 type Annotation struct {
@@ -72,6 +76,7 @@ type RecommendationResponse struct {
 // Source calls external recommenders, each call outside the reconcile workers (see calls).
 type Source struct {
 	client  *http.Client
+	guard   *guard
 	cluster string // targetRef.cluster of the Datadog protocol
 	calls   *calls
 }
@@ -83,9 +88,17 @@ var (
 	_ def.Sizer                = (*Source)(nil)
 )
 
-// New builds the source's HTTP client from the configuration: its timeout and, for https
-// endpoints, an optional CA and client certificate (mTLS). Bad files are an error naming the key.
+// New builds the source's HTTP client from the configuration: the endpoints it may call, its
+// timeout and, for https endpoints, an optional CA and client certificate (mTLS). Bad entries
+// and files are an error naming the key.
+//
+// The client dials only through the guard (guard.go), uses no proxy (a proxy would be the
+// address checked, not the recommender) and follows no redirect (one could lead anywhere).
 func New(cfg configdef.ExternalRecommenderConfig) (*Source, error) {
+	g, err := newGuard(cfg.AllowedEndpoints)
+	if err != nil {
+		return nil, &configdef.Error{Key: "autoscaling.workload.external_recommender.allowed_endpoints", Err: err}
+	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.TLS.CAFile != "" {
 		pem, err := os.ReadFile(cfg.TLS.CAFile)
@@ -108,7 +121,12 @@ func New(cfg configdef.ExternalRecommenderConfig) (*Source, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	transport.MaxIdleConnsPerHost = 4
-	s := &Source{client: &http.Client{Timeout: cfg.Timeout, Transport: transport}, cluster: cfg.ClusterName}
+	transport.Proxy = nil
+	transport.DialContext = g.dial(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+	client := &http.Client{Timeout: cfg.Timeout, Transport: transport, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		return fmt.Errorf("redirected to %s: redirects are not followed", redacted(req.URL))
+	}}
+	s := &Source{client: client, guard: g, cluster: cfg.ClusterName}
 	s.calls = newCalls(cfg.MaxInFlight, cfg.MaxInFlightPerEndpoint, cfg.AnswerWait, s.call)
 	return s, nil
 }
@@ -171,6 +189,9 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	if err != nil {
 		return nil, err
 	}
+	if err := s.guard.check(ann.Endpoint); err != nil {
+		return nil, fmt.Errorf("recommender: %w", err)
+	}
 	var payload any
 	if ann.Protocol == ProtocolDatadog {
 		if payload, err = datadogRequest(req, s.cluster, ann.Settings); err != nil {
@@ -191,6 +212,9 @@ func (s *Source) Recommend(ctx context.Context, req def.Request) (*def.Recommend
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode recommender request: %w", err)
+	}
+	if len(body) > maxRequest {
+		return nil, fmt.Errorf("recommender %s: the request would be %d bytes, more than %d", ann.Endpoint, len(body), maxRequest)
 	}
 	u, _ := url.Parse(ann.Endpoint) // checked by ParseAnnotation
 	return s.calls.ask(ctx, dpa.Namespace+"/"+dpa.Name, job{endpoint: ann.Endpoint, protocol: ann.Protocol, slot: u.Scheme + "://" + u.Host, body: body})
@@ -234,6 +258,10 @@ func (s *Source) post(ctx context.Context, endpoint string, body []byte) ([]byte
 	httpReq.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(httpReq)
 	if err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return nil, fmt.Errorf("recommender: %w", &RefusedError{Endpoint: endpoint, Reason: refused.Reason})
+		}
 		return nil, fmt.Errorf("recommender %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()

@@ -50,7 +50,7 @@ func TestRecommend(t *testing.T) {
 		_, _ = w.Write([]byte(`{"timestamp": "2026-11-27T10:00:00Z", "replicas": 4, "containers": [{"name": "app", "requests": {"cpu": "300m"}}]}`))
 	}))
 	defer srv.Close()
-	s, err := New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: 5 * time.Second})
+	s, err := New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	defer s.Close()
 	rec, err := s.Recommend(context.Background(), request(srv.URL))
@@ -92,7 +92,7 @@ func TestRecommendErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
-			s, err := New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: 300 * time.Millisecond})
+			s, err := New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: 300 * time.Millisecond})
 			require.NoError(t, err)
 			defer s.Close()
 			_, err = s.Recommend(context.Background(), request(srv.URL))
@@ -131,7 +131,7 @@ func TestMutualTLS(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 
-	withCert, err := New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: 5 * time.Second, TLS: configdef.ExternalRecommenderTLSConfig{
+	withCert, err := New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: 5 * time.Second, TLS: configdef.ExternalRecommenderTLSConfig{
 		CAFile: caFile, CertFile: write("client.crt", clientPEM), KeyFile: write("client.key", clientKey)}})
 	require.NoError(t, err)
 	defer withCert.Close()
@@ -139,13 +139,13 @@ func TestMutualTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(2), *rec.Replicas)
 
-	withoutCert, err := New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: 5 * time.Second, TLS: configdef.ExternalRecommenderTLSConfig{CAFile: caFile}})
+	withoutCert, err := New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: 5 * time.Second, TLS: configdef.ExternalRecommenderTLSConfig{CAFile: caFile}})
 	require.NoError(t, err)
 	defer withoutCert.Close()
 	_, err = withoutCert.Recommend(context.Background(), request(srv.URL))
 	assert.Error(t, err, "the server requires a client certificate")
 
-	_, err = New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: time.Second, TLS: configdef.ExternalRecommenderTLSConfig{CAFile: filepath.Join(dir, "missing")}})
+	_, err = New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: time.Second, TLS: configdef.ExternalRecommenderTLSConfig{CAFile: filepath.Join(dir, "missing")}})
 	var cfgErr *configdef.Error
 	require.ErrorAs(t, err, &cfgErr)
 	assert.Equal(t, "autoscaling.workload.external_recommender.tls.ca_file", cfgErr.Key)
@@ -189,7 +189,7 @@ func TestRecommendDatadogProtocol(t *testing.T) {
 		_, _ = w.Write([]byte(reply))
 	}))
 	defer srv.Close()
-	s, err := New(configdef.ExternalRecommenderConfig{AnswerWait: time.Minute, Timeout: 5 * time.Second, ClusterName: "prod-1"})
+	s, err := New(configdef.ExternalRecommenderConfig{AllowedEndpoints: loopback, AnswerWait: time.Minute, Timeout: 5 * time.Second, ClusterName: "prod-1"})
 	require.NoError(t, err)
 	defer s.Close()
 	req := request(srv.URL)

@@ -230,6 +230,12 @@ type ExternalRecommenderConfig struct {
 	// acted on at once; a later one queues the DPA again when it arrives, and the reconcile
 	// meanwhile acts on the last answer. 0: never wait.
 	AnswerWait time.Duration `json:"answer_wait"`
+	// AllowedEndpoints are the recommenders a DPA may name: host names ("recommender.example.com"),
+	// suffixes ("*.svc"), "*" (any name), IP addresses and CIDRs (an endpoint whose address lies
+	// in one). Link-local, metadata, unspecified and multicast addresses are refused whatever
+	// it says, after DNS resolution. The default admits in-cluster Services only; empty admits
+	// none (external recommenders off).
+	AllowedEndpoints []string `json:"allowed_endpoints"`
 }
 
 // ExternalRecommenderTLSConfig holds file paths, read at startup.
@@ -287,8 +293,9 @@ func Defaults() Config {
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
 				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000,
-				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second, MaxInFlight: 64, MaxInFlightPerEndpoint: 4, AnswerWait: 500 * time.Millisecond},
-				LocalRecommender:    LocalRecommenderConfig{Enabled: true},
+				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second, MaxInFlight: 64, MaxInFlightPerEndpoint: 4, AnswerWait: 500 * time.Millisecond,
+					AllowedEndpoints: []string{"*.svc", "*.svc.cluster.local"}},
+				LocalRecommender: LocalRecommenderConfig{Enabled: true},
 			},
 		},
 		Workloadmeta: WorkloadmetaConfig{

@@ -104,3 +104,30 @@ func TestKeysAndEnvNames(t *testing.T) {
 	assert.Contains(t, keys, "workloadmeta.pods.collection")
 	assert.Equal(t, "LAZYSCALE_AUTOSCALING_WORKLOAD_ENABLED", EnvName("autoscaling.workload.enabled"))
 }
+
+// A list key takes a YAML list or, from the environment and flags, a comma-separated string;
+// an empty string is an empty list, not the default.
+func TestListKeys(t *testing.T) {
+	const key = "autoscaling.workload.external_recommender.allowed_endpoints"
+	cfg, err := Load("", nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.svc", "*.svc.cluster.local"}, cfg.Autoscaling.Workload.ExternalRecommender.AllowedEndpoints)
+
+	file := writeFile(t, "autoscaling:\n  workload:\n    external_recommender:\n      allowed_endpoints:\n        - \"*.svc\"\n        - 10.0.0.0/8\n")
+	cfg, err = Load(file, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.svc", "10.0.0.0/8"}, cfg.Autoscaling.Workload.ExternalRecommender.AllowedEndpoints)
+
+	cfg, err = Load(file, []string{EnvName(key) + "=reco.example.com, 192.0.2.0/24"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"reco.example.com", "192.0.2.0/24"}, cfg.Autoscaling.Workload.ExternalRecommender.AllowedEndpoints)
+
+	cfg, err = Load("", nil, map[string]string{key: ""})
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Autoscaling.Workload.ExternalRecommender.AllowedEndpoints)
+
+	_, err = Load(writeFile(t, "autoscaling:\n  workload:\n    external_recommender:\n      allowed_endpoints: [\"a,b\"]\n"), nil, nil)
+	var cfgErr *def.Error
+	require.ErrorAs(t, err, &cfgErr)
+	assert.Equal(t, key, cfgErr.Key)
+}

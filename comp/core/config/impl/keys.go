@@ -89,7 +89,23 @@ func flattenYAML(raw []byte) (map[string]string, error) {
 			}
 			return nil
 		case []any:
-			return &def.Error{Key: key, Source: "file", Err: errors.New("lists are not supported here")}
+			// A list of scalars is its items joined by commas, as the environment gives it;
+			// only list keys accept it (setField).
+			items := make([]string, 0, len(n))
+			for _, item := range n {
+				switch v := item.(type) {
+				case string:
+					if strings.Contains(v, ",") {
+						return &def.Error{Key: key, Source: "file", Err: fmt.Errorf("list item %q: commas are not allowed in items", v)}
+					}
+					items = append(items, v)
+				case json.Number:
+					items = append(items, v.String())
+				default:
+					return &def.Error{Key: key, Source: "file", Err: fmt.Errorf("list item %v: want a string", item)}
+				}
+			}
+			out[key] = listPrefix + strings.Join(items, ",")
 		case json.Number:
 			out[key] = n.String()
 		case bool:
@@ -155,8 +171,26 @@ func apply(fields map[string]reflect.Value, values map[string]string, source str
 	return nil
 }
 
+// listPrefix marks a value that came from a YAML list, so that a scalar key refuses it.
+const listPrefix = "\x00list:"
+
 func setField(f reflect.Value, s string) error {
 	s = strings.TrimSpace(s)
+	list, fromList := strings.CutPrefix(s, listPrefix)
+	if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String {
+		// A comma-separated list (the environment), or a YAML list.
+		items := []string{}
+		for item := range strings.SplitSeq(list, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+		return nil
+	}
+	if fromList {
+		return errors.New("a list, where a single value is wanted")
+	}
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(s)
