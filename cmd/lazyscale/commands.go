@@ -22,6 +22,7 @@ import (
 	logfx "github.com/lazyscale/lazyscale/comp/core/log/fx"
 	logimpl "github.com/lazyscale/lazyscale/comp/core/log/impl"
 	"github.com/lazyscale/lazyscale/comp/core/version"
+	kubeclientimpl "github.com/lazyscale/lazyscale/comp/kubeclient/impl"
 	statusdef "github.com/lazyscale/lazyscale/comp/status/def"
 	"github.com/lazyscale/lazyscale/fxutil"
 )
@@ -158,6 +159,50 @@ func runAgent(cmd *cobra.Command, g *globalFlags) error {
 	return fxutil.Run(AgentOptions(params))
 }
 
+// statusToken is the bearer token of the Kubernetes credentials the agent would use.
+func statusToken(kubeconfig string) (string, error) {
+	rc, err := kubeclientimpl.RESTConfig(kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	if rc.BearerToken != "" {
+		return rc.BearerToken, nil
+	}
+	if rc.BearerTokenFile != "" {
+		b, err := os.ReadFile(rc.BearerTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read the token: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("the Kubernetes credentials have no bearer token (a client certificate cannot be passed on to the status port)")
+}
+
+// getStatusBody GETs /status, with the token of the credentials in kubeconfig if withToken.
+func getStatusBody(ctx context.Context, addr string, withToken bool, kubeconfig string) (code int, status string, body []byte, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if withToken {
+		token, err := statusToken(kubeconfig)
+		if err != nil {
+			return 0, "", nil, fmt.Errorf("the status port wants a token (status.auth kubernetes): %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("is the agent running? %w", err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("read status: %w", err)
+	}
+	return resp.StatusCode, resp.Status, body, nil
+}
+
 func printStatus(cmd *cobra.Command, g *globalFlags, asJSON bool) error {
 	params := configdef.Params{File: g.configFile, Overrides: g.overrides(cmd)}
 	cfg, err := configimpl.Load(params.File, os.Environ(), params.Overrides)
@@ -170,21 +215,21 @@ func printStatus(cmd *cobra.Command, g *globalFlags, asJSON bool) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	// With status.auth kubernetes the agent asks the apiserver about the caller: the request
+	// carries the token of the agent's own credentials (in a pod, its ServiceAccount's, which
+	// the chart lets read /status). A 401 to a request without one (this command was run
+	// without the agent's config, as `kubectl exec ... lazyscale status` is) is tried again
+	// with it.
+	withToken := cfg.Status.Auth == configdef.StatusAuthKubernetes
+	code, status, body, err := getStatusBody(ctx, addr, withToken, cfg.Kubernetes.Kubeconfig)
+	if err == nil && code == http.StatusUnauthorized && !withToken {
+		code, status, body, err = getStatusBody(ctx, addr, true, cfg.Kubernetes.Kubeconfig)
+	}
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("is the agent running? %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read status: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status server answered %s", resp.Status)
+	if code != http.StatusOK {
+		return fmt.Errorf("status server answered %s: %s", status, strings.TrimSpace(string(body)))
 	}
 	var doc statusdef.Document
 	if err := json.Unmarshal(body, &doc); err != nil {

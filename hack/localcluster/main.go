@@ -88,20 +88,26 @@ func run() error {
 	}
 
 	kubectl := controlplane.KubectlPath()
+	status := "bin/lazyscale status --status-addr " + *statusAddr
+	if *asPod {
+		// The shipped install protects the status port (status.auth kubernetes): the status
+		// command sends the token of the pod's ServiceAccount, which podrun writes here.
+		status += " --kubeconfig " + filepath.Join(abs, "serviceaccount.kubeconfig")
+	}
 	fmt.Printf(`
 control plane ready: %s (logs, audit log and kubeconfig in %s)
 
 In another terminal (the README's quick start says what you will see):
   export KUBECONFIG=%s
   %s get pods -n demo -o wide                   # demo/web runs on kwok's nodes
-  bin/lazyscale status --status-addr %s       # dormant: no pod list, no pod watch
+  %s       # dormant: no pod list, no pod watch
   %s apply -f deploy/examples/dpa.yaml          # opens the gate; web's pods are resized in place
-  bin/lazyscale status --status-addr %s       # pod collection synced, stack running
+  %s       # pod collection synced, stack running
   bin/localcluster load demo web 900m 128Mi     # load up: the local recommender scales web out
 
 Ctrl-C stops the agent and the cluster.
 
-`, cp.URL, abs, cp.Kubeconfig, kubectl, *statusAddr, kubectl, *statusAddr)
+`, cp.URL, abs, cp.Kubeconfig, kubectl, status, kubectl, status)
 
 	var cmd *exec.Cmd
 	if *asPod {

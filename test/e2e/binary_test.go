@@ -53,13 +53,27 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func getStatus(addr string) (statusdef.Document, error) {
+func getStatus(addr string) (statusdef.Document, error) { return getStatusAs(addr, "") }
+
+// getStatusAs reads /status with a bearer token (none if empty): an agent with status.auth
+// kubernetes, as the shipped install runs, answers only a token allowed to get it.
+func getStatusAs(addr, token string) (statusdef.Document, error) {
 	var d statusdef.Document
-	resp, err := http.Get("http://" + addr + "/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return d, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return d, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return d, fmt.Errorf("/status: HTTP %d", resp.StatusCode)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return d, err

@@ -117,8 +117,9 @@ func TestChartReleaseRunsAsItsPod(t *testing.T) {
 	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
 
 	addr, logs, _ := runAsPod(t, bin, e, "autoscaling", "platform-lazyscale", loopbackAdmission(t))
-	dpaActs(t, e, addr, logs)
-	d, err := getStatus(addr)
+	token := saToken(t, e, "autoscaling", "lazyscale")
+	dpaActs(t, e, addr, token, logs)
+	d, err := getStatusAs(addr, token)
 	require.NoError(t, err)
 	assert.Equal(t, "autoscaling/lazyscale-leader", d.Leader.Lease, "the Lease in the release's namespace")
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,7 +13,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/test/controlplane"
@@ -72,7 +79,7 @@ func loopbackAdmission(t *testing.T) map[string]any {
 // dpaActs creates a Deployment, its pods and a DPA in shop, and waits for the agent at addr to
 // open the gate, collect the pods, write the DPA's status and patch a new pod through the
 // apiserver's call to its webhook; then no request of the agent was refused by the apiserver.
-func dpaActs(t *testing.T, e *testenv.Env, addr string, logs *syncBuffer) {
+func dpaActs(t *testing.T, e *testenv.Env, addr, token string, logs *syncBuffer) {
 	ctx := context.Background()
 	e.Namespace("shop", nil)
 	_, err := e.Kube.AppsV1().Deployments("shop").Create(ctx, testenv.Deployment("shop", "cart", nil), metav1.CreateOptions{})
@@ -80,7 +87,7 @@ func dpaActs(t *testing.T, e *testenv.Env, addr string, logs *syncBuffer) {
 	e.CreatePods("shop", "cart", 5)
 	e.CreateDPA("shop", "cart", "cart")
 	require.Eventually(t, func() bool {
-		d, err := getStatus(addr)
+		d, err := getStatusAs(addr, token)
 		return err == nil && d.Gate.Open && d.PodCollection.Pods == 5 && d.Autoscaling.State == "running"
 	}, testenv.WaitFor, 100*time.Millisecond, "logs:\n%s", logs)
 	require.Eventually(t, func() bool {
@@ -127,7 +134,8 @@ func TestBinaryAsItsPodRunsIt(t *testing.T) {
 	require.Contains(t, cmd.Env, "LAZYSCALE_ADMISSION_PORT=tcp://"+mustServiceIP(t, e, "lazyscale-admission")+":443", "the variable that collides with admission.port")
 
 	addr, logs, _ := runAsPod(t, bin, e, "lazyscale", "lazyscale", loopbackAdmission(t))
-	dpaActs(t, e, addr, logs)
+	dpaActs(t, e, addr, saToken(t, e, "lazyscale", "lazyscale"), logs)
+	statusPortProtected(t, bin, e, addr)
 
 	role, err := e.Kube.RbacV1().ClusterRoles().Get(ctx, "lazyscale", metav1.GetOptions{})
 	require.NoError(t, err)
@@ -141,4 +149,83 @@ func mustServiceIP(t *testing.T, e *testenv.Env, name string) string {
 	svc, err := e.Kube.CoreV1().Services("lazyscale").Get(context.Background(), name, metav1.GetOptions{})
 	require.NoError(t, err)
 	return svc.Spec.ClusterIP
+}
+
+// saToken is a token of ServiceAccount ns/name from the TokenRequest API; the ServiceAccount is
+// created if missing.
+func saToken(t *testing.T, e *testenv.Env, ns, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	_, err := e.Kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
+	tr, err := e.Kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: testenv.Ptr(int64(3600))}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	return tr.Status.Token
+}
+
+// statusPortProtected: the shipped install protects the status port (status.auth kubernetes).
+// The probes are open; /metrics and /status answer only a token the apiserver authenticates
+// and authorizes (the ClusterRole lazyscale-metrics-reader, or the agent's own); anonymous and
+// unknown tokens get 401, a token without the role 403. `lazyscale status` in the pod works with
+// the pod's own token.
+func statusPortProtected(t *testing.T, bin string, e *testenv.Env, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	code := func(path, token string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	_, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "monitoring"}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = e.Kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-reads-lazyscale"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "lazyscale-metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: "monitoring"}}}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	reader, nobody, own := saToken(t, e, "monitoring", "prometheus"), saToken(t, e, "monitoring", "nobody"), saToken(t, e, "lazyscale", "lazyscale")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		assert.Equal(t, http.StatusOK, code(path, ""), "%s is open for the probes", path)
+	}
+	for _, path := range []string{"/metrics", "/status"} {
+		assert.Equal(t, http.StatusUnauthorized, code(path, ""), "%s without a token", path)
+		assert.Equal(t, http.StatusUnauthorized, code(path, "not-a-token"), "%s with a token the apiserver does not know", path)
+		assert.Equal(t, http.StatusForbidden, code(path, nobody), "%s with a token without the role", path)
+		// The binding may take a moment to reach the apiserver's authorizer cache.
+		require.Eventually(t, func() bool { return code(path, reader) == http.StatusOK }, testenv.WaitFor, 200*time.Millisecond, "%s with the reader's token", path)
+		assert.Equal(t, http.StatusOK, code(path, own), "%s with the agent's own token", path)
+	}
+
+	// `lazyscale status`, as run in the pod (kubectl exec, without the agent's config): the
+	// credentials' token goes with the request once the port asks for one; a token without
+	// the role gets a clear refusal.
+	out, err := exec.Command(bin, "status", "--kubeconfig", tokenKubeconfig(t, e, own), "--status-addr", addr).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "open (term")
+	status := exec.Command(bin, "status", "--kubeconfig", tokenKubeconfig(t, e, nobody), "--status-addr", addr)
+	status.Env = append(os.Environ(), "LAZYSCALE_STATUS_AUTH=kubernetes")
+	out, err = status.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "403 Forbidden")
+	assert.Contains(t, string(out), "may not get /status")
+}
+
+// tokenKubeconfig writes a kubeconfig for e's cluster that authenticates with token.
+func tokenKubeconfig(t *testing.T, e *testenv.Env, token string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(e.CP.Kubeconfig)
+	require.NoError(t, err)
+	for _, a := range cfg.AuthInfos {
+		*a = clientcmdapi.AuthInfo{Token: token}
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	return path
 }

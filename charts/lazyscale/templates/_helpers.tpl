@@ -44,6 +44,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     "namespace" .Release.Namespace
     "lease_name" .Values.leaderElection.leaseName)
   "log" (dict "format" "json")
+  "status" (dict "auth" .Values.statusAuth)
 -}}
 {{- toYaml (mergeOverwrite $chart (deepCopy .Values.config)) -}}
 {{- end -}}

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/status/def"
@@ -27,11 +28,13 @@ type in struct {
 	Checks   []def.Check   `group:"readiness_checks"`
 	// Debug are the components' /debug/ endpoints (status.pprof).
 	Debug []def.DebugHandler `group:"debug_handlers"`
+	// Kube reviews tokens when status.auth is kubernetes.
+	Kube kubernetes.Interface `optional:"true"`
 }
 
 func newServer(i in) (def.Component, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks, Debug: i.Debug,
+		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks, Debug: i.Debug, Kube: i.Kube,
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/core/version"
@@ -29,6 +30,9 @@ type Requires struct {
 	Checks   []def.Check
 	// Debug are served with the profiles, only while status.pprof is on.
 	Debug []def.DebugHandler
+	// Kube reviews the tokens of requests to /metrics and /status when status.auth is
+	// kubernetes (nil otherwise is fine).
+	Kube kubernetes.Interface
 }
 
 // Provides is what the status server gives.
@@ -57,19 +61,30 @@ func NewComponent(reqs Requires) (Provides, error) {
 		checks:   append([]def.Check(nil), reqs.Checks...),
 	}
 	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })
+	cfg := reqs.Config.Get().Status
+	// protect guards what tells about the DPAs and the agent: with status.auth kubernetes, the
+	// apiserver must authenticate and authorize the caller (auth.go).
+	protect := func(h http.Handler) http.Handler { return h }
+	if cfg.Auth == configdef.StatusAuthKubernetes {
+		if reqs.Kube == nil {
+			return Provides{}, errNoKube
+		}
+		protect = newAuthorizer(reqs.Kube, s.log).protect
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reqs.Gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /status", s.status)
-	if reqs.Config.Get().Status.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(reqs.Gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /status", protect(http.HandlerFunc(s.status)))
+	if cfg.Pprof {
+		// Profiles and debug dumps: to loopback connections only (kubectl port-forward).
+		mux.Handle("/debug/pprof/", loopbackOnly(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", loopbackOnly(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", loopbackOnly(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", loopbackOnly(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", loopbackOnly(http.HandlerFunc(pprof.Trace)))
 		for _, d := range reqs.Debug {
-			mux.Handle("GET "+d.Path, d.Handler)
+			mux.Handle("GET "+d.Path, loopbackOnly(d.Handler))
 		}
 	}
 	s.http.Server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

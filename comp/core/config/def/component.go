@@ -153,10 +153,21 @@ type StatusConfig struct {
 	// Addr is host:port for /healthz, /readyz, /metrics and /status. Empty resolves to
 	// ":5080" inside a cluster and "127.0.0.1:5080" outside; port 0 picks a free port.
 	Addr string `json:"addr"`
-	// Pprof serves net/http/pprof under /debug/pprof/ on the same address. Off by default:
-	// profiles expose internals, and the address is reachable in the pod network.
+	// Pprof serves net/http/pprof under /debug/pprof/ (and the /debug/ dumps) on the same
+	// address, to loopback connections only (kubectl port-forward arrives so). Off by default:
+	// profiles expose internals.
 	Pprof bool `json:"pprof"`
+	// Auth protects /metrics and /status: StatusAuthNone (the default: anyone who reaches the
+	// address) or StatusAuthKubernetes (a bearer token the apiserver authenticates, and
+	// authorizes for a GET of the path). /healthz and /readyz stay open for probes.
+	Auth string `json:"auth"`
 }
+
+// Status port protections.
+const (
+	StatusAuthNone       = "none"
+	StatusAuthKubernetes = "kubernetes"
+)
 
 // KubernetesConfig configures the API clients.
 type KubernetesConfig struct {
@@ -289,6 +300,7 @@ type PodCollectionConfig struct {
 func Defaults() Config {
 	return Config{
 		Log:        LogConfig{Level: "info", Format: "console"},
+		Status:     StatusConfig{Auth: StatusAuthNone},
 		Kubernetes: KubernetesConfig{QPS: 50, Burst: 100},
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{

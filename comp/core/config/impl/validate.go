@@ -131,6 +131,9 @@ func validate(c def.Config) error {
 			return &def.Error{Key: "leader_election.lease_duration", Err: fmt.Errorf("must exceed renew_deadline (%s), got %s", le.RenewDeadline, le.LeaseDuration)}
 		}
 	}
+	if a := c.Status.Auth; a != def.StatusAuthNone && a != def.StatusAuthKubernetes {
+		return &def.Error{Key: "status.auth", Err: fmt.Errorf("want %q or %q, got %q", def.StatusAuthNone, def.StatusAuthKubernetes, a)}
+	}
 	if _, port, err := net.SplitHostPort(c.Status.Addr); err != nil {
 		return &def.Error{Key: "status.addr", Err: fmt.Errorf("want host:port: %w", err)}
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
