@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
+	"github.com/lazyscale/lazyscale/test/testenv"
 )
 
 // A DPA's author names its recommender, so the agent calls only allowed endpoints (by default
@@ -72,4 +75,61 @@ func TestRecommenderEndpointRefused(t *testing.T) {
 		c := v1alpha2.FindCondition(e.getDPA(ns, "outside").Status.Conditions, v1alpha2.ConditionVerticalAbleToRecommend)
 		return c != nil && strings.Contains(c.Message, "recommender.nowhere.svc") && !strings.Contains(c.Message, "refused")
 	}, waitFor, 100*time.Millisecond, "the allowed endpoint's failure is not reported: %v", dpaState{e, ns, "outside"})
+}
+
+// What one DPA costs is bounded whatever its author writes: an annotation over its size, a
+// target with more containers than lazyscale autoscales and a recommender answering megabytes
+// each get a condition that names the bound, and nothing is acted on.
+func TestBoundedWorkPerDPA(t *testing.T) {
+	e := newClusterEnv(t)
+	ns := e.Namespace("bounded", nil)
+	e.deployment(ns, "big-annotation")
+	e.dpa(ns, "big-annotation", "big-annotation", map[string]string{
+		v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]` + strings.Repeat(" ", 17<<10),
+	}, rolloutOnly)
+
+	many := testenv.Deployment(ns, "many-containers", nil)
+	for i := range 300 {
+		c := many.Spec.Template.Spec.Containers[0]
+		c.Name = fmt.Sprintf("c%03d", i)
+		many.Spec.Template.Spec.Containers = append(many.Spec.Template.Spec.Containers, c)
+	}
+	_, err := e.Kube.AppsV1().Deployments(ns).Create(context.Background(), many, metav1.CreateOptions{})
+	require.NoError(t, err)
+	e.dpa(ns, "many-containers", "many-containers", map[string]string{v1alpha2.ForceResourcesAnnotation: `[{"name": "app", "requests": {"cpu": "300m"}}]`}, rolloutOnly)
+
+	var served atomic.Int64
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		chunk := []byte(strings.Repeat(" ", 64<<10))
+		for range 1024 { // 64 MiB of whitespace before any JSON, or until the agent hangs up
+			n, err := w.Write(chunk)
+			served.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(huge.Close)
+	e.deployment(ns, "huge-answer")
+	e.dpa(ns, "huge-answer", "huge-answer", map[string]string{v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q}`, huge.URL)}, rolloutOnly)
+
+	e.startAgent(allowLoopbackRecommenders)
+
+	c := e.waitCondition(ns, "big-annotation", v1alpha2.ConditionError, metav1.ConditionTrue)
+	assert.Equal(t, "InvalidSpec", c.Reason)
+	assert.Contains(t, c.Message, "annotation autoscaling.datadoghq.com/force-resources is")
+	assert.Contains(t, c.Message, "at most 16384")
+	c = e.waitCondition(ns, "many-containers", v1alpha2.ConditionError, metav1.ConditionTrue)
+	assert.Equal(t, "InvalidSpec", c.Reason)
+	assert.Contains(t, c.Message, "Deployment many-containers has 301 containers in its pod template: lazyscale autoscales at most 256")
+	c = e.waitCondition(ns, "huge-answer", v1alpha2.ConditionVerticalAbleToRecommend, metav1.ConditionFalse)
+	assert.Equal(t, "RecommendationFailed", c.Reason)
+	assert.Contains(t, c.Message, "answer larger than 1048576 bytes")
+	// The agent hung up after 1 MiB: the server wrote at most that and what the sockets buffer.
+	assert.Less(t, served.Load(), int64(32<<20), "the agent read on past the bound")
+	for _, name := range []string{"big-annotation", "many-containers", "huge-answer"} {
+		d, err := e.Kube.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		require.NoError(t, err)
+		assert.Empty(t, d.Spec.Template.Annotations[v1alpha2.RecommendationIDAnnotation], "%s: nothing rolled out", name)
+	}
 }

@@ -28,6 +28,24 @@ const (
 	ReasonSpecLostInConversion = "SpecLostInConversion"
 )
 
+// Bounds on what one DPA may ask, so that its cost (memory, time, the size of its status) is
+// bounded whatever its author writes. The apiserver bounds an object's annotations to 256 KiB
+// in all; these are tighter, per annotation lazyscale parses.
+const (
+	// MaxAnnotationBytes bounds each annotation lazyscale parses (force-resources,
+	// custom-recommender with its settings, force-replicas, pause, preview).
+	MaxAnnotationBytes = 16 << 10
+	// MaxContainers bounds constraints.containers, the entries of force-resources and the
+	// containers of the target's pod template.
+	MaxContainers = 256
+	// MaxObjectives bounds spec.objectives.
+	MaxObjectives = 16
+)
+
+// boundedAnnotations are the annotations lazyscale parses.
+var boundedAnnotations = []string{v1alpha2.ForceResourcesAnnotation, v1alpha2.CustomRecommenderAnnotation,
+	v1alpha2.ForceReplicasAnnotation, v1alpha2.PauseAnnotation, v1alpha2.PreviewAnnotation}
+
 // Error is a refused spec: its condition reason and what to say.
 type Error struct {
 	Reason, Message string
@@ -51,6 +69,11 @@ func Spec(dpa *v1alpha2.DatadogPodAutoscaler, ownNamespace string) *Error {
 	if slices.Contains(admission.SkippedNamespaces(ownNamespace), dpa.Namespace) {
 		return &Error{Reason: ReasonSkippedNamespace, Message: fmt.Sprintf(
 			"namespace %s is never sent to lazyscale's webhook (it keeps kube-system and its own namespace %s out, so that it cannot block them): its pods cannot be patched, and lazyscale does not autoscale there", dpa.Namespace, ownNamespace)}
+	}
+	for _, a := range boundedAnnotations {
+		if n := len(dpa.Annotations[a]); n > MaxAnnotationBytes {
+			return invalid(fmt.Errorf("annotation %s is %d bytes: at most %d", a, n, MaxAnnotationBytes))
+		}
 	}
 	t := dpa.Spec.TargetRef
 	if t.Kind == "" || t.Name == "" {
@@ -102,7 +125,13 @@ func LostInConversion(dpa *v1alpha2.DatadogPodAutoscaler) []string {
 
 // Body checks the part of a DPA spec a cluster profile's template also has.
 func Body(constraints *v1alpha2.DatadogPodAutoscalerConstraints, objectives []v1alpha2.DatadogPodAutoscalerObjective) error {
+	if n := len(objectives); n > MaxObjectives {
+		return fmt.Errorf("objectives: %d of them, at most %d", n, MaxObjectives)
+	}
 	if c := constraints; c != nil {
+		if n := len(c.Containers); n > MaxContainers {
+			return fmt.Errorf("constraints: %d containers, at most %d", n, MaxContainers)
+		}
 		if c.MinReplicas != nil && c.MaxReplicas != nil && *c.MinReplicas > *c.MaxReplicas {
 			return fmt.Errorf("constraints: minReplicas %d is above maxReplicas %d", *c.MinReplicas, *c.MaxReplicas)
 		}
@@ -180,10 +209,14 @@ func HasPodTemplate(dpa *v1alpha2.DatadogPodAutoscaler) bool {
 // AgainstTemplate checks what needs the workload: containers the objectives and
 // constraints name must exist in its pod template.
 func AgainstTemplate(dpa *v1alpha2.DatadogPodAutoscaler, tmpl *corev1.PodTemplateSpec) error {
-	has := func(name string) bool {
-		return slices.ContainsFunc(def.ScaledContainers(&tmpl.Spec), func(c *corev1.Container) bool { return c.Name == name })
-	}
 	t := dpa.Spec.TargetRef
+	if n := len(tmpl.Spec.Containers) + len(tmpl.Spec.InitContainers); n > MaxContainers {
+		return fmt.Errorf("%s %s has %d containers in its pod template: lazyscale autoscales at most %d", t.Kind, t.Name, n, MaxContainers)
+	}
+	scaled := def.ScaledContainers(&tmpl.Spec)
+	has := func(name string) bool {
+		return slices.ContainsFunc(scaled, func(c *corev1.Container) bool { return c.Name == name })
+	}
 	for i, o := range dpa.Spec.Objectives {
 		if o.ContainerResource != nil && !has(o.ContainerResource.Container) {
 			return fmt.Errorf("objectives[%d]: container %q is not in %s %s", i, o.ContainerResource.Container, t.Kind, t.Name)

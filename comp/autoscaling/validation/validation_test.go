@@ -1,11 +1,13 @@
 package validation
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -61,4 +63,38 @@ func TestLostInConversion(t *testing.T) {
 		require.NotNil(t, err, ns)
 		assert.Equal(t, ReasonSkippedNamespace, err.Reason)
 	}
+}
+
+// What one DPA may ask is bounded, and going over says which bound: each annotation lazyscale
+// parses, the objectives, the containers of the constraints and of the target's template.
+func TestBounds(t *testing.T) {
+	base := func() *v1alpha2.DatadogPodAutoscaler {
+		return &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Annotations: map[string]string{}},
+			Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}
+	}
+	require.Nil(t, Spec(base(), "lazyscale"))
+
+	for _, a := range []string{v1alpha2.ForceResourcesAnnotation, v1alpha2.CustomRecommenderAnnotation, v1alpha2.ForceReplicasAnnotation} {
+		dpa := base()
+		dpa.Annotations[a] = strings.Repeat("x", MaxAnnotationBytes)
+		assert.Nil(t, Spec(dpa, "lazyscale"), "%s at the bound", a)
+		dpa.Annotations[a] += "x"
+		err := Spec(dpa, "lazyscale")
+		require.NotNil(t, err, a)
+		assert.Equal(t, ReasonInvalidSpec, err.Reason)
+		assert.Equal(t, fmt.Sprintf("annotation %s is %d bytes: at most %d", a, MaxAnnotationBytes+1, MaxAnnotationBytes), err.Message)
+	}
+
+	dpa := base()
+	dpa.Spec.Constraints = &v1alpha2.DatadogPodAutoscalerConstraints{Containers: make([]v1alpha2.DatadogPodAutoscalerContainerConstraints, MaxContainers+1)}
+	require.NotNil(t, Spec(dpa, "lazyscale"))
+	assert.Contains(t, Spec(dpa, "lazyscale").Message, "257 containers, at most 256")
+	dpa = base()
+	dpa.Spec.Objectives = make([]v1alpha2.DatadogPodAutoscalerObjective, MaxObjectives+1)
+	assert.Contains(t, Spec(dpa, "lazyscale").Message, "17 of them, at most 16")
+
+	many := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: make([]corev1.Container, MaxContainers+1)}}
+	err := AgainstTemplate(base(), many)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Deployment web has 257 containers in its pod template: lazyscale autoscales at most 256")
 }

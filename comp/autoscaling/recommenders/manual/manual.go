@@ -14,6 +14,7 @@ import (
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/validation"
 )
 
 // Priority ranks manual values above every other source.
@@ -65,6 +66,9 @@ func Parse(value string) ([]def.ContainerResources, error) {
 	var containers []def.ContainerResources
 	if err := json.Unmarshal([]byte(value), &containers); err != nil {
 		return nil, fmt.Errorf("annotation %s: want [{\"name\": ..., \"requests\": {...}, \"limits\": {...}}]: %w", v1alpha2.ForceResourcesAnnotation, err)
+	}
+	if len(containers) > validation.MaxContainers {
+		return nil, fmt.Errorf("annotation %s: %d containers, at most %d", v1alpha2.ForceResourcesAnnotation, len(containers), validation.MaxContainers)
 	}
 	seen := map[string]bool{}
 	for i, c := range containers {
