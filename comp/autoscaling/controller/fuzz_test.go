@@ -69,8 +69,8 @@ func FuzzDPA(f *testing.F) {
 			for _, forced := range []bool{true, false} {
 				_ = decideHorizontal(horizontalInput{now: now, current: 3, recommended: *rec.Replicas,
 					minReplicas: constraintsMin(dpa), maxReplicas: constraintsMax(dpa), scaleUp: up, scaleDown: down, forced: forced,
-					history: []timedRecommendation{{at: now.Add(-time.Minute), replicas: 7}},
-					actions: []v1alpha2.DatadogPodAutoscalerHorizontalAction{{Time: metav1.NewTime(now.Add(-30 * time.Second)), FromReplicas: 2, ToReplicas: 3}},
+					history:   []timedRecommendation{{at: now.Add(-time.Minute), replicas: 7}},
+					actions:   []v1alpha2.DatadogPodAutoscalerHorizontalAction{{Time: metav1.NewTime(now.Add(-30 * time.Second)), FromReplicas: 2, ToReplicas: 3}},
 					direction: fallbackOf(dpa).direction})
 			}
 		}
