@@ -36,6 +36,7 @@ var (
 	soakFor    = flag.Duration("soak", 0, "the soak run instead of the modes: this long, on -pods pods over 100 namespaces with a DPA each and constant pod churn (issue 16)")
 	soakChurn  = flag.Int("soak-churn", 10, "soak run: pods deleted and as many created each second")
 	soakSample = flag.Duration("soak-sample", 30*time.Second, "soak run: how often memory and goroutines are read")
+	soakWarmup = flag.Int("soak-warmup-churn", 100, "soak run: before sampling, every pod is replaced once at this rate a second (0: no warm-up)")
 )
 
 // SoakReport is the soak run's figures.
@@ -46,10 +47,17 @@ type SoakReport struct {
 	DPAs           int    `json:"dpas"`
 	Duration       string `json:"duration"`
 	ChurnPerSecond int    `json:"churn_per_second"`
-	Created        int64  `json:"created"`
-	Deleted        int64  `json:"deleted"`
-	Patched        int64  `json:"patched"`
-	Failed         int64  `json:"failed"`
+	// Before the samples every pod was replaced once, at WarmupPerSecond: the maps that hold
+	// pods (the store's, the pod watcher's per target) reach the capacity churn gives them
+	// (Go maps keep the slots deleted keys leave until they grow or prune: one doubling, about
+	// 1.4 MiB at 20,000 pods), so that the samples show what churn does later, not that step.
+	WarmupReplaced  int     `json:"warmup_replaced"`
+	WarmupPerSecond int     `json:"warmup_per_second"`
+	WarmupSeconds   float64 `json:"warmup_seconds"`
+	Created         int64   `json:"created"`
+	Deleted         int64   `json:"deleted"`
+	Patched         int64   `json:"patched"`
+	Failed          int64   `json:"failed"`
 	// Unpatched creations, explained: the reviews the apiserver admitted without an answer
 	// (apiserver_admission_webhook_fail_open_count), and the webhook's answers by outcome
 	// (lazyscale_admission_webhook_requests_total), both over the churn.
@@ -112,10 +120,22 @@ func runSoak(pods int, agent, out, plots string) error {
 	_, m := get(a.addr, "/metrics")
 	outcomesBefore := webhookOutcomes(m)
 
+	from := 0
+	if *soakWarmup > 0 {
+		fmt.Fprintf(os.Stderr, "== warm-up: every pod replaced once, %d a second\n", *soakWarmup)
+		var warm SoakReport
+		began := time.Now()
+		churnPods(ctx, kube, pods, *soakWarmup, 0, pods, &warm)
+		if warm.Failed > 0 {
+			return fmt.Errorf("warm-up: %d of %d replacements failed", warm.Failed, pods)
+		}
+		from, r.WarmupReplaced, r.WarmupPerSecond, r.WarmupSeconds = pods, pods, *soakWarmup, time.Since(began).Seconds()
+	}
+
 	soakCtx, cancel := context.WithTimeout(ctx, *soakFor)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { churnPods(soakCtx, kube, pods, *soakChurn, &r) })
+	wg.Go(func() { churnPods(soakCtx, kube, pods, *soakChurn, from, 0, &r) })
 	began := time.Now()
 	sample := func() error {
 		heap, rss, err := a.memory(fmt.Sprintf("soak-%03d", len(r.Samples)))
@@ -173,8 +193,9 @@ sampling:
 }
 
 // churnPods replaces pods at rate a second: the oldest is deleted, a new one of the same
-// namespace and Deployment created through the apiserver (and so the webhook).
-func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r *SoakReport) {
+// namespace and Deployment created through the apiserver (and so the webhook). from is how many
+// were replaced before; it stops after count replacements (0: when ctx ends).
+func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate, from, count int, r *SoakReport) {
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var created, deleted, patched, failed atomic.Int64
@@ -185,8 +206,8 @@ func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate int, r
 	}()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	oldest, next := 0, pods
-	for {
+	oldest, next := from, pods+from
+	for n := 0; count == 0 || n < count; n++ {
 		select {
 		case <-ctx.Done():
 			return
