@@ -34,16 +34,45 @@ const (
 	reviewTimeout = 5 * time.Second
 )
 
-type cachedUser struct {
-	user    authnv1.UserInfo
-	ok      bool
+// ttlCache holds answers for authTTL, at most maxCached of them.
+type ttlCache[K comparable, V any] struct {
+	mu      sync.Mutex
+	entries map[K]ttlEntry[V]
+}
+
+type ttlEntry[V any] struct {
+	v       V
 	expires time.Time
 }
 
-type cachedDecision struct {
+func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok || !now.Before(e.expires) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (c *ttlCache[K, V]) put(k K, v V, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCached {
+		c.entries = map[K]ttlEntry[V]{}
+	}
+	c.entries[k] = ttlEntry[V]{v: v, expires: now.Add(authTTL)}
+}
+
+type authenticated struct {
+	user authnv1.UserInfo
+	ok   bool
+}
+
+type decision struct {
 	allowed bool
 	reason  string
-	expires time.Time
 }
 
 type authorizer struct {
@@ -51,13 +80,12 @@ type authorizer struct {
 	log  *zap.Logger
 	now  func() time.Time
 
-	mu        sync.Mutex
-	users     map[[32]byte]cachedUser   // by the token's hash
-	decisions map[string]cachedDecision // by user, groups and path
+	users     ttlCache[[32]byte, authenticated] // by the token's hash
+	decisions ttlCache[string, decision]        // by user, groups and path
 }
 
 func newAuthorizer(kube kubernetes.Interface, log *zap.Logger) *authorizer {
-	return &authorizer{kube: kube, log: log, now: time.Now, users: map[[32]byte]cachedUser{}, decisions: map[string]cachedDecision{}}
+	return &authorizer{kube: kube, log: log, now: time.Now}
 }
 
 // protect wraps h: only a request the apiserver authenticates and authorizes for a GET of its
@@ -111,12 +139,8 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 func (a *authorizer) authenticate(ctx context.Context, token string) (authnv1.UserInfo, bool, error) {
-	key := sha256.Sum256([]byte(token))
-	now := a.now()
-	a.mu.Lock()
-	c, hit := a.users[key]
-	a.mu.Unlock()
-	if hit && now.Before(c.expires) {
+	key, now := sha256.Sum256([]byte(token)), a.now()
+	if c, hit := a.users.get(key, now); hit {
 		return c.user, c.ok, nil
 	}
 	review, err := a.kube.AuthenticationV1().TokenReviews().Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
@@ -126,22 +150,13 @@ func (a *authorizer) authenticate(ctx context.Context, token string) (authnv1.Us
 	if review.Status.Error != "" && !review.Status.Authenticated {
 		a.log.Debug("status port: token not authenticated", zap.String("reason", review.Status.Error))
 	}
-	a.mu.Lock()
-	if len(a.users) >= maxCached {
-		clear(a.users)
-	}
-	a.users[key] = cachedUser{user: review.Status.User, ok: review.Status.Authenticated, expires: now.Add(authTTL)}
-	a.mu.Unlock()
+	a.users.put(key, authenticated{user: review.Status.User, ok: review.Status.Authenticated}, now)
 	return review.Status.User, review.Status.Authenticated, nil
 }
 
 func (a *authorizer) authorize(ctx context.Context, user authnv1.UserInfo, path string) (bool, string, error) {
-	key := user.UID + "\x00" + user.Username + "\x00" + strings.Join(user.Groups, "\x00") + "\x00" + path
-	now := a.now()
-	a.mu.Lock()
-	c, hit := a.decisions[key]
-	a.mu.Unlock()
-	if hit && now.Before(c.expires) {
+	key, now := user.UID+"\x00"+user.Username+"\x00"+strings.Join(user.Groups, "\x00")+"\x00"+path, a.now()
+	if c, hit := a.decisions.get(key, now); hit {
 		return c.allowed, c.reason, nil
 	}
 	extra := map[string]authzv1.ExtraValue{}
@@ -158,12 +173,7 @@ func (a *authorizer) authorize(ctx context.Context, user authnv1.UserInfo, path 
 	if sar.Status.EvaluationError != "" && !sar.Status.Allowed {
 		a.log.Debug("status port: authorization evaluation error", zap.String("error", sar.Status.EvaluationError))
 	}
-	a.mu.Lock()
-	if len(a.decisions) >= maxCached {
-		clear(a.decisions)
-	}
-	a.decisions[key] = cachedDecision{allowed: sar.Status.Allowed, reason: sar.Status.Reason, expires: now.Add(authTTL)}
-	a.mu.Unlock()
+	a.decisions.put(key, decision{allowed: sar.Status.Allowed, reason: sar.Status.Reason}, now)
 	return sar.Status.Allowed, sar.Status.Reason, nil
 }
 
