@@ -209,6 +209,8 @@ func TestAlertRulesNameExistingMetrics(t *testing.T) {
 	assert.Equal(t, "0", a.metric(`lazyscale_admission_webhook_requests_total{outcome="bad_request",result="error",webhook="autoscaling"}`))
 	// client-go's and the workqueue's own metrics reach the registry.
 	assert.NotEmpty(t, a.metric(`lazyscale_workqueue_depth{name="datadogpodautoscalers"}`))
+	// No profile in use: nothing waits in the profiles' queue (a DPA's target once did, forever).
+	assert.Equal(t, "0", a.metric(`lazyscale_workqueue_depth{name="clusterprofiles"}`))
 	assert.NotContains(t, []string{"", "0"}, a.metric(`lazyscale_workqueue_adds_total{name="datadogpodautoscalers"}`))
 	assert.NotContains(t, []string{"", "0"}, a.metric(`lazyscale_kube_client_requests_total{code="200",method="GET"}`))
 	assert.NotEmpty(t, a.metric(`lazyscale_admission_certificate_not_after_timestamp_seconds`))

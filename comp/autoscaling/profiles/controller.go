@@ -193,8 +193,11 @@ func (p *Controller) runTerm(ctx context.Context) {
 			q.Add(profileKeyPrefix + profile) // its count
 		}
 		// Its target: a generated DPA deleted by hand is recreated, and one made by hand
-		// replaces the generated one.
-		if u, ok := m.(*unstructured.Unstructured); ok {
+		// replaces the generated one. Not before profiles are in use: no DPA is generated
+		// then, the workers do not run yet, and the workload watches' first list queues every
+		// workload when they start (a queue holding a key per DPA meanwhile would show as a
+		// depth that never drains).
+		if u, ok := m.(*unstructured.Unstructured); ok && closed(needed) {
 			kind, name := apiobject.TargetRefOf(u)
 			q.Add(kind + "/" + m.GetNamespace() + "/" + name)
 		}
@@ -320,4 +323,14 @@ func (p *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimit
 	}
 	q.Forget(key)
 	return true
+}
+
+// closed says whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
