@@ -54,6 +54,7 @@ type SoakReport struct {
 	WarmupReplaced  int     `json:"warmup_replaced"`
 	WarmupPerSecond int     `json:"warmup_per_second"`
 	WarmupSeconds   float64 `json:"warmup_seconds"`
+	WarmupPatched   int64   `json:"warmup_patched"`
 	Created         int64   `json:"created"`
 	Deleted         int64   `json:"deleted"`
 	Patched         int64   `json:"patched"`
@@ -129,7 +130,8 @@ func runSoak(pods int, agent, out, plots string) error {
 		if warm.Failed > 0 {
 			return fmt.Errorf("warm-up: %d of %d replacements failed", warm.Failed, pods)
 		}
-		from, r.WarmupReplaced, r.WarmupPerSecond, r.WarmupSeconds = pods, pods, *soakWarmup, time.Since(began).Seconds()
+		from, r.WarmupReplaced, r.WarmupPerSecond, r.WarmupSeconds, r.WarmupPatched = pods, pods, *soakWarmup, time.Since(began).Seconds(), warm.Patched
+		fmt.Fprintf(os.Stderr, "   warm-up: %d replaced in %.0fs, %d patched, unpatched %v\n", pods, r.WarmupSeconds, warm.Patched, warm.Unpatched)
 	}
 
 	soakCtx, cancel := context.WithTimeout(ctx, *soakFor)
