@@ -51,14 +51,15 @@ type SoakReport struct {
 	// pods (the store's, the pod watcher's per target) reach the capacity churn gives them
 	// (Go maps keep the slots deleted keys leave until they grow or prune: one doubling, about
 	// 1.4 MiB at 20,000 pods), so that the samples show what churn does later, not that step.
-	WarmupReplaced  int     `json:"warmup_replaced"`
-	WarmupPerSecond int     `json:"warmup_per_second"`
-	WarmupSeconds   float64 `json:"warmup_seconds"`
-	WarmupPatched   int64   `json:"warmup_patched"`
-	Created         int64   `json:"created"`
-	Deleted         int64   `json:"deleted"`
-	Patched         int64   `json:"patched"`
-	Failed          int64   `json:"failed"`
+	WarmupReplaced  int      `json:"warmup_replaced"`
+	WarmupPerSecond int      `json:"warmup_per_second"`
+	WarmupSeconds   float64  `json:"warmup_seconds"`
+	WarmupPatched   int64    `json:"warmup_patched"`
+	WarmupUnpatched []string `json:"warmup_unpatched,omitempty"` // the first few
+	Created         int64    `json:"created"`
+	Deleted         int64    `json:"deleted"`
+	Patched         int64    `json:"patched"`
+	Failed          int64    `json:"failed"`
 	// Unpatched creations, explained: the reviews the apiserver admitted without an answer
 	// (apiserver_admission_webhook_fail_open_count), and the webhook's answers by outcome
 	// (lazyscale_admission_webhook_requests_total), both over the churn.
@@ -131,6 +132,7 @@ func runSoak(pods int, agent, out, plots string) error {
 			return fmt.Errorf("warm-up: %d of %d replacements failed", warm.Failed, pods)
 		}
 		from, r.WarmupReplaced, r.WarmupPerSecond, r.WarmupSeconds, r.WarmupPatched = pods, pods, *soakWarmup, time.Since(began).Seconds(), warm.Patched
+		r.WarmupUnpatched = warm.Unpatched
 		fmt.Fprintf(os.Stderr, "   warm-up: %d replaced in %.0fs, %d patched, unpatched %v\n", pods, r.WarmupSeconds, warm.Patched, warm.Unpatched)
 	}
 
@@ -183,6 +185,12 @@ sampling:
 	}
 	fmt.Fprintf(os.Stderr, "== created %d, deleted %d, patched %d, failed %d; fail open %.0f; webhook outcomes %v; unpatched %v\n",
 		r.Created, r.Deleted, r.Patched, r.Failed, r.FailOpen, r.WebhookOutcomes, r.Unpatched)
+	if *profileDir != "" && cp.AuditLog != "" && (len(r.Unpatched) > 0 || len(r.WarmupUnpatched) > 0) {
+		// The apiserver's account of the unpatched pods' creations: was the webhook called?
+		if b, err := os.ReadFile(cp.AuditLog); err == nil {
+			_ = os.WriteFile(filepath.Join(*profileDir, "soak-audit.log"), b, 0o644)
+		}
+	}
 	after := r.Samples[len(r.Samples)/5:]
 	fit := func(v func(SoakSample) float64, scale float64) (perHour, residual float64) {
 		slope, res := leastSquares(after, v)

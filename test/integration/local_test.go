@@ -83,7 +83,7 @@ func TestLocalRecommender(t *testing.T) {
 	e.runningDeployment(ns, "api", 2)
 	e.SetUsage(ns, "web", "130m", "200Mi") // 130 % of the 100m requests, against 70 %
 	e.SetUsage(ns, "api", "72m", "200Mi")  // 72 %: within the 10 % tolerance
-	e.startAgent(withOverrides(fastResync, allowLoopbackRecommenders))
+	e.startAgent(fastResync)
 	e.dpa(ns, "web", "web", nil, map[string]any{"spec.constraints.containers": horizontalOnly, "spec.constraints.maxReplicas": int64(6)})
 	// Preview: recommendations only, so that a vertical rollout does not move api's
 	// utilization out of the tolerance.
@@ -148,7 +148,7 @@ func TestFallbackToLocal(t *testing.T) {
 	e.SetUsage(ns, "web", "130m", "200Mi") // local: ceil(2 x 130/70) = 4, and more once 4 run
 	old := time.Now().Add(-20 * time.Minute)
 	rec := newRecommender(t, external.RecommendationResponse{Replicas: testenv.Ptr(int32(2)), Timestamp: &old})
-	e.startAgent(fastResync)
+	e.startAgent(withOverrides(fastResync, allowLoopbackRecommenders))
 	e.dpa(ns, "web", "web", map[string]string{
 		v1alpha2.CustomRecommenderAnnotation: fmt.Sprintf(`{"endpoint": %q}`, rec.URL+"/recommend"),
 	}, map[string]any{"spec.applyPolicy.scaleDown.stabilizationWindowSeconds": int64(0), "spec.constraints.containers": horizontalOnly,
