@@ -111,6 +111,13 @@ func runSoak(pods int, agent, out, plots string) error {
 	}); err != nil {
 		return fmt.Errorf("the agent never held the %d pods: %w", pods, err)
 	}
+	// Before any churn: every namespace's new pods are patched. The webhook's entry covers a
+	// target once the leader marked its DPA Active, and the apiserver picks up the entry's
+	// changes asynchronously: pods created in the first seconds after the DPAs were made
+	// would be admitted before either (that was the 211 of an earlier run).
+	if err := untilEveryNamespacePatched(ctx, kube); err != nil {
+		return err
+	}
 	r := SoakReport{Date: time.Now().UTC().Format(time.RFC3339), Pods: pods, Namespaces: scopeNamespaces, DPAs: scopeNamespaces,
 		Duration: soakFor.String(), ChurnPerSecond: *soakChurn}
 	fmt.Fprintf(os.Stderr, "== soak: %d pods, %d DPAs, %d pods replaced a second, for %s\n", pods, scopeNamespaces, *soakChurn, *soakFor)
@@ -250,6 +257,35 @@ func churnPods(ctx context.Context, kube kubernetes.Interface, pods, rate, from,
 			mu.Unlock()
 		})
 	}
+}
+
+// untilEveryNamespacePatched creates a probe pod of each namespace's Deployment until one is
+// patched in every namespace; the probes are deleted.
+func untilEveryNamespacePatched(ctx context.Context, kube kubernetes.Interface) error {
+	patched := make([]bool, scopeNamespaces)
+	attempt := 0
+	err := waitUntil(5*time.Minute, func() bool {
+		attempt++
+		all := true
+		for i := range scopeNamespaces {
+			if patched[i] {
+				continue
+			}
+			probe := scopePod(i)
+			probe.Name = fmt.Sprintf("%s-probe-%d", probe.Name, attempt)
+			if got, err := applyPod(ctx, kube, probe); err == nil {
+				patched[i] = got.Annotations[v1alpha2.RecommendationIDAnnotation] != ""
+				_ = kube.CoreV1().Pods(got.Namespace).Delete(ctx, got.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+			}
+			all = all && patched[i]
+		}
+		return all
+	})
+	if err != nil {
+		return fmt.Errorf("the webhook never patched a new pod in every namespace: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "== every namespace's new pods patched (%d probe rounds)\n", attempt)
+	return nil
 }
 
 // webhookOutcomes sums the autoscaling webhook's answers by outcome from the agent's /metrics.

@@ -127,6 +127,12 @@ func TestLazyRegistration(t *testing.T) {
 	require.NotNil(t, wh.Certificate)
 	assert.False(t, wh.Certificate.NotAfter.IsZero())
 	assert.NotContains(t, []string{"", "0"}, a.webhookResults("patched"), "counted as patched")
+
+	// The process stops: the autoscaling stack stops before the admission server has drained,
+	// and the patcher stays installed, so that a review still being answered patches its pod
+	// (one answered "skipped" during a leader's SIGTERM once admitted a pod unpatched).
+	a.stop()
+	assert.True(t, a.webhook.PatcherInstalled(), "the patcher left the webhook when the process stopped")
 }
 
 func TestAlwaysRegisteredWithGateClosed(t *testing.T) {

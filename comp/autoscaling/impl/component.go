@@ -203,12 +203,17 @@ func (c *component) stop(ctx context.Context) error {
 
 // run is the start order, in each term of the gate: gate, pod collection and DPA cache, then
 // the stack. When the term ends, the stack stops whole and the patcher leaves the webhook.
+//
+// When the process stops (ctx ends), the patcher stays: the admission server may still be
+// answering reviews (it drains after this component stops), and a review answered without the
+// patcher admits a new pod of an autoscaled workload without its recommendation. The patcher
+// reads the view's last state, which stays valid for the seconds the server drains.
 func (c *component) run(ctx context.Context) {
 	gatedef.WhileOpen(ctx, c.reqs.Gate, func(term context.Context, n uint64) {
 		defer func() {
-			c.reqs.Webhook.SetPatcher(nil)
 			c.parts.Store(nil)
 			if ctx.Err() == nil {
+				c.reqs.Webhook.SetPatcher(nil)
 				c.setState(def.StateWaitingForGate)
 				c.log.Info("autoscaling stack stopped with the gate's term", zap.Uint64("term", n))
 			}
