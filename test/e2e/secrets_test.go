@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -132,7 +133,7 @@ func TestSecretsStaySecret(t *testing.T) {
 // PEM, JSON or a log would write the bytes) or hex encoding.
 func keyPiece(der []byte, text string) (string, bool) {
 	const n = 24
-	for _, enc := range []string{base64.StdEncoding.EncodeToString(der), base64.URLEncoding.EncodeToString(der), hexString(der)} {
+	for _, enc := range []string{base64.StdEncoding.EncodeToString(der), base64.URLEncoding.EncodeToString(der), hex.EncodeToString(der)} {
 		// Base64 groups are 4 characters for 3 bytes: a window starting at a group boundary
 		// is what any encoding of the bytes from there on starts with.
 		for i := 0; i+n <= len(enc); i += 4 {
@@ -142,13 +143,4 @@ func keyPiece(der []byte, text string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,9 +28,10 @@ func TestRecommenderEndpointRefused(t *testing.T) {
 	ns := e.Namespace("refused", nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
 	var accepted atomic.Int32
-	go func() {
+	var acceptor sync.WaitGroup
+	t.Cleanup(func() { _ = l.Close(); acceptor.Wait() })
+	acceptor.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -38,7 +40,7 @@ func TestRecommenderEndpointRefused(t *testing.T) {
 			accepted.Add(1)
 			_ = c.Close()
 		}
-	}()
+	})
 
 	cases := map[string]struct{ endpoint, why string }{
 		"loopback": {"http://" + l.Addr().String() + "/recommend", "is a loopback address"},

@@ -59,6 +59,7 @@ func newGuard(entries []string) (*guard, error) {
 	}}
 	for _, e := range entries {
 		e = strings.ToLower(strings.TrimSpace(e))
+		addr, addrErr := netip.ParseAddr(e)
 		switch {
 		case e == "":
 			continue
@@ -68,8 +69,8 @@ func newGuard(entries []string) (*guard, error) {
 				return nil, fmt.Errorf("%q: not a CIDR: %w", e, err)
 			}
 			g.nets = append(g.nets, p.Masked())
-		case isIP(e):
-			a := netip.MustParseAddr(e).Unmap()
+		case addrErr == nil:
+			a := addr.Unmap()
 			g.nets = append(g.nets, netip.PrefixFrom(a, a.BitLen()))
 		case e == "*":
 			g.hosts = append(g.hosts, e)
@@ -82,11 +83,6 @@ func newGuard(entries []string) (*guard, error) {
 		}
 	}
 	return g, nil
-}
-
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
 }
 
 // nameAllowed: host (a name, not an address) matches a host pattern.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,8 +89,9 @@ func TestGuardDial(t *testing.T) {
 	var accepted atomic.Int32
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
-	go func() {
+	var acceptor sync.WaitGroup
+	defer func() { l.Close(); acceptor.Wait() }()
+	acceptor.Go(func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -98,7 +100,7 @@ func TestGuardDial(t *testing.T) {
 			accepted.Add(1)
 			c.Close()
 		}
-	}()
+	})
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 
 	resolves := map[string][]string{
