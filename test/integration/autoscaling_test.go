@@ -194,28 +194,23 @@ func TestVerticalEndToEndWithExternalRecommender(t *testing.T) {
 		return last != nil && last.Type == "RolloutTriggered" && last.Version == target.Version
 	}, waitFor, 100*time.Millisecond, "status.vertical.lastAction never recorded the rollout")
 
-	// The leader reports each patched pod once.
-	require.Eventually(t, func() bool {
-		for _, p := range pods {
-			if len(e.eventsWithMessage(ns, "web", "RecommendationApplied", fmt.Sprintf("pod %s created with recommendation %s", p.Name, target.Version))) != 1 {
-				return false
-			}
-		}
-		return true
-	}, waitFor, 100*time.Millisecond, "no RecommendationApplied event per new pod")
-	assert.Equal(t, "running", string(a.statusDoc().Autoscaling.State))
-}
-
-// eventsWithMessage are the events about an object with a reason and a message.
-func (e *env) eventsWithMessage(ns, object, reason, message string) []corev1.Event {
-	e.T.Helper()
-	var out []corev1.Event
-	for _, ev := range e.events(ns, object, reason) {
-		if ev.Message == message {
-			out = append(out, ev)
-		}
+	// The leader reports the first pod patched with the recommendation, once: one event per
+	// recommendation, not one per pod, naming a pod that runs it.
+	names := map[string]bool{}
+	for _, p := range pods {
+		names[p.Name] = true
 	}
-	return out
+	var applied []corev1.Event
+	require.Eventually(t, func() bool {
+		applied = e.events(ns, "web", "RecommendationApplied")
+		return len(applied) > 0
+	}, waitFor, 100*time.Millisecond, "no RecommendationApplied event")
+	require.Len(t, applied, 1, "one RecommendationApplied event per recommendation")
+	assert.EqualValues(t, 1, applied[0].Count, "the event was sent once, not once per pod")
+	first, ok := strings.CutSuffix(strings.TrimPrefix(applied[0].Message, "pod "), " is the first created with recommendation "+target.Version)
+	require.True(t, ok, "message %q", applied[0].Message)
+	assert.True(t, names[first], "the event names pod %s, not one of %v", first, names)
+	assert.Equal(t, "running", string(a.statusDoc().Autoscaling.State))
 }
 
 // ptrQ renders a quantity.

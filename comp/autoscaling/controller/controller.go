@@ -136,6 +136,11 @@ type Controller struct {
 	// failing holds the last error of each DPA whose reconcile fails (logFailure).
 	failingMu sync.Mutex
 	failing   map[string]string
+
+	// applied is, per DPA, the recommendation version its RecommendationApplied event last
+	// reported (recommendationApplied).
+	appliedMu sync.Mutex
+	applied   map[string]string
 }
 
 // New builds the controller whole and registers its handlers on the view and the pod watcher,
@@ -150,7 +155,7 @@ func New(o Options) (*Controller, error) {
 		log: o.Logger, cfg: o.Config, ownNamespace: o.OwnNamespace, kube: o.Kube, dyn: o.Dynamic,
 		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
 		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope, podsSynced: o.PodsSynced,
-		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{}, failing: map[string]string{},
+		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{}, failing: map[string]string{}, applied: map[string]string{},
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -192,6 +197,9 @@ func (c *Controller) Sizes() map[string]int {
 	c.failingMu.Lock()
 	out["controller.failing"] = len(c.failing)
 	c.failingMu.Unlock()
+	c.appliedMu.Lock()
+	out["controller.applied"] = len(c.applied)
+	c.appliedMu.Unlock()
 	if q := c.queue.Load(); q != nil {
 		out["controller.queue"] = (*q).Len()
 	}
@@ -206,7 +214,12 @@ func (c *Controller) removed(remaining int) {
 	}
 }
 
-// recommendationApplied reports a pod the webhook patched, once, from the leader.
+// recommendationApplied reports, from the leader, the first pod the webhook patched with each
+// recommendation of a DPA: one event per recommendation, not one per pod. client-go's recorder
+// lets 25 events per object through and then one every 5 minutes, whatever their reason, so a
+// per-pod event would crowd out the DPA's rollout and scaling events after its 25th pod, write
+// an Event per pod creation, and fill the recorder's cache with distinct messages. The pods
+// themselves carry the version (the rec-id annotation).
 func (c *Controller) recommendationApplied(p *wmdef.Pod) {
 	if !c.leader.IsLeader() {
 		return
@@ -215,8 +228,14 @@ func (c *Controller) recommendationApplied(p *wmdef.Pod) {
 	if dpa == nil {
 		return
 	}
-	c.recorder.Eventf(dpa, corev1.EventTypeNormal, "RecommendationApplied", "pod %s created with recommendation %s",
-		p.Name, p.RecID)
+	c.appliedMu.Lock()
+	first := c.applied[p.AutoscalerID] != p.RecID
+	c.applied[p.AutoscalerID] = p.RecID
+	c.appliedMu.Unlock()
+	if first {
+		c.recorder.Eventf(dpa, corev1.EventTypeNormal, "RecommendationApplied", "pod %s is the first created with recommendation %s",
+			p.Name, p.RecID)
+	}
 }
 
 // enqueue adds keys to the current term's queue; without a term (a follower) it does nothing.

@@ -78,6 +78,9 @@ func (c *Controller) forget(key string) {
 	c.failingMu.Lock()
 	delete(c.failing, key)
 	c.failingMu.Unlock()
+	c.appliedMu.Lock()
+	delete(c.applied, key)
+	c.appliedMu.Unlock()
 	ns, name, _ := strings.Cut(key, "/")
 	for _, src := range c.sources {
 		if f, ok := src.(def.Forgetter); ok {
