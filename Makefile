@@ -6,7 +6,7 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/lazyscale/lazyscale/comp/core/version.Version=$(VERSION) -X github.com/lazyscale/lazyscale/comp/core/version.Commit=$(COMMIT)
 GO ?= go
 
-.PHONY: all build image run-pod controlplane generate verify-generated vet run test faults test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean
+.PHONY: all build image run-pod controlplane chromium ui-screenshot generate verify-generated vet run test faults test-unit bench bench-scope bench-conditions bench-takeover bench-deployments bench-doc bench-quick clean
 
 all: build
 
@@ -56,8 +56,16 @@ run-pod: build controlplane
 	$(GO) build -o bin/localcluster ./hack/localcluster
 	bin/localcluster -as-pod
 
-## test: every test, CI included: builds the control plane first
-test: controlplane verify-generated vet build
+## chromium: the headless browser the /ui test drives (Debian's chromium package, when missing)
+chromium:
+	bash hack/chromium.sh
+
+## ui-screenshot: docs/ui.png, the /ui page the README shows, from the browser test
+ui-screenshot: build controlplane chromium
+	UI_SCREENSHOT=$(CURDIR)/docs/ui.png $(GO) test -count=1 -run 'TestUIInABrowser$$' ./test/e2e
+
+## test: every test, CI included: builds the control plane and installs chromium first
+test: controlplane chromium verify-generated vet build
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 ## faults: the fault suite (docs/reliability.md): every case, the real binary against the real

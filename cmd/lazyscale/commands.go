@@ -79,6 +79,7 @@ func newRootCommand() *cobra.Command {
 			RunE:  func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, g) },
 		},
 		newStatusCommand(g),
+		newUICommand(g),
 		newVersionCommand(),
 	)
 	return root

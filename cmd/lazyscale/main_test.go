@@ -115,3 +115,40 @@ func TestMakeBuildIsStatic(t *testing.T) {
 	assert.Regexp(t, `^v0\.`, info.ClientGo)
 	assert.NotEmpty(t, info.Commit)
 }
+
+func TestUIProxyAddsTheTokenAndPassesOnlyThePage(t *testing.T) {
+	var paths []string
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.RequestURI())
+		if r.Header.Get("Authorization") != "Bearer t0k" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte("<html>page</html>"))
+	}))
+	defer agent.Close()
+	proxy := httptest.NewServer(uiProxy(strings.TrimPrefix(agent.URL, "http://"), "t0k"))
+	defer proxy.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string, header ...string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, proxy.URL+path, nil)
+		require.NoError(t, err)
+		if len(header) == 2 {
+			req.Header.Set(header[0], header[1])
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	assert.Equal(t, http.StatusOK, get("/ui?namespace=shop").StatusCode)
+	assert.Equal(t, http.StatusOK, get("/ui", "Authorization", "Bearer someone-else").StatusCode, "the browser's own header is replaced")
+	assert.Equal(t, http.StatusFound, get("/").StatusCode)
+	for _, p := range []string{"/metrics", "/status", "/debug/pprof/"} {
+		assert.Equal(t, http.StatusNotFound, get(p).StatusCode, p)
+	}
+	assert.Equal(t, []string{"/ui?namespace=shop", "/ui"}, paths, "only the page reached the agent")
+
+	agent.Close()
+	assert.Equal(t, http.StatusBadGateway, get("/ui").StatusCode)
+}

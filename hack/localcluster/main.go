@@ -94,6 +94,11 @@ func run() error {
 		// command sends the token of the pod's ServiceAccount, which podrun writes here.
 		status += " --kubeconfig " + filepath.Join(abs, "serviceaccount.kubeconfig")
 	}
+	page := "open http://" + *statusAddr + "/ui"
+	if *asPod {
+		// A browser cannot send the token: `lazyscale ui` serves the page with it.
+		page = "bin/lazyscale ui --status-addr " + *statusAddr + " --kubeconfig " + filepath.Join(abs, "serviceaccount.kubeconfig") + "   # then open http://127.0.0.1:5081/ui"
+	}
 	fmt.Printf(`
 control plane ready: %s (logs, audit log and kubeconfig in %s)
 
@@ -101,13 +106,15 @@ In another terminal (the README's quick start says what you will see):
   export KUBECONFIG=%s
   %s get pods -n demo -o wide                   # demo/web runs on kwok's nodes
   %s       # dormant: no pod list, no pod watch
-  %s apply -f deploy/examples/dpa.yaml          # opens the gate; web's pods are resized in place
+  %s apply -f deploy/examples/dpa-preview.yaml  # opens the gate; Preview: recommends, changes nothing
+  %s       # the page: what it would change, per container and in total
+  %s apply -f deploy/examples/dpa.yaml          # the same DPA in Apply: web's pods are resized in place
   %s       # pod collection synced, stack running
   bin/localcluster load demo web 900m 128Mi     # load up: the local recommender scales web out
 
 Ctrl-C stops the agent and the cluster.
 
-`, cp.URL, abs, cp.Kubeconfig, kubectl, status, kubectl, status)
+`, cp.URL, abs, cp.Kubeconfig, kubectl, status, kubectl, page, kubectl, status)
 
 	var cmd *exec.Cmd
 	if *asPod {

@@ -194,7 +194,7 @@ func statusPortProtected(t *testing.T, bin string, e *testenv.Env, addr string) 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		assert.Equal(t, http.StatusOK, code(path, ""), "%s is open for the probes", path)
 	}
-	for _, path := range []string{"/metrics", "/status"} {
+	for _, path := range []string{"/metrics", "/status", "/ui"} {
 		assert.Equal(t, http.StatusUnauthorized, code(path, ""), "%s without a token", path)
 		assert.Equal(t, http.StatusUnauthorized, code(path, "not-a-token"), "%s with a token the apiserver does not know", path)
 		assert.Equal(t, http.StatusForbidden, code(path, nobody), "%s with a token without the role", path)

@@ -26,7 +26,8 @@ func TestDeployManifestsApply(t *testing.T) {
 	e.Namespace("demo", nil) // the example DPA's namespace (make run creates it)
 	out, err := exec.Command(controlplane.KubectlPath(), "--kubeconfig", e.CP.Kubeconfig, "apply",
 		"-f", filepath.Join(root, "deploy/lazyscale.yaml"),
-		"-f", filepath.Join(root, "deploy/examples/dpa.yaml"), "-f", filepath.Join(root, "deploy/examples/profile.yaml")).CombinedOutput()
+		"-f", filepath.Join(root, "deploy/examples/dpa-preview.yaml"), "-f", filepath.Join(root, "deploy/examples/dpa.yaml"),
+		"-f", filepath.Join(root, "deploy/examples/profile.yaml")).CombinedOutput()
 	require.NoError(t, err, string(out))
 	d, err := e.Kube.AppsV1().Deployments("lazyscale").Get(context.Background(), "lazyscale", metav1.GetOptions{})
 	require.NoError(t, err)

@@ -29,6 +29,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/timeline"
 	configdef "github.com/lazyscale/lazyscale/comp/core/config/def"
 	"github.com/lazyscale/lazyscale/comp/core/telemetry"
 	leaderdef "github.com/lazyscale/lazyscale/comp/leaderelection/def"
@@ -141,6 +142,10 @@ type Controller struct {
 	// reported (recommendationApplied).
 	appliedMu sync.Mutex
 	applied   map[string]string
+
+	// timeline keeps each DPA's recommendations and replicas over the last hours, for the
+	// status page; recorded after each reconcile, so on the leader only.
+	timeline *timeline.Timeline
 }
 
 // New builds the controller whole and registers its handlers on the view and the pod watcher,
@@ -156,6 +161,7 @@ func New(o Options) (*Controller, error) {
 		view: o.View, pods: o.Pods, leader: o.Leader, sources: sources, recorder: o.Recorder,
 		now: o.Now, scales: o.Scales, mapper: o.Mapper, metrics: o.Metrics, scope: o.Scope, podsSynced: o.PodsSynced,
 		history: map[string][]timedRecommendation{}, answers: map[string]cachedAnswer{}, failing: map[string]string{}, applied: map[string]string{},
+		timeline: timeline.New(o.Config.Timeline),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -200,11 +206,16 @@ func (c *Controller) Sizes() map[string]int {
 	c.appliedMu.Lock()
 	out["controller.applied"] = len(c.applied)
 	c.appliedMu.Unlock()
+	out["controller.timeline"] = c.timeline.Len()
 	if q := c.queue.Load(); q != nil {
 		out["controller.queue"] = (*q).Len()
 	}
 	return out
 }
+
+// Timeline is what the controller recorded of each DPA's last hours (the status page's
+// charts). It fills on the leader only.
+func (c *Controller) Timeline() *timeline.Timeline { return c.timeline }
 
 // removed: a DPA left the view (its target's pods are forgotten by OnOrphan).
 func (c *Controller) removed(remaining int) {

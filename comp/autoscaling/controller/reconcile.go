@@ -20,6 +20,7 @@ import (
 	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/dpaview"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/podwatcher"
+	"github.com/lazyscale/lazyscale/comp/autoscaling/timeline"
 	"github.com/lazyscale/lazyscale/comp/autoscaling/validation"
 )
 
@@ -44,6 +45,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	}
 	dpa := cached.DeepCopy()
 	after, evalErr := c.evaluate(ctx, key, dpa)
+	c.timeline.Record(key, pointOf(c.now(), &dpa.Status))
 	if !equality.Semantic.DeepEqual(cached.Status, dpa.Status) {
 		err := c.writeStatus(ctx, dpa)
 		switch {
@@ -81,6 +83,7 @@ func (c *Controller) forget(key string) {
 	c.appliedMu.Lock()
 	delete(c.applied, key)
 	c.appliedMu.Unlock()
+	c.timeline.Forget(key)
 	ns, name, _ := strings.Cut(key, "/")
 	for _, src := range c.sources {
 		if f, ok := src.(def.Forgetter); ok {
@@ -270,4 +273,20 @@ func (c *Controller) writeStatus(ctx context.Context, dpa *v1alpha2.DatadogPodAu
 		return fmt.Errorf("write status of %s/%s: %w", dpa.Namespace, dpa.Name, err)
 	}
 	return nil
+}
+
+// pointOf is what the timeline keeps of a DPA's status: -1 for what it does not know.
+func pointOf(now time.Time, st *v1alpha2.DatadogPodAutoscalerStatus) timeline.Point {
+	p := timeline.Point{At: now, CurrentReplicas: -1, DesiredReplicas: -1, CPUMilli: -1, MemoryBytes: -1}
+	if st.CurrentReplicas != nil {
+		p.CurrentReplicas = *st.CurrentReplicas
+	}
+	if h := st.Horizontal; h != nil && h.Target != nil {
+		p.DesiredReplicas = h.Target.DesiredReplicas
+	}
+	if v := st.Vertical; v != nil && v.Target != nil {
+		p.CPUMilli = v.Target.PodCPURequest.MilliValue()
+		p.MemoryBytes = v.Target.PodMemoryRequest.Value()
+	}
+	return p
 }

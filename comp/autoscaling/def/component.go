@@ -203,3 +203,41 @@ const (
 	ProfilesWaitingForProfile = "waiting_for_profile"
 	ProfilesRunning           = "running"
 )
+
+// Report is what the status page (/ui) shows of the running stack. Building it reads only what
+// the running stack already holds: it starts nothing and lists nothing.
+type Report struct {
+	// Running is false until the stack runs (the gate closed, the caches syncing, or workload
+	// autoscaling disabled); nothing else is set then.
+	Running bool
+	// Leader is whether this replica runs the controllers: only the leader collects pods and
+	// keeps the timeline, so a follower's Autoscalers have neither.
+	Leader bool
+	// Timeline is how far back the timelines go (autoscaling.workload.timeline).
+	Timeline time.Duration
+	// Autoscalers are the DPAs, by namespace then name.
+	Autoscalers []AutoscalerReport
+}
+
+// AutoscalerReport is one DPA as the stack holds it.
+type AutoscalerReport struct {
+	// DPA is the view's object: shared, read only.
+	DPA *v1alpha2.DatadogPodAutoscaler
+	// Pods are its target's pods, as the pod watcher holds them (nil on a follower, or before
+	// the DPA's first reconcile).
+	Pods []PodState
+	// Timeline is its recent history, oldest first (nil on a follower).
+	Timeline []TimelinePoint
+}
+
+// TimelinePoint is a DPA's state at one time. A field that is unknown (no recommendation yet,
+// no replica count) is -1.
+type TimelinePoint struct {
+	At time.Time
+	// CurrentReplicas and DesiredReplicas are the target's replicas and the horizontal
+	// recommendation.
+	CurrentReplicas, DesiredReplicas int32
+	// CPUMilli and MemoryBytes are the vertical recommendation's requests summed over a pod's
+	// containers.
+	CPUMilli, MemoryBytes int64
+}

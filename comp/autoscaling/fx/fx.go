@@ -56,6 +56,7 @@ type out struct {
 	Comp     def.Component
 	Sections []statusdef.Section    `group:"status_sections,flatten"`
 	Debug    statusdef.DebugHandler `group:"debug_handlers"`
+	Report   statusdef.AutoscalersReport
 }
 
 func newComponent(i in) (out, error) {
@@ -70,7 +71,8 @@ func newComponent(i in) (out, error) {
 	return out{Comp: p.Comp, Sections: []statusdef.Section{
 		{Name: "autoscaling", Fill: func(d *statusdef.Document) { st := p.Status(); d.Autoscaling = &st }},
 		{Name: "autoscalers", Fill: func(d *statusdef.Document) { n := p.Autoscalers(); d.Autoscalers = &n }},
-	}, Debug: statusdef.DebugHandler{Path: "/debug/autoscaling", Handler: sizesHandler(p.Sizes)}}, nil
+	}, Debug: statusdef.DebugHandler{Path: "/debug/autoscaling", Handler: sizesHandler(p.Sizes)},
+		Report: p.Report}, nil
 }
 
 // sizesHandler serves GET /debug/autoscaling: how many entries each part of the stack holds

@@ -11,11 +11,13 @@
 package impl
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +87,8 @@ type Provides struct {
 	// Sizes is what the stack's parts hold (def.Sizer), the recommendation sources' included;
 	// only the sources' while dormant.
 	Sizes func() map[string]int
+	// Report is what the status page shows of the DPAs (nothing until the stack runs).
+	Report func() def.Report
 }
 
 // parts are what the stack built once the gate opened and the caches synced.
@@ -173,7 +177,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		}
 	}
 	c.setState(initial)
-	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.status, Autoscalers: c.autoscalerCount, Sizes: c.sizes}, nil
+	return Provides{Comp: c, Start: c.start, Stop: c.stop, Status: c.status, Autoscalers: c.autoscalerCount, Sizes: c.sizes, Report: c.report}, nil
 }
 
 func (c *component) start(context.Context) error {
@@ -379,4 +383,34 @@ func (c *component) sizes() map[string]int {
 		maps.Copy(out, s.Sizes())
 	}
 	return out
+}
+
+// report reads the running stack's DPAs, their pods and timelines for the status page. Before
+// the stack runs it returns an empty report without touching anything.
+func (c *component) report() def.Report {
+	p := c.parts.Load()
+	if p == nil {
+		return def.Report{}
+	}
+	r := def.Report{Running: true, Leader: c.reqs.Leader.IsLeader(), Timeline: c.cfg.Autoscaling.Workload.Timeline}
+	keys := p.view.Keys()
+	slices.SortFunc(keys, func(a, b string) int {
+		ans, an, _ := strings.Cut(a, "/")
+		bns, bn, _ := strings.Cut(b, "/")
+		return cmp.Or(strings.Compare(ans, bns), strings.Compare(an, bn))
+	})
+	now := c.reqs.Now()
+	for _, key := range keys {
+		dpa := p.view.Get(key)
+		if dpa == nil {
+			continue // deleted meanwhile
+		}
+		a := def.AutoscalerReport{DPA: dpa}
+		if r.Leader {
+			a.Pods = p.pods.PodStates(dpaview.TargetOf(dpa))
+			a.Timeline = p.ctrl.Timeline().Get(key, now)
+		}
+		r.Autoscalers = append(r.Autoscalers, a)
+	}
+	return r
 }

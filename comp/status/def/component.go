@@ -44,6 +44,10 @@ type DebugHandler struct {
 	Handler http.Handler
 }
 
+// AutoscalersReport reads what the autoscaling stack holds of the DPAs, for the /ui page. It
+// must not block, and starts nothing: before the stack runs it returns an empty report.
+type AutoscalersReport func() autoscalingdef.Report
+
 // Section fills its part of the document.
 type Section struct {
 	// Name names the section in logs ("gate").

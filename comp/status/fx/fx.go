@@ -30,11 +30,13 @@ type in struct {
 	Debug []def.DebugHandler `group:"debug_handlers"`
 	// Kube reviews tokens when status.auth is kubernetes.
 	Kube kubernetes.Interface `optional:"true"`
+	// Autoscalers feeds /ui with the DPAs; absent in a binary without the autoscaling stack.
+	Autoscalers def.AutoscalersReport `optional:"true"`
 }
 
 func newServer(i in) (def.Component, error) {
 	p, err := impl.NewComponent(impl.Requires{
-		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks, Debug: i.Debug, Kube: i.Kube,
+		Config: i.Config, Logger: i.Logger, Gatherer: i.Gatherer, Sections: i.Sections, Checks: i.Checks, Debug: i.Debug, Kube: i.Kube, Autoscalers: i.Autoscalers,
 	})
 	if err != nil {
 		return nil, err

@@ -33,6 +33,8 @@ type Requires struct {
 	// Kube reviews the tokens of requests to /metrics and /status when status.auth is
 	// kubernetes (nil otherwise is fine).
 	Kube kubernetes.Interface
+	// Autoscalers feeds /ui (nil: the page shows the agent only).
+	Autoscalers def.AutoscalersReport
 }
 
 // Provides is what the status server gives.
@@ -48,6 +50,9 @@ type server struct {
 	sections []def.Section
 	checks   []def.Check
 	http     lifecycle.HTTPServer
+	// version is the agent's, autoscalers what /ui shows of the DPAs (nil: no stack).
+	version     string
+	autoscalers def.AutoscalersReport
 }
 
 var _ def.Component = (*server)(nil)
@@ -59,6 +64,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 		addr:     reqs.Config.Get().Status.Addr,
 		sections: append([]def.Section(nil), reqs.Sections...),
 		checks:   append([]def.Check(nil), reqs.Checks...),
+		version:  version.Version, autoscalers: reqs.Autoscalers,
 	}
 	sort.Slice(s.checks, func(i, j int) bool { return s.checks[i].Name < s.checks[j].Name })
 	cfg := reqs.Config.Get().Status
@@ -76,6 +82,7 @@ func NewComponent(reqs Requires) (Provides, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", protect(promhttp.HandlerFor(reqs.Gatherer, promhttp.HandlerOpts{})))
 	mux.Handle("GET /status", protect(http.HandlerFunc(s.status)))
+	mux.Handle("GET /ui", protect(http.HandlerFunc(s.ui)))
 	if cfg.Pprof {
 		// Profiles and debug dumps: to loopback connections only (kubectl port-forward).
 		mux.Handle("/debug/pprof/", loopbackOnly(http.HandlerFunc(pprof.Index)))
@@ -121,7 +128,7 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {
-	doc := def.Document{Version: version.Version}
+	doc := def.Document{Version: s.version}
 	for _, sec := range s.sections {
 		sec.Fill(&doc)
 	}

@@ -206,6 +206,9 @@ type WorkloadAutoscalingConfig struct {
 	// MetricsMax is how many DPAs get their own series (lazyscale_autoscaling_dpa_*), the
 	// first by namespace/name; lazyscale_autoscaling_dpa_series_dropped counts the rest.
 	MetricsMax int `json:"metrics_max"`
+	// Timeline is how far back the status page's per-DPA charts go: the leader keeps, in
+	// memory, 180 points per DPA over it. 0: none.
+	Timeline time.Duration `json:"timeline"`
 	// ExternalRecommender configures calls to recommenders named by the
 	// autoscaling.datadoghq.com/custom-recommender annotation.
 	ExternalRecommender ExternalRecommenderConfig `json:"external_recommender"`
@@ -304,7 +307,7 @@ func Defaults() Config {
 		Kubernetes: KubernetesConfig{QPS: 50, Burst: 100},
 		Autoscaling: AutoscalingConfig{
 			Workload: WorkloadAutoscalingConfig{
-				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000,
+				Enabled: true, NumWorkers: 2, Limit: 1000, ResyncPeriod: time.Minute, RolloutInterval: 10 * time.Minute, IdleGrace: time.Hour, MetricsMax: 1000, Timeline: 6 * time.Hour,
 				ExternalRecommender: ExternalRecommenderConfig{Timeout: 10 * time.Second, MaxInFlight: 64, MaxInFlightPerEndpoint: 4, AnswerWait: 500 * time.Millisecond,
 					AllowedEndpoints: []string{"*.svc", "*.svc.cluster.local"}},
 				LocalRecommender: LocalRecommenderConfig{Enabled: true},

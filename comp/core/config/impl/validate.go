@@ -53,6 +53,9 @@ func validate(c def.Config) error {
 	if w.MetricsMax < 0 {
 		return &def.Error{Key: "autoscaling.workload.metrics_max", Err: fmt.Errorf("must not be negative (0: no per-DPA series), got %d", w.MetricsMax)}
 	}
+	if w.Timeline < 0 {
+		return &def.Error{Key: "autoscaling.workload.timeline", Err: fmt.Errorf("must not be negative (0: no charts), got %s", w.Timeline)}
+	}
 	if w.IdleGrace < 0 {
 		return &def.Error{Key: "autoscaling.workload.idle_grace", Err: fmt.Errorf("must not be negative (0: the gate never closes), got %s", w.IdleGrace)}
 	}

@@ -1,0 +1,118 @@
+// Package timeline keeps, per DPA, what its recommendations and replicas were over the last
+// hours, for the status page's charts. It lives in memory on the leader (the controller records
+// a point after each reconcile) and is bounded: at most Points points per DPA, one per step of
+// window/Points, the last value of a step kept.
+package timeline
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lazyscale/lazyscale/comp/autoscaling/def"
+)
+
+// Points is how many points a DPA keeps at most: a window of 6 hours is one point every
+// 2 minutes, 32 bytes each, under 6 KiB per DPA.
+const Points = 180
+
+// Point is a DPA's state at one time.
+type Point = def.TimelinePoint
+
+// Timeline holds the points of every DPA. Use New; a nil Timeline keeps nothing.
+type Timeline struct {
+	step, window time.Duration
+
+	mu     sync.Mutex
+	series map[string]*ring
+}
+
+// ring is one DPA's points, oldest first from start.
+type ring struct {
+	points []Point
+	start  int
+}
+
+// New keeps window of history per DPA; a window of 0 keeps nothing (Record does nothing).
+func New(window time.Duration) *Timeline {
+	return &Timeline{window: window, step: window / Points, series: map[string]*ring{}}
+}
+
+// Window is how far back the timeline goes.
+func (t *Timeline) Window() time.Duration {
+	if t == nil {
+		return 0
+	}
+	return t.window
+}
+
+// Record adds p for key. A point in the same step as the last one replaces it, so a DPA
+// reconciled often holds one point per step; a point older than the last is ignored.
+func (t *Timeline) Record(key string, p Point) {
+	if t == nil || t.step <= 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.series[key]
+	if r == nil {
+		r = &ring{}
+		t.series[key] = r
+	}
+	if n := len(r.points); n > 0 {
+		last := &r.points[(r.start+n-1)%n]
+		if p.At.Before(last.At) {
+			return
+		}
+		if p.At.Truncate(t.step).Equal(last.At.Truncate(t.step)) {
+			*last = p
+			return
+		}
+	}
+	if len(r.points) < Points {
+		// Still filling: start is 0 until the ring is full.
+		r.points = append(r.points, p)
+		return
+	}
+	r.points[r.start] = p
+	r.start = (r.start + 1) % Points
+}
+
+// Get returns key's points within the window before now, oldest first.
+func (t *Timeline) Get(key string, now time.Time) []Point {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.series[key]
+	if r == nil {
+		return nil
+	}
+	out := make([]Point, 0, len(r.points))
+	out = append(out, r.points[r.start:]...)
+	out = append(out, r.points[:r.start]...)
+	from := now.Add(-t.window)
+	i, _ := slices.BinarySearchFunc(out, from, func(p Point, at time.Time) int { return p.At.Compare(at) })
+	return out[i:]
+}
+
+// Forget drops key's points (its DPA was deleted).
+func (t *Timeline) Forget(key string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	delete(t.series, key)
+	t.mu.Unlock()
+}
+
+// Len is how many DPAs have points.
+func (t *Timeline) Len() int {
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.series)
+}
