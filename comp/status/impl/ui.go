@@ -107,9 +107,28 @@ type uiAutoscaler struct {
 
 type uiRecommendation struct {
 	Source  string
+	Why     string // what the source is, in words
 	Version string
 	At      time.Time
 	Stale   bool
+}
+
+// sourceInWords says where a recommendation of each source comes from.
+func sourceInWords(s v1alpha2.DatadogPodAutoscalerValueSource, vertical bool) string {
+	switch s {
+	case v1alpha2.DatadogPodAutoscalerManualValueSource:
+		if vertical {
+			return "set by hand: the " + v1alpha2.ForceResourcesAnnotation + " annotation"
+		}
+		return "set by hand: the " + v1alpha2.ForceReplicasAnnotation + " annotation"
+	case v1alpha2.DatadogPodAutoscalerAutoscalingValueSource:
+		return "from the external recommender the " + v1alpha2.CustomRecommenderAnnotation + " annotation names (lazyscale's protocol)"
+	case v1alpha2.DatadogPodAutoscalerLocalValueSource:
+		return "computed by lazyscale from the pods' usage (metrics.k8s.io) against the objectives"
+	case v1alpha2.DatadogPodAutoscalerExternalValueSource:
+		return "from the external recommender the " + v1alpha2.CustomRecommenderAnnotation + " annotation names (the Datadog protocol)"
+	}
+	return ""
 }
 
 // uiContainerRow is one resource of one container: current against recommended.
@@ -211,12 +230,12 @@ func (p *uiPage) card(a autoscalingdef.AutoscalerReport) uiAutoscaler {
 	st := dpa.Status
 	var desired []v1alpha2.DatadogPodAutoscalerContainerResources
 	if v := st.Vertical; v != nil && v.Target != nil {
-		c.Vertical = &uiRecommendation{Source: string(v.Target.Source), Version: v.Target.Version, At: v.Target.GeneratedAt.Time,
+		c.Vertical = &uiRecommendation{Source: string(v.Target.Source), Why: sourceInWords(v.Target.Source, true), Version: v.Target.Version, At: v.Target.GeneratedAt.Time,
 			Stale: !v.Target.GeneratedAt.IsZero() && p.Now.Sub(v.Target.GeneratedAt.Time) > staleAfter}
 		desired = v.Target.DesiredResources
 	}
 	if h := st.Horizontal; h != nil && h.Target != nil {
-		c.Horizontal = &uiRecommendation{Source: string(h.Target.Source), At: h.Target.GeneratedAt.Time,
+		c.Horizontal = &uiRecommendation{Source: string(h.Target.Source), Why: sourceInWords(h.Target.Source, false), At: h.Target.GeneratedAt.Time,
 			Stale: !h.Target.GeneratedAt.IsZero() && p.Now.Sub(h.Target.GeneratedAt.Time) > staleAfter}
 	}
 	c.Containers, c.Totals = containerRows(a.Pods, desired, p.Report.Leader)
