@@ -24,7 +24,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
@@ -566,11 +565,7 @@ func TestFaultLeaseDeletedWhileLeading(t *testing.T) {
 // dpaCondition reads one condition of DPA ns/name (nil when absent).
 func dpaCondition(t *testing.T, e *testenv.Env, ns, name, condition string) *v1alpha2.DatadogPodAutoscalerCondition {
 	t.Helper()
-	u, err := e.Dyn.Resource(v1alpha2.DatadogPodAutoscalersResource).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
-	require.NoError(t, err)
-	var dpa v1alpha2.DatadogPodAutoscaler
-	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &dpa))
-	return v1alpha2.FindCondition(dpa.Status.Conditions, condition)
+	return v1alpha2.FindCondition(getDPA(t, e, ns, name).Status.Conditions, condition)
 }
 
 // External recommenders that hang, are slow, or answer garbage, next to a healthy one. The
