@@ -630,7 +630,9 @@ func svgChart(title string, times []time.Time, from, to time.Time, label func(fl
 				break
 			}
 		}
-		fmt.Fprintf(&b, `<text x="%.0f" y="13" class="legend %s" text-anchor="end">%s</text>`, w-right-float64(len(lines)-1-i)*80, s.class, template.HTMLEscapeString(s.name))
+		if len(lines) > 1 {
+			fmt.Fprintf(&b, `<text x="%.0f" y="13" class="legend %s" text-anchor="end">%s</text>`, w-right-float64(len(lines)-1-i)*80, s.class, template.HTMLEscapeString(s.name))
+		}
 	}
 	b.WriteString("</svg>")
 	return template.HTML(b.String()) //nolint:gosec // built from escaped text and numbers
