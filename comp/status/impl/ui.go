@@ -34,6 +34,10 @@ var uiFiles embed.FS
 // LazyscaleRecommendationStale alert fires at.
 const staleAfter = time.Hour
 
+// chartsUpTo is how many DPAs a page draws charts for: a page of every DPA of a large cluster
+// stays light (a DPA's charts are about 10 KB), and a namespace's page draws its own.
+const chartsUpTo = 50
+
 // maxActions is how many horizontal actions a DPA's card lists, newest first.
 const maxActions = 5
 
@@ -53,6 +57,8 @@ type uiPage struct {
 	// Summary is a row per namespace, then the total (Name "").
 	Summary  []uiSummaryRow
 	Timeline string
+	// NoCharts: more than chartsUpTo DPAs on the page, so no charts; a namespace's page has them.
+	NoCharts bool
 }
 
 type uiSummaryRow struct {
@@ -193,9 +199,19 @@ func (s *server) ui(w http.ResponseWriter, r *http.Request) {
 
 // build turns the report into namespaces of cards.
 func (p *uiPage) build() {
+	shown := 0
+	for _, a := range p.Report.Autoscalers {
+		if p.Namespace == "" || a.DPA.Namespace == p.Namespace {
+			shown++
+		}
+	}
+	p.NoCharts = shown > chartsUpTo && p.Namespace == ""
 	for _, a := range p.Report.Autoscalers {
 		if p.Namespace != "" && a.DPA.Namespace != p.Namespace {
 			continue
+		}
+		if p.NoCharts {
+			a.Timeline = nil
 		}
 		card := p.card(a)
 		if n := len(p.Namespaces); n == 0 || p.Namespaces[n-1].Name != card.Namespace {

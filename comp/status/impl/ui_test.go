@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -117,6 +118,28 @@ func TestUIFollower(t *testing.T) {
 	assert.Contains(t, body, `id="follower"`)
 	assert.Contains(t, body, "on the leader")
 	assert.Contains(t, body, `data-mode="Apply"`)
+}
+
+func TestUIChartsOnANamespacePageWhenMany(t *testing.T) {
+	var as []autoscalingdef.AutoscalerReport
+	for i := range chartsUpTo + 1 {
+		ns := "a"
+		if i == 0 {
+			ns = "b"
+		}
+		as = append(as, autoscalingdef.AutoscalerReport{
+			DPA: &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("d%03d", i)},
+				Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: "x"}}},
+			Timeline: []autoscalingdef.TimelinePoint{{At: time.Now(), CurrentReplicas: 1, DesiredReplicas: 1, CPUMilli: 1, MemoryBytes: 1}},
+		})
+	}
+	s := &server{log: zap.NewNop(), autoscalers: func() autoscalingdef.Report {
+		return autoscalingdef.Report{Running: true, Leader: true, Timeline: time.Hour, Autoscalers: as}
+	}}
+	all := uiGet(t, s, "")
+	assert.Zero(t, strings.Count(all, `<svg class="chart"`))
+	assert.Contains(t, all, `href="?namespace=a"`)
+	assert.Equal(t, 3, strings.Count(uiGet(t, s, "?namespace=b"), `<svg class="chart"`))
 }
 
 func TestChangeAndFormats(t *testing.T) {
