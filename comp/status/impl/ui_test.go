@@ -151,3 +151,44 @@ func TestChangeAndFormats(t *testing.T) {
 	assert.Equal(t, "1.50 GiB", fmtMemTotal(3<<29))
 	assert.Equal(t, "6h00m", span(6*time.Hour))
 }
+
+// BenchmarkUIPage renders the page of n DPAs of 10 pods each, with full timelines: what a
+// request of /ui costs the agent (go test -bench UIPage -benchmem ./comp/status/impl).
+func BenchmarkUIPage(b *testing.B) {
+	for _, n := range []int{chartsUpTo, 1000} {
+		b.Run(fmt.Sprintf("dpas=%d", n), func(b *testing.B) {
+			now := time.Now()
+			var tl []autoscalingdef.TimelinePoint
+			for i := range 180 {
+				tl = append(tl, autoscalingdef.TimelinePoint{At: now.Add(-time.Duration(180-i) * 2 * time.Minute), CurrentReplicas: 10, DesiredReplicas: 10, CPUMilli: 400, MemoryBytes: 96 << 20})
+			}
+			var pods []autoscalingdef.PodState
+			for i := range 10 {
+				pods = append(pods, podState(fmt.Sprint(i), "100m", "128Mi"))
+			}
+			var as []autoscalingdef.AutoscalerReport
+			for i := range n {
+				dpa := &v1alpha2.DatadogPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns%02d", i%40), Name: fmt.Sprintf("d%04d", i)},
+					Spec: v1alpha2.DatadogPodAutoscalerSpec{TargetRef: v1alpha2.CrossVersionObjectReference{Kind: "Deployment", Name: "x"}},
+					Status: v1alpha2.DatadogPodAutoscalerStatus{Vertical: &v1alpha2.DatadogPodAutoscalerVerticalStatus{Target: &v1alpha2.DatadogPodAutoscalerVerticalTargetStatus{
+						Source: v1alpha2.DatadogPodAutoscalerLocalValueSource, Version: "v1", GeneratedAt: metav1.NewTime(now),
+						DesiredResources: []v1alpha2.DatadogPodAutoscalerContainerResources{{Name: "app",
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("400m"), corev1.ResourceMemory: resource.MustParse("96Mi")}}},
+					}}}}
+				as = append(as, autoscalingdef.AutoscalerReport{DPA: dpa, Pods: pods, Timeline: tl})
+			}
+			s := &server{log: zap.NewNop(), autoscalers: func() autoscalingdef.Report {
+				return autoscalingdef.Report{Running: true, Leader: true, Timeline: 6 * time.Hour, Autoscalers: as}
+			}}
+			req := httptest.NewRequest(http.MethodGet, "/ui", nil)
+			var size int
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				s.ui(rec, req)
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size)/1024, "KiB/page")
+		})
+	}
+}
