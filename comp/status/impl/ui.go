@@ -181,7 +181,7 @@ func (s *server) ui(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.autoscalers != nil {
 		page.Report = s.autoscalers()
-		page.Timeline = page.Report.Timeline.String()
+		page.Timeline = span(page.Report.Timeline)
 		page.build()
 	}
 	var buf bytes.Buffer
