@@ -116,7 +116,8 @@ func TestFaultDPAChurn(t *testing.T) {
 	settled := func() map[string]int {
 		ok := func(s map[string]int, err error) bool {
 			return err == nil && s["view.dpas"] == 1 && s["controller.queue"] == 0 && s["controller.answers"] <= 1 && s["controller.history"] <= 1 &&
-				s["controller.failing"] == 0 && s["podwatcher.targets"] <= 1 && s["external.dpas"] == 0
+				s["controller.failing"] == 0 && s["controller.timeline"] <= 1 && s["controller.applied"] <= 1 &&
+				s["podwatcher.targets"] <= 1 && s["external.dpas"] == 0
 		}
 		if !assert.Eventually(t, func() bool { return ok(sizes(addr)) }, 2*testenv.WaitFor, 250*time.Millisecond) {
 			s, err := sizes(addr)
