@@ -168,11 +168,17 @@ func getUI(addr string) (string, error) {
 func TestUIInABrowser(t *testing.T) {
 	browser := chromiumPath(t)
 	bin := buildBinary(t)
-	e := testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, Nodes: 1})
+	e := testenv.NewEnvWith(t, controlplane.Options{InstallCRDs: true, Nodes: 1, MetricsServer: true})
 	shop, blog := e.Namespace("shop", nil), e.Namespace("blog", nil)
 	uiDeployment(t, e, shop, "web", 2, "200m", "256Mi")
 	uiDeployment(t, e, shop, "cart", 2, "100m", "128Mi")
 	uiDeployment(t, e, blog, "api", 1, "500m", "1Gi")
+	// Usage against the DPAs' 70 % CPU objective: web runs hot (125 %: the local recommender
+	// wants 4 replicas, which Preview only shows); cart and api run at 60 % or less, before and
+	// after cart's new request, so nothing scales while the test reads.
+	e.SetUsage(shop, "web", "250m", "200Mi")
+	e.SetUsage(shop, "cart", "60m", "100Mi")
+	e.SetUsage(blog, "api", "300m", "700Mi")
 
 	_, addr, logs := oneAgent(t, bin, e, "agent-a")
 	require.Eventually(t, func() bool { _, err := getStatus(addr); return err == nil }, testenv.WaitFor, 100*time.Millisecond, "no status port; logs:\n%s", logs)
@@ -205,6 +211,13 @@ func TestUIInABrowser(t *testing.T) {
 		pods := e.RunningPods(shop, "cart")
 		return len(pods) == 2 && !slices.ContainsFunc(pods, func(p corev1.Pod) bool { return p.Spec.Containers[0].Resources.Requests.Cpu().String() != "150m" })
 	}, testenv.WaitFor, 200*time.Millisecond, "cart never ran the recommendation; logs:\n%s", logs)
+	// Every DPA has a replica recommendation from the pods' usage.
+	for _, key := range [][2]string{{shop, "web"}, {shop, "cart"}, {blog, "api"}} {
+		require.Eventually(t, func() bool {
+			h := getDPA(t, e, key[0], key[1]).Status.Horizontal
+			return h != nil && h.Target != nil
+		}, 2*testenv.WaitFor, 500*time.Millisecond, "%s/%s: no replica recommendation; logs:\n%s", key[0], key[1], logs)
+	}
 	// The page has caught up when it shows cart's pods at the recommendation and a point of
 	// each DPA's chart.
 	require.Eventually(t, func() bool {
@@ -253,6 +266,8 @@ func TestUIInABrowser(t *testing.T) {
 		assert.Contains(t, text(one(t, card, map[string]string{"data-field": "vertical-source"})), "Manual recommendation "+d.Status.Vertical.Target.Version)
 		require.NotNil(t, d.Status.CurrentReplicas)
 		assert.Equal(t, strconv.Itoa(int(*d.Status.CurrentReplicas)), text(one(t, card, map[string]string{"data-replicas": "current"})), key)
+		assert.Equal(t, strconv.Itoa(int(d.Status.Horizontal.Target.DesiredReplicas)), text(one(t, card, map[string]string{"data-replicas": "desired"})), key)
+		assert.Contains(t, text(one(t, card, map[string]string{"data-field": "horizontal-source"})), "Local recommendation (computed by lazyscale from the pods' usage")
 		active := one(t, card, map[string]string{"data-condition": v1alpha2.ConditionActive})
 		good, _ := attr(active, "data-good")
 		assert.Equal(t, "true", good, "%s: %s", key, text(active))
@@ -284,6 +299,8 @@ func TestUIInABrowser(t *testing.T) {
 			assert.Equal(t, strconv.FormatInt(want, 10), got, "%s %s", ns, k)
 		}
 	}
+	// web runs hot: 4 replicas recommended, 2 running, in Preview.
+	assert.Equal(t, "4", text(one(t, one(t, p.root, map[string]string{"data-dpa": shop + "/web"}), map[string]string{"data-replicas": "desired"})))
 	// web: 2 pods × (300m − 200m) more CPU, blog/api: 250m − 500m less.
 	assert.Contains(t, text(one(t, p.root, map[string]string{"data-namespace": shop})), "+200m")
 	assert.Contains(t, text(one(t, p.root, map[string]string{"data-namespace": blog})), "−250m (−50%)")
