@@ -127,7 +127,14 @@ func TestFaultDPAChurn(t *testing.T) {
 		return s
 	}
 	before := settled()
-	profiles := t.TempDir()
+	// The heap profiles outlive a failed test, so that its message's pprof command works.
+	profiles, err := os.MkdirTemp("", "lazyscale-churn-profiles-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			_ = os.RemoveAll(profiles)
+		}
+	})
 	if dir := os.Getenv("FAULTS_PROFILE_DIR"); dir != "" {
 		profiles = dir
 	}

@@ -357,8 +357,14 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 		}
 		return rollouts, scales
 	}
-	require.Eventually(t, func() bool { r, s := leaderWrites(); return r == 1 && s == 1 }, testenv.WaitFor, 100*time.Millisecond,
-		"the leader never rolled out and scaled cart; writes: %v", writesAfter(e, changed))
+	// Wait for both writes, then check there is one of each. The writes are read when the wait
+	// fails, not before it starts.
+	if !assert.Eventually(t, func() bool { r, s := leaderWrites(); return r >= 1 && s >= 1 }, testenv.WaitFor, 100*time.Millisecond) {
+		t.Fatalf("the leader never rolled out and scaled cart; writes: %v", writesAfter(e, changed))
+	}
+	if r, s := leaderWrites(); r != 1 || s != 1 {
+		t.Fatalf("%d rollouts and %d scalings of cart for one change; writes: %v", r, s, writesAfter(e, changed))
+	}
 	victimName := leaseHolder(e)
 	require.NotEqual(t, first, victimName)
 	require.NoError(t, agents[victimName].cmd.Process.Signal(syscall.SIGKILL))
