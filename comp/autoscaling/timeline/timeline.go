@@ -5,7 +5,6 @@
 package timeline
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 )
 
 // Points is how many points a DPA keeps at most: a window of 6 hours is one point every
-// 2 minutes, 32 bytes each, under 6 KiB per DPA.
+// 2 minutes. A point is held in 32 bytes: under 6 KiB per DPA.
 const Points = 180
 
 // Point is a DPA's state at one time.
@@ -29,8 +28,23 @@ type Timeline struct {
 
 // ring is one DPA's points, oldest first from start.
 type ring struct {
-	points []Point
+	points []stored
 	start  int
+}
+
+// stored is a Point as the ring holds it: the time in Unix nanoseconds (32 bytes, not 48).
+type stored struct {
+	at                               int64
+	currentReplicas, desiredReplicas int32
+	cpuMilli, memoryBytes            int64
+}
+
+func store(p Point) stored {
+	return stored{at: p.At.UnixNano(), currentReplicas: p.CurrentReplicas, desiredReplicas: p.DesiredReplicas, cpuMilli: p.CPUMilli, memoryBytes: p.MemoryBytes}
+}
+
+func (s stored) point() Point {
+	return Point{At: time.Unix(0, s.at), CurrentReplicas: s.currentReplicas, DesiredReplicas: s.desiredReplicas, CPUMilli: s.cpuMilli, MemoryBytes: s.memoryBytes}
 }
 
 // New keeps window of history per DPA; a window of 0 keeps nothing (Record does nothing).
@@ -59,22 +73,29 @@ func (t *Timeline) Record(key string, p Point) {
 		r = &ring{}
 		t.series[key] = r
 	}
+	sp, step := store(p), int64(t.step)
 	if n := len(r.points); n > 0 {
 		last := &r.points[(r.start+n-1)%n]
-		if p.At.Before(last.At) {
+		if sp.at < last.at {
 			return
 		}
-		if p.At.Truncate(t.step).Equal(last.At.Truncate(t.step)) {
-			*last = p
+		if sp.at/step == last.at/step {
+			*last = sp
 			return
 		}
 	}
 	if len(r.points) < Points {
-		// Still filling: start is 0 until the ring is full.
-		r.points = append(r.points, p)
+		// Still filling: start is 0 until the ring is full. It grows by doubling up to
+		// Points, not beyond.
+		if len(r.points) == cap(r.points) {
+			grown := make([]stored, len(r.points), min(max(2*cap(r.points), 4), Points))
+			copy(grown, r.points)
+			r.points = grown
+		}
+		r.points = append(r.points, sp)
 		return
 	}
-	r.points[r.start] = p
+	r.points[r.start] = sp
 	r.start = (r.start + 1) % Points
 }
 
@@ -89,12 +110,14 @@ func (t *Timeline) Get(key string, now time.Time) []Point {
 	if r == nil {
 		return nil
 	}
+	from := now.Add(-t.window).UnixNano()
 	out := make([]Point, 0, len(r.points))
-	out = append(out, r.points[r.start:]...)
-	out = append(out, r.points[:r.start]...)
-	from := now.Add(-t.window)
-	i, _ := slices.BinarySearchFunc(out, from, func(p Point, at time.Time) int { return p.At.Compare(at) })
-	return out[i:]
+	for i := range r.points {
+		if sp := r.points[(r.start+i)%len(r.points)]; sp.at >= from {
+			out = append(out, sp.point())
+		}
+	}
+	return out
 }
 
 // Forget drops key's points (its DPA was deleted).
