@@ -1,6 +1,8 @@
 package impl
 
 import (
+	"strings"
+	"sync"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +13,41 @@ import (
 
 // intern returns the canonical copy of s. Namespaces, owners, phases and recommendation ids
 // repeat across thousands of pods; one copy each is what keeps a pod entity small.
-func intern(s string) string { return unique.Make(s).Value() }
+func intern(s string) string { return strs.intern(s) }
+
+// strs holds the canonical copies, strongly. unique.Make(s).Value() was used before, but it
+// shares nothing over time: the string it returns does not keep the handle alive, so once a
+// GC runs between two pods of one workload, the second gets a copy of its own. Under slow pod
+// churn each pod ended up with its own copies (the 30-minute soak's steady heap growth, until
+// every pod had been replaced).
+var strs = &interner{limit: 8192}
+
+// interner keeps one copy of each string in two generations: a lookup promotes a string of
+// the old generation into the current one, and when the current one reaches limit it becomes
+// the old one and the one before is dropped. A string every new pod uses stays shared; one no
+// pod has used for a generation is let go. It holds at most 2×limit strings.
+type interner struct {
+	mu        sync.Mutex
+	cur, prev map[string]string
+	limit     int
+}
+
+func (in *interner) intern(s string) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if v, ok := in.cur[s]; ok {
+		return v
+	}
+	v, ok := in.prev[s]
+	if !ok {
+		v = strings.Clone(s) // not the decoded pod's bytes
+	}
+	if in.cur == nil || len(in.cur) >= in.limit {
+		in.prev, in.cur = in.cur, make(map[string]string, len(in.cur))
+	}
+	in.cur[v] = v
+	return v
+}
 
 // podEntity builds the slim entity from a pod; nothing of the pod is retained but its name
 // and UID and interned values.

@@ -1,15 +1,19 @@
 package impl
 
 import (
-	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lazyscale/lazyscale/api/datadoghq/v1alpha2"
 	wmdef "github.com/lazyscale/lazyscale/comp/workloadmeta/def"
 )
 
@@ -102,4 +106,23 @@ func TestNativeSidecarsAreContainers(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	assert.Equal(t, []string{"app", "sidecar", "mesh"}, names)
+}
+
+// Pods of one workload share one copy of each repeated string, even when a GC runs between
+// them (it did not with unique.Make(s).Value(): nothing kept the handle alive).
+func TestInternedStringsStayShared(t *testing.T) {
+	first := intern(strings.Clone("shop-web-interned-test"))
+	runtime.GC()
+	runtime.GC()
+	again := intern(strings.Clone("shop-web-interned-test"))
+	assert.Equal(t, unsafe.StringData(first), unsafe.StringData(again), "a second copy after a GC")
+
+	// Generations: a string in use is promoted; the table holds at most 2×limit.
+	in := &interner{limit: 4}
+	hot := in.intern("hot")
+	for i := range 20 {
+		in.intern(fmt.Sprintf("cold-%d", i))
+		assert.Equal(t, unsafe.StringData(hot), unsafe.StringData(in.intern("hot")), "the hot string was copied again at %d", i)
+		assert.LessOrEqual(t, len(in.cur)+len(in.prev), 2*in.limit)
+	}
 }
