@@ -23,9 +23,10 @@ func intern(s string) string { return strs.intern(s) }
 var strs = &interner{limit: 8192}
 
 // interner keeps one copy of each string in two generations: a lookup promotes a string of
-// the old generation into the current one, and when the current one reaches limit it becomes
-// the old one and the one before is dropped. A string every new pod uses stays shared; one no
-// pod has used for a generation is let go. It holds at most 2×limit strings.
+// the old generation into the current one, and when the current one is as large as the old one
+// (and at least limit) it becomes the old one and the one before is dropped. A string new pods
+// use stays shared; one no new pod has used for a generation is let go. A generation follows
+// the strings in use, so it holds at most twice the most strings in use at once, or 2×limit.
 type interner struct {
 	mu        sync.Mutex
 	cur, prev map[string]string
@@ -42,7 +43,7 @@ func (in *interner) intern(s string) string {
 	if !ok {
 		v = strings.Clone(s) // not the decoded pod's bytes
 	}
-	if in.cur == nil || len(in.cur) >= in.limit {
+	if in.cur == nil || len(in.cur) >= max(in.limit, len(in.prev)) {
 		in.prev, in.cur = in.cur, make(map[string]string, len(in.cur))
 	}
 	in.cur[v] = v
