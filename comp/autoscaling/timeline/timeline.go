@@ -52,14 +52,6 @@ func New(window time.Duration) *Timeline {
 	return &Timeline{window: window, step: window / Points, series: map[string]*ring{}}
 }
 
-// Window is how far back the timeline goes.
-func (t *Timeline) Window() time.Duration {
-	if t == nil {
-		return 0
-	}
-	return t.window
-}
-
 // Record adds p for key. A point in the same step as the last one replaces it, so a DPA
 // reconciled often holds one point per step; a point older than the last is ignored.
 func (t *Timeline) Record(key string, p Point) {

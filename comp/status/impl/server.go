@@ -128,14 +128,20 @@ func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) status(w http.ResponseWriter, _ *http.Request) {
-	doc := def.Document{Version: s.version}
-	for _, sec := range s.sections {
-		sec.Fill(&doc)
-	}
+	doc := s.document()
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(doc); err != nil {
 		s.log.Debug("write /status", zap.Error(err))
 	}
+}
+
+// document is the /status document, filled by every section (also the /ui page's agent part).
+func (s *server) document() def.Document {
+	doc := def.Document{Version: s.version}
+	for _, sec := range s.sections {
+		sec.Fill(&doc)
+	}
+	return doc
 }

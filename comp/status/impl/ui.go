@@ -76,10 +76,10 @@ type uiNamespace struct {
 // uiTotals add up requests over pods: what they request today, and what they would with the
 // recommendations applied (a container without one counts at its current value).
 type uiTotals struct {
-	Pods                 int
-	CurCPUMilli, RecCPU  int64 // millicores
-	CurMemBytes, RecMem  int64 // bytes
-	PodsKnown, HasRecVal bool
+	Pods                int
+	CurCPUMilli, RecCPU int64 // millicores
+	CurMemBytes, RecMem int64 // bytes
+	PodsKnown           bool
 }
 
 func (t *uiTotals) add(o uiTotals) {
@@ -89,7 +89,6 @@ func (t *uiTotals) add(o uiTotals) {
 	t.CurMemBytes += o.CurMemBytes
 	t.RecMem += o.RecMem
 	t.PodsKnown = t.PodsKnown || o.PodsKnown
-	t.HasRecVal = t.HasRecVal || o.HasRecVal
 }
 
 // CPUChange and MemChange are the difference the recommendations would make.
@@ -175,10 +174,7 @@ type uiAction struct {
 // ui serves GET /ui.
 func (s *server) ui(w http.ResponseWriter, r *http.Request) {
 	page := uiPage{Now: time.Now(), Namespace: r.URL.Query().Get("namespace"), HasStack: s.autoscalers != nil}
-	page.Doc = def.Document{Version: s.version}
-	for _, sec := range s.sections {
-		sec.Fill(&page.Doc)
-	}
+	page.Doc = s.document()
 	if s.autoscalers != nil {
 		page.Report = s.autoscalers()
 		page.Timeline = span(page.Report.Timeline)
@@ -335,7 +331,7 @@ func containerRows(pods []autoscalingdef.PodState, desired []v1alpha2.DatadogPod
 	}
 	// values[container][resource] counts the pods by value (in thousandths).
 	values := map[string]map[string]map[int64]int{}
-	totals := uiTotals{Pods: len(pods), PodsKnown: podsKnown, HasRecVal: len(desired) > 0}
+	totals := uiTotals{Pods: len(pods), PodsKnown: podsKnown}
 	for _, pod := range pods {
 		for _, ctr := range pod.Containers {
 			if values[ctr.Name] == nil {
