@@ -71,6 +71,10 @@ type SoakReport struct {
 	// the samples around the line (the noise the slope is compared with).
 	HeapSlopeMiBPerHour   float64 `json:"heap_slope_mib_per_hour"`
 	HeapResidualMiB       float64 `json:"heap_residual_mib"`
+	// HeapDriftMiB is what the heap's line rises over the samples after the warm-up
+	// (slope × their span); HeapFlat: within twice the residual, the noise.
+	HeapDriftMiB float64 `json:"heap_drift_mib"`
+	HeapFlat     bool    `json:"heap_flat"`
 	RSSSlopeMiBPerHour    float64 `json:"rss_slope_mib_per_hour"`
 	RSSResidualMiB        float64 `json:"rss_residual_mib"`
 	GoroutineSlopePerHour float64 `json:"goroutine_slope_per_hour"`
@@ -204,8 +208,14 @@ sampling:
 		return slope * 3600 / scale, res / scale
 	}
 	r.HeapSlopeMiBPerHour, r.HeapResidualMiB = fit(func(s SoakSample) float64 { return s.HeapBytes }, 1<<20)
+	if len(after) > 1 {
+		r.HeapDriftMiB = r.HeapSlopeMiBPerHour * (after[len(after)-1].Seconds - after[0].Seconds) / 3600
+	}
+	r.HeapFlat = math.Abs(r.HeapDriftMiB) <= 2*r.HeapResidualMiB
 	r.RSSSlopeMiBPerHour, r.RSSResidualMiB = fit(func(s SoakSample) float64 { return s.RSSBytes }, 1<<20)
 	r.GoroutineSlopePerHour, r.GoroutineResidual = fit(func(s SoakSample) float64 { return s.Goroutines }, 1)
+	fmt.Fprintf(os.Stderr, "== heap %+.2f MiB/h: %+.3f MiB over the samples against a residual of %.3f MiB (flat: %v); rss %+.1f MiB/h (residual %.1f); goroutines %+.1f/h (residual %.1f)\n",
+		r.HeapSlopeMiBPerHour, r.HeapDriftMiB, r.HeapResidualMiB, r.HeapFlat, r.RSSSlopeMiBPerHour, r.RSSResidualMiB, r.GoroutineSlopePerHour, r.GoroutineResidual)
 	return writeReport(r, out, plots, func(dir string) error { return soakPlots(r, dir) })
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // Points is how many points a DPA keeps at most: a window of 6 hours is one point every
-// 2 minutes. A point is held in 32 bytes: under 6 KiB per DPA.
+// 2 minutes. A point is held in 32 bytes: 5,760 bytes per DPA.
 const Points = 180
 
 // Point is a DPA's state at one time.
@@ -62,7 +62,11 @@ func (t *Timeline) Record(key string, p Point) {
 	defer t.mu.Unlock()
 	r := t.series[key]
 	if r == nil {
-		r = &ring{}
+		// The whole ring at once: a DPA costs its 5,760 bytes from its first reconcile,
+		// not a little more each step for hours (at one reconcile per resync the ring
+		// fills in 15 hours). The agent's memory at minute one is then what it is at hour
+		// fifteen, which is what a memory limit is sized by, and a soak sees no slope.
+		r = &ring{points: make([]stored, 0, Points)}
 		t.series[key] = r
 	}
 	sp, step := store(p), int64(t.step)
@@ -77,13 +81,7 @@ func (t *Timeline) Record(key string, p Point) {
 		}
 	}
 	if len(r.points) < Points {
-		// Still filling: start is 0 until the ring is full. It grows by doubling up to
-		// Points, not beyond.
-		if len(r.points) == cap(r.points) {
-			grown := make([]stored, len(r.points), min(max(2*cap(r.points), 4), Points))
-			copy(grown, r.points)
-			r.points = grown
-		}
+		// Still filling: start is 0 until the ring is full.
 		r.points = append(r.points, sp)
 		return
 	}

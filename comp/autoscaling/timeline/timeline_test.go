@@ -31,7 +31,7 @@ func TestTimelineKeepsOnePointPerStepWithinTheWindow(t *testing.T) {
 	now := t0.Add(600 * time.Minute)
 	all := tl.Get("ns/a", now.Add(-time.Hour)) // a window ending before now still sees the ring
 	assert.Len(t, all, Points)
-	assert.Equal(t, Points, cap(tl.series["ns/a"].points), "the ring grows to Points, not beyond")
+	assert.Equal(t, Points, cap(tl.series["ns/a"].points), "the ring is Points long from its first point, and no longer")
 	got = tl.Get("ns/a", now)
 	require.NotEmpty(t, got)
 	assert.False(t, got[0].At.Before(now.Add(-6*time.Hour)), "a point older than the window: %s", got[0].At)
