@@ -69,12 +69,12 @@ type SoakReport struct {
 	Samples         []SoakSample       `json:"samples"`
 	// From the samples after the warm-up: the slopes per hour, and the standard deviation of
 	// the samples around the line (the noise the slope is compared with).
-	HeapSlopeMiBPerHour   float64 `json:"heap_slope_mib_per_hour"`
-	HeapResidualMiB       float64 `json:"heap_residual_mib"`
+	HeapSlopeMiBPerHour float64 `json:"heap_slope_mib_per_hour"`
+	HeapResidualMiB     float64 `json:"heap_residual_mib"`
 	// HeapDriftMiB is what the heap's line rises over the samples after the warm-up
 	// (slope × their span); HeapFlat: within twice the residual, the noise.
-	HeapDriftMiB float64 `json:"heap_drift_mib"`
-	HeapFlat     bool    `json:"heap_flat"`
+	HeapDriftMiB          float64 `json:"heap_drift_mib"`
+	HeapFlat              bool    `json:"heap_flat"`
 	RSSSlopeMiBPerHour    float64 `json:"rss_slope_mib_per_hour"`
 	RSSResidualMiB        float64 `json:"rss_residual_mib"`
 	GoroutineSlopePerHour float64 `json:"goroutine_slope_per_hour"`
