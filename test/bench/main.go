@@ -141,6 +141,7 @@ func main() {
 	agentEnvList := flag.String("agent-env", "", "KEY=VALUE,... added to the environment of the agents of the -scope and -takeover runs")
 	conditions := flag.Bool("conditions", false, "the match-condition run instead of the modes: the autoscaling entry's variants, interleaved (issue 15)")
 	inConditions := flag.String("in-conditions", "docs/bench/results-conditions.json", "the JSON report of a -conditions run -render reads")
+	inSoak := flag.String("in-soak", "docs/bench/results-soak.json", "the JSON report of a -soak run whose plots -render draws again (with -plots)")
 	inModest := flag.String("in-modest", "docs/bench/results-modest.json", "the JSON report of a -pod-shape modest run -render reads")
 	flag.StringVar(&podShape, "pod-shape", podShape, `the pods' shape: "bench" (3 containers, 8 labels, 4 annotations) or "modest" (2 containers, 4 labels, 2 annotations)`)
 	workloads := flag.String("workloads", "pods", `how the pods are made: "pods" (created by the bench: fast, up to 50,000) or "deployments" (real Deployments on kwok nodes, with the controller-manager and the scheduler)`)
@@ -181,6 +182,14 @@ func main() {
 		}
 		if err == nil && *plots != "" {
 			err = writePlots(Run{Sizes: reports}, *plots)
+		}
+		if err == nil && *plots != "" {
+			var soak *SoakReport
+			if soak, err = readJSON[SoakReport](*inSoak); err == nil {
+				err = soakPlots(*soak, *plots)
+			} else if errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

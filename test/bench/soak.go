@@ -204,7 +204,7 @@ sampling:
 	}
 	after := r.Samples[len(r.Samples)/5:]
 	fit := func(v func(SoakSample) float64, scale float64) (perHour, residual float64) {
-		slope, res := leastSquares(after, v)
+		slope, _, res := leastSquares(after, v)
 		return slope * 3600 / scale, res / scale
 	}
 	r.HeapSlopeMiBPerHour, r.HeapResidualMiB = fit(func(s SoakSample) float64 { return s.HeapBytes }, 1<<20)
@@ -315,11 +315,12 @@ func webhookOutcomes(text string) map[string]float64 {
 	return out
 }
 
-// leastSquares fits v against time: the slope per second and the residuals' standard deviation.
-func leastSquares(samples []SoakSample, v func(SoakSample) float64) (slope, residual float64) {
+// leastSquares fits v against time: the slope per second, the value at time 0, and the
+// residuals' standard deviation.
+func leastSquares(samples []SoakSample, v func(SoakSample) float64) (slope, intercept, residual float64) {
 	n := float64(len(samples))
 	if n < 2 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	var sx, sy, sxx, sxy float64
 	for _, s := range samples {
@@ -327,13 +328,13 @@ func leastSquares(samples []SoakSample, v func(SoakSample) float64) (slope, resi
 		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
 	}
 	slope = (n*sxy - sx*sy) / (n*sxx - sx*sx)
-	intercept := (sy - slope*sx) / n
+	intercept = (sy - slope*sx) / n
 	var ss float64
 	for _, s := range samples {
 		d := v(s) - (intercept + slope*s.Seconds)
 		ss += d * d
 	}
-	return slope, math.Sqrt(ss / n)
+	return slope, intercept, math.Sqrt(ss / n)
 }
 
 // soakPlots draws the agent's memory and goroutines over the run.
@@ -344,19 +345,8 @@ func soakPlots(r SoakReport, dir string) error {
 		p.X.Label.Text = "minutes"
 		p.Y.Label.Text = y
 		p.Y.Min = 0
-		for i, name := range order {
-			pts := make(plotter.XYs, len(r.Samples))
-			for j, s := range r.Samples {
-				pts[j] = plotter.XY{X: s.Seconds / 60, Y: lines[name](s)}
-			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return err
-			}
-			l.Color = palette[i%len(palette)]
-			l.Width = vg.Points(1.5)
-			p.Add(l)
-			p.Legend.Add(name, l)
+		if err := addLines(p, r.Samples, lines, order, 0); err != nil {
+			return err
 		}
 		p.Legend.Top = true
 		p.Y.Max *= 1.35 // room for the legend above the lines
@@ -369,6 +359,74 @@ func soakPlots(r SoakReport, dir string) error {
 		}, []string{"Go heap after GC", "resident (RSS)"}); err != nil {
 		return err
 	}
+	if err := soakHeapPlot(r, dir); err != nil {
+		return err
+	}
 	return draw("soak-goroutines.png", "Soak: goroutines", "goroutines",
 		map[string]func(SoakSample) float64{"goroutines": func(s SoakSample) float64 { return s.Goroutines }}, []string{"goroutines"})
+}
+
+// soakHeapPlot draws the heap alone on an axis that shows its noise: the samples, the
+// least-squares line over those after the warm-up fifth, and that line ± twice the residual
+// (where "flat" puts the line's whole rise).
+func soakHeapPlot(r SoakReport, dir string) error {
+	mib := func(s SoakSample) float64 { return s.HeapBytes / (1 << 20) }
+	after := r.Samples[len(r.Samples)/5:]
+	if len(after) < 2 {
+		return nil
+	}
+	slope, intercept, res := leastSquares(after, mib)
+	fitted := func(off float64) func(SoakSample) float64 {
+		return func(s SoakSample) float64 { return intercept + slope*s.Seconds + off }
+	}
+	p := plot.New()
+	verdict := "not flat"
+	if r.HeapFlat {
+		verdict = "flat"
+	}
+	p.Title.Text = fmt.Sprintf("Soak: Go heap after GC, %+.2f MiB/h (%+.3f MiB over the fit, noise %.3f MiB: %s)", r.HeapSlopeMiBPerHour, r.HeapDriftMiB, r.HeapResidualMiB, verdict)
+	p.X.Label.Text = "minutes"
+	p.Y.Label.Text = "MiB"
+	if err := addLines(p, r.Samples, map[string]func(SoakSample) float64{"heap after GC": mib}, []string{"heap after GC"}, 0); err != nil {
+		return err
+	}
+	if err := addLines(p, after, map[string]func(SoakSample) float64{
+		"least squares (after the first fifth)": fitted(0), "± twice the residual": fitted(2 * res), "": fitted(-2 * res),
+	}, []string{"least squares (after the first fifth)", "± twice the residual", ""}, 1); err != nil {
+		return err
+	}
+	lo, hi := p.Y.Min, p.Y.Max
+	p.Y.Min, p.Y.Max = lo-(hi-lo)*0.2, hi+(hi-lo)*0.6 // room for the legend
+	p.Legend.Top = true
+	return p.Save(7*vg.Inch, 3.5*vg.Inch, filepath.Join(dir, "soak-heap.png"))
+}
+
+// addLines adds a line per name of order, of the samples' values, coloured from palette
+// from index colour on. A line named "" has the previous line's colour and no legend entry.
+func addLines(p *plot.Plot, samples []SoakSample, lines map[string]func(SoakSample) float64, order []string, colour int) error {
+	for _, name := range order {
+		pts := make(plotter.XYs, len(samples))
+		for j, s := range samples {
+			pts[j] = plotter.XY{X: s.Seconds / 60, Y: lines[name](s)}
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			colour--
+		}
+		l.Color = palette[colour%len(palette)]
+		l.Width = vg.Points(1.5)
+		if name == "" || strings.HasPrefix(name, "±") {
+			l.Width = vg.Points(0.75)
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		p.Add(l)
+		if name != "" {
+			p.Legend.Add(name, l)
+		}
+		colour++
+	}
+	return nil
 }
