@@ -152,6 +152,9 @@ func loadShape() (rate int, duration, validity time.Duration) {
 	return 100, 20 * time.Second, 12 * time.Second
 }
 
+// loadRolloutInterval is the webhook load case's autoscaling.workload.rollout_interval.
+const loadRolloutInterval = 10 * time.Second
+
 // loadFull: the load and churn cases at the issue's size (FAULTS_LOAD=full, `make faults`).
 func loadFull() bool { return os.Getenv("FAULTS_LOAD") == "full" }
 
@@ -193,8 +196,12 @@ func TestFaultWebhookUnderLoad(t *testing.T) {
 	require.Eventually(t, func() bool { return len(e.RunningPods(ns, "cart")) == 2 }, testenv.WaitFor, 200*time.Millisecond)
 
 	// A short validity: the serving certificate is renewed during the run. A short rollout
-	// interval: the change halfway rolls out although the first recommendation did a moment ago.
-	env := []string{"LAZYSCALE_ADMISSION_CERTIFICATE_VALIDITY=" + validity.String(), "LAZYSCALE_AUTOSCALING_WORKLOAD_ROLLOUT_INTERVAL=1s"}
+	// interval, so that the change two thirds of the way rolls out although the first
+	// recommendation did so before the run began: shorter than the time to the change (at
+	// least 13 s), and longer than cart's rollout takes, even under CI's load. A rollout whose
+	// pods still lag an interval after it is repeated as stalled (docs/architecture.md): with
+	// 1 s, a slow run saw cart rolled out twice, 1.4 s apart.
+	env := []string{"LAZYSCALE_ADMISSION_CERTIFICATE_VALIDITY=" + validity.String(), "LAZYSCALE_AUTOSCALING_WORKLOAD_ROLLOUT_INTERVAL=" + loadRolloutInterval.String()}
 	// Three replicas behind one Service: the leader leaves gracefully (SIGTERM) a third of the
 	// way, the next is SIGKILLed two thirds of the way, the third finishes the run.
 	names := []string{"agent-a", "agent-b", "agent-c"}
