@@ -101,7 +101,9 @@ func TestFaultDPAChurn(t *testing.T) {
 		return err
 	}
 
-	_, addr, logs := oneAgent(t, bin, e, "agent-a", "LAZYSCALE_STATUS_PPROF=true")
+	// A heap sample every 4 KiB, not 512 KiB: at a 3 MiB heap the default rate gives a handful
+	// of samples, and the profiles kept on a failure could not say what grew.
+	_, addr, logs := oneAgent(t, bin, e, "agent-a", "LAZYSCALE_STATUS_PPROF=true", "GODEBUG=memprofilerate=4096")
 	// The anchor keeps the gate open: the baseline is the running stack with one DPA.
 	require.NoError(t, create("anchor-9999"))
 	hasStatus := func(name string) bool {
@@ -204,15 +206,15 @@ func TestFaultDPAChurn(t *testing.T) {
 		return churned, maxDepth
 	}
 	// back waits until the goroutines are back to the start and the heap within 1 MiB of base.
-	back := func(base float64, profile string) (heap, goroutines float64) {
+	back := func(base float64, baseProfile, profile string) (heap, goroutines float64) {
 		ok := func() bool {
 			heap, goroutines = heapAfterGC(t, addr, filepath.Join(profiles, profile))
 			return goroutines <= goroutinesBefore && heap-base <= 1<<20
 		}
 		if !assert.Eventually(t, ok, testenv.WaitFor, time.Second) {
 			ok()
-			t.Fatalf("goroutines %v → %v, heap %.2f → %.2f MiB (heap profiles in %s: go tool pprof -top -diff_base churn-heap-start.pprof %s)%s",
-				goroutinesBefore, goroutines, base/(1<<20), heap/(1<<20), profiles, profile, goroutineDump(addr))
+			t.Fatalf("goroutines %v → %v, heap %.2f → %.2f MiB (heap profiles in %s: go tool pprof -top -sample_index=inuse_space -diff_base %s %s)%s",
+				goroutinesBefore, goroutines, base/(1<<20), heap/(1<<20), profiles, baseProfile, profile, goroutineDump(addr))
 		}
 		return heap, goroutines
 	}
@@ -228,7 +230,7 @@ func TestFaultDPAChurn(t *testing.T) {
 	churned, maxDepth := round("second")
 	after := settled()
 	queue := scrapeHistogram(t, getMetrics(t, addr), "lazyscale_workqueue_queue_duration_seconds", map[string]func(string) bool{"name": func(v string) bool { return v == "datadogpodautoscalers" }}).minus(queueBefore)
-	heapAfter, goroutinesAfter := back(heapFirst, "churn-heap-after.pprof")
+	heapAfter, goroutinesAfter := back(heapFirst, "churn-heap-first.pprof", "churn-heap-after.pprof")
 	assert.Empty(t, withoutStatus, "DPAs without a status at their deletion")
 	t.Logf("2 × %d DPAs churned (the second in %s); entries before %v, after %v; goroutines %v → %v; heap %.2f at the start, %.2f after the first round, %.2f after the second (MiB); second round: queue depth at most %v, queue latency p50 %.1f ms p99 %.1f ms over %v adds",
 		n, churned.Round(time.Second), before, after, goroutinesBefore, goroutinesAfter, heapStart/(1<<20), heapFirst/(1<<20), heapAfter/(1<<20), maxDepth,
