@@ -202,7 +202,7 @@ sampling:
 			_ = os.WriteFile(filepath.Join(*profileDir, "soak-audit.log"), b, 0o644)
 		}
 	}
-	after := r.Samples[len(r.Samples)/5:]
+	after := afterWarmup(r.Samples)
 	fit := func(v func(SoakSample) float64, scale float64) (perHour, residual float64) {
 		slope, _, res := leastSquares(after, v)
 		return slope * 3600 / scale, res / scale
@@ -315,6 +315,9 @@ func webhookOutcomes(text string) map[string]float64 {
 	return out
 }
 
+// afterWarmup is the samples the slopes are fitted to: all but the first fifth.
+func afterWarmup(samples []SoakSample) []SoakSample { return samples[len(samples)/5:] }
+
 // leastSquares fits v against time: the slope per second, the value at time 0, and the
 // residuals' standard deviation.
 func leastSquares(samples []SoakSample, v func(SoakSample) float64) (slope, intercept, residual float64) {
@@ -371,7 +374,7 @@ func soakPlots(r SoakReport, dir string) error {
 // (where "flat" puts the line's whole rise).
 func soakHeapPlot(r SoakReport, dir string) error {
 	mib := func(s SoakSample) float64 { return s.HeapBytes / (1 << 20) }
-	after := r.Samples[len(r.Samples)/5:]
+	after := afterWarmup(r.Samples)
 	if len(after) < 2 {
 		return nil
 	}
@@ -390,10 +393,20 @@ func soakHeapPlot(r SoakReport, dir string) error {
 	if err := addLines(p, r.Samples, map[string]func(SoakSample) float64{"heap after GC": mib}, []string{"heap after GC"}, 0); err != nil {
 		return err
 	}
-	if err := addLines(p, after, map[string]func(SoakSample) float64{
-		"least squares (after the first fifth)": fitted(0), "± twice the residual": fitted(2 * res), "": fitted(-2 * res),
-	}, []string{"least squares (after the first fifth)", "± twice the residual", ""}, 1); err != nil {
+	if err := addLines(p, after, map[string]func(SoakSample) float64{"least squares (after the first fifth)": fitted(0)},
+		[]string{"least squares (after the first fifth)"}, 1); err != nil {
 		return err
+	}
+	for i, off := range []float64{2 * res, -2 * res} {
+		l, err := plotter.NewLine(plotter.XYs{{X: after[0].Seconds / 60, Y: fitted(off)(after[0])}, {X: after[len(after)-1].Seconds / 60, Y: fitted(off)(after[len(after)-1])}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = palette[2%len(palette)], vg.Points(0.75), []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		if i == 0 {
+			p.Legend.Add("± twice the residual", l)
+		}
 	}
 	lo, hi := p.Y.Min, p.Y.Max
 	p.Y.Min, p.Y.Max = lo-(hi-lo)*0.2, hi+(hi-lo)*0.6 // room for the legend
@@ -402,9 +415,9 @@ func soakHeapPlot(r SoakReport, dir string) error {
 }
 
 // addLines adds a line per name of order, of the samples' values, coloured from palette
-// from index colour on. A line named "" has the previous line's colour and no legend entry.
+// from index colour on.
 func addLines(p *plot.Plot, samples []SoakSample, lines map[string]func(SoakSample) float64, order []string, colour int) error {
-	for _, name := range order {
+	for i, name := range order {
 		pts := make(plotter.XYs, len(samples))
 		for j, s := range samples {
 			pts[j] = plotter.XY{X: s.Seconds / 60, Y: lines[name](s)}
@@ -413,20 +426,10 @@ func addLines(p *plot.Plot, samples []SoakSample, lines map[string]func(SoakSamp
 		if err != nil {
 			return err
 		}
-		if name == "" {
-			colour--
-		}
-		l.Color = palette[colour%len(palette)]
+		l.Color = palette[(colour+i)%len(palette)]
 		l.Width = vg.Points(1.5)
-		if name == "" || strings.HasPrefix(name, "±") {
-			l.Width = vg.Points(0.75)
-			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		}
 		p.Add(l)
-		if name != "" {
-			p.Legend.Add(name, l)
-		}
-		colour++
+		p.Legend.Add(name, l)
 	}
 	return nil
 }
